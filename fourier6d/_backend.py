@@ -1,0 +1,103 @@
+"""Array-module dispatch and per-(table, L, dtype, device) caches.
+
+Every kernel of :mod:`fourier6d` takes the array module from its inputs
+(:func:`get_array_module`) so that the same source runs on NumPy (CPU) and
+CuPy (GPU).  Coefficient tables are built once, in float64 with NumPy, and
+then cached per ``(name, key, dtype, device)`` by :func:`cached_table`.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+__all__ = ["get_array_module", "cached_table", "device_of", "is_cupy_array",
+           "to_numpy", "clear_table_cache"]
+
+
+def is_cupy_array(x) -> bool:
+    """True when ``x`` is a CuPy array (without importing CuPy if absent)."""
+    return type(x).__module__.split(".")[0] == "cupy"
+
+
+def get_array_module(*arrays):
+    """Return :mod:`numpy` or :mod:`cupy`, whichever holds the given arrays.
+
+    Autograd boxes are unwrapped.  Mixing CuPy and NumPy arrays returns CuPy;
+    scalars and ``None`` are ignored.
+    """
+    for a in arrays:
+        a = getattr(a, "_value", a)  # autograd ArrayBox
+        if is_cupy_array(a):
+            import cupy
+            return cupy
+    return np
+
+
+def device_of(x):
+    """A hashable device key: ``'cpu'`` or ``('cuda', id)``."""
+    x = getattr(x, "_value", x)
+    if is_cupy_array(x):
+        return ("cuda", int(x.device.id))
+    return "cpu"
+
+
+def to_numpy(x):
+    """Copy to host NumPy (for I/O and tests only, never inside kernels)."""
+    x = getattr(x, "_value", x)
+    if is_cupy_array(x):
+        return x.get()
+    return np.asarray(x)
+
+
+_CACHE: dict = {}
+_LOCK = threading.Lock()
+
+
+def cached_table(name, key, builder, xp=np, dtype=np.float64):
+    """Return a coefficient table from the cache, building it on first use.
+
+    Parameters
+    ----------
+    name : str
+        Table family (e.g. ``'gaunt'``).
+    key : hashable
+        Parameters that define the table (e.g. ``lmax``).
+    builder : callable
+        ``builder() -> numpy.ndarray`` (float64, host); called once per key.
+    xp : module
+        Target array module (numpy or cupy).
+    dtype : dtype
+        Target dtype.
+
+    Notes
+    -----
+    Cache key is ``(name, key, dtype, device)``: the host float64 master copy
+    is kept too so that other dtypes/devices are converted without rebuilding.
+    """
+    dtype = np.dtype(dtype)
+    if xp is np:
+        dev = "cpu"
+    else:
+        dev = ("cuda", int(xp.cuda.Device().id))
+    full = (name, key, dtype.str, dev)
+    tab = _CACHE.get(full)
+    if tab is not None:
+        return tab
+    with _LOCK:
+        master_key = (name, key, "master", "cpu")
+        master = _CACHE.get(master_key)
+        if master is None:
+            master = np.asarray(builder())
+            _CACHE[master_key] = master
+        if np.iscomplexobj(master) and dtype.kind == "f":
+            dtype = np.result_type(dtype, np.complex64)
+        tab = xp.asarray(master.astype(dtype, copy=False))
+        _CACHE[full] = tab
+    return tab
+
+
+def clear_table_cache():
+    """Drop every cached table (tests use it to check rebuilds)."""
+    with _LOCK:
+        _CACHE.clear()
