@@ -1,0 +1,76 @@
+"""Network architectures as plain data (JSON-serialisable dicts).
+
+An architecture spec holds everything needed to rebuild a network: the
+featurization hyper-parameters (paper "Hyperparameters": sigma = 2 A,
+R_n = 12 A, d_t = 10, L = 4, R_max = 8 A) and the layer widths.
+
+Keys
+----
+name : str
+lmax, n_radial, sigma, r_max, r_n, d_t : featurization (see estimators.features)
+n_atom_types : int            number of atom types (168)
+embed : int                   channels after the atom-type embedding
+blocks : list[int]            output channels of each 6D block (6D conv -> Eq. 7 -> Eq. 9);
+                              consecutive blocks are linked by message passing
+switch : int                  channels of the discrete vector after Eq. 11
+edge_embed : int              d'_e, reduced edge-feature dimension (Eq. 12)
+graph : list[int]             widths of the graph convolution layers (last must be 1)
+leak : float                  LReLU leak (0.05)
+"""
+from __future__ import annotations
+
+import copy
+import json
+
+__all__ = ["ARCHITECTURES", "get_architecture", "validate_architecture"]
+
+_COMMON = dict(lmax=4, n_radial=5, sigma=2.0, r_max=8.0, r_n=12.0, d_t=10,
+               n_atom_types=168, embed=15, switch=10, edge_embed=4,
+               graph=[7, 5, 1], leak=0.05)
+
+ARCHITECTURES = {
+    "baseline": dict(_COMMON, name="baseline", blocks=[]),
+    "6dcnn-1": dict(_COMMON, name="6dcnn-1", blocks=[15]),
+    "6dcnn-2": dict(_COMMON, name="6dcnn-2", blocks=[15, 12]),
+}
+
+_INT_KEYS = ("lmax", "n_radial", "d_t", "n_atom_types", "embed", "switch", "edge_embed")
+_FLOAT_KEYS = ("sigma", "r_max", "r_n", "leak")
+
+
+def validate_architecture(spec):
+    """Check a spec dict and return a normalised deep copy (clear errors)."""
+    if not isinstance(spec, dict):
+        raise TypeError(f"architecture must be a name or a dict, got {type(spec).__name__}")
+    missing = [k for k in _INT_KEYS + _FLOAT_KEYS + ("blocks", "graph") if k not in spec]
+    if missing:
+        raise ValueError(f"architecture spec is missing keys: {missing}")
+    out = copy.deepcopy(spec)
+    out.setdefault("name", "custom")
+    for k in _INT_KEYS:
+        if int(out[k]) != out[k] or int(out[k]) < (0 if k == "lmax" else 1):
+            raise ValueError(f"architecture[{k!r}] must be a positive integer, got {out[k]!r}")
+        out[k] = int(out[k])
+    for k in _FLOAT_KEYS:
+        out[k] = float(out[k])
+        if not out[k] >= 0:
+            raise ValueError(f"architecture[{k!r}] must be >= 0, got {out[k]!r}")
+    out["blocks"] = [int(c) for c in out["blocks"]]
+    out["graph"] = [int(c) for c in out["graph"]]
+    if not out["graph"] or out["graph"][-1] != 1:
+        raise ValueError("architecture['graph'] must end with a width-1 output layer")
+    if any(c < 1 for c in out["blocks"] + out["graph"]):
+        raise ValueError("layer widths must be >= 1")
+    json.dumps(out)  # must be plain data
+    return out
+
+
+def get_architecture(arch):
+    """Return a validated copy of a named architecture or of a given spec dict."""
+    if isinstance(arch, str):
+        key = arch.lower()
+        if key not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {arch!r}; choose one of {sorted(ARCHITECTURES)} "
+                             "or pass a spec dict")
+        return validate_architecture(ARCHITECTURES[key])
+    return validate_architecture(arch)

@@ -1,0 +1,104 @@
+"""Collate several ProteinFeatures into one block-diagonal batch graph.
+
+All residues of all models of a minibatch become the nodes of one graph
+(neighbour indices are offset per model), so every layer runs as a few large
+array operations over the whole minibatch instead of a Python loop over models.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Batch", "collate"]
+
+
+@dataclass
+class Batch:
+    """A minibatch of proteins as one graph (host NumPy arrays).
+
+    Attributes
+    ----------
+    atom_basis : (N, K, P, Q)    point_basis of neighbourhood atoms (0 = padding)
+    atom_type : (N, K) int
+    nbr_idx, nbr_mask : (N, Kn)  graph neighbours (global node indices)
+    edge_aa_pair, edge_topo : (N, Kn) int
+    edge_rot : (N, Kn, 3, 3), edge_trans : (N, Kn, 3)
+    node_model : (N,) int        which model (0..B-1) each node belongs to
+    n_models : int
+    node_slices : list of slice  nodes of each model
+    """
+
+    atom_basis: np.ndarray
+    atom_type: np.ndarray
+    nbr_idx: np.ndarray
+    nbr_mask: np.ndarray
+    edge_aa_pair: np.ndarray
+    edge_topo: np.ndarray
+    edge_rot: np.ndarray
+    edge_trans: np.ndarray
+    node_model: np.ndarray
+    n_models: int
+    node_slices: list
+
+    @property
+    def n_nodes(self):
+        return self.atom_basis.shape[0]
+
+
+def _pad_axis1(a, width, fill=0):
+    if a.shape[1] == width:
+        return a
+    pad = [(0, 0)] * a.ndim
+    pad[1] = (0, width - a.shape[1])
+    return np.pad(a, pad, constant_values=fill)
+
+
+def collate(features, dtype=None):
+    """Concatenate a list of ProteinFeatures into a :class:`Batch`.
+
+    Parameters
+    ----------
+    features : list of ProteinFeatures
+        All computed with the same featurization parameters.
+    dtype : dtype, optional
+        Floating dtype of the geometric arrays (default: that of the features).
+    """
+    if not features:
+        raise ValueError("cannot collate an empty list of features")
+    keys = ("lmax", "n_radial", "sigma", "r_max", "r_n", "d_t")
+    p0 = {k: features[0].params.get(k) for k in keys}
+    for f in features[1:]:
+        pk = {k: f.params.get(k) for k in keys}
+        if pk != p0:
+            raise ValueError(f"features of {f.name!r} were computed with {pk}, "
+                             f"but {features[0].name!r} with {p0}")
+    k_atoms = max(f.atom_basis.shape[1] for f in features)
+    k_nbrs = max(f.nbr_idx.shape[1] for f in features)
+    dtype = np.dtype(dtype or features[0].atom_basis.dtype)
+    basis, types, nidx, nmask, pair, topo, rot, trans, owner, slices = ([] for _ in range(10))
+    offset = 0
+    for b, f in enumerate(features):
+        n = f.atom_basis.shape[0]
+        basis.append(_pad_axis1(f.atom_basis.astype(dtype, copy=False), k_atoms))
+        types.append(_pad_axis1(f.atom_type, k_atoms))
+        idx = _pad_axis1(f.nbr_idx, k_nbrs)
+        msk = _pad_axis1(f.nbr_mask, k_nbrs, False)
+        idx = np.where(msk, idx, np.arange(n)[:, None])
+        nidx.append(idx + offset)
+        nmask.append(msk)
+        pair.append(_pad_axis1(f.edge_aa_pair, k_nbrs))
+        topo.append(_pad_axis1(f.edge_topo, k_nbrs))
+        r = _pad_axis1(f.edge_rot.astype(dtype, copy=False), k_nbrs)
+        if k_nbrs > f.edge_rot.shape[1]:
+            r[:, f.edge_rot.shape[1]:] = np.eye(3, dtype=dtype)
+        rot.append(r)
+        trans.append(_pad_axis1(f.edge_trans.astype(dtype, copy=False), k_nbrs))
+        owner.append(np.full(n, b, dtype=np.int64))
+        slices.append(slice(offset, offset + n))
+        offset += n
+    return Batch(atom_basis=np.concatenate(basis), atom_type=np.concatenate(types),
+                 nbr_idx=np.concatenate(nidx), nbr_mask=np.concatenate(nmask),
+                 edge_aa_pair=np.concatenate(pair), edge_topo=np.concatenate(topo),
+                 edge_rot=np.concatenate(rot), edge_trans=np.concatenate(trans),
+                 node_model=np.concatenate(owner), n_models=len(features), node_slices=slices)

@@ -1,0 +1,148 @@
+"""The paper's networks (Baseline, 6DCNN-1, 6DCNN-2) built from fourier6d operators.
+
+Forward pass for a :class:`~estimators.batching.Batch` (paper "Baseline
+Architecture", "6DCNN Networks")::
+
+    F   = embedding of atom types, expanded in each residue frame   (Eq. 2, t_n = E[type])
+    for each 6D block b:                                            (6DCNN-1: 1 block, 6DCNN-2: 2)
+        if b > 0: F_i <- F_i + sum_j T_{j->i} F_j                   (message passing, Eqs. 5-6)
+        F = a * N(N(conv6d(F, W_b) + bias_b) + B_b)                 (Eqs. 4, 7, 9)
+    h   = LReLU(switch(F, W_s) * scale + b_s)                       (Eq. 11)
+    for each graph layer k:  h = act(A_r h W_k + h W_k^s + b_k)     (Eq. 12; LReLU 0.05, tanh last)
+    o   = sigma_t * h + mu_t                                        (per-residue lDDT)
+
+Everything is written with :mod:`autograd.numpy` and the fourier6d primitives,
+so gradients come from the operators' explicit VJPs, and the arrays may be
+NumPy or CuPy (see :func:`batch_to_device`).
+"""
+from __future__ import annotations
+
+import math
+
+import autograd.numpy as anp
+import numpy as np
+
+from fourier6d.radial import RadialGrid
+from fourier6d.harmonics import n_coef
+from fourier6d._backend import get_array_module
+from fourier6d.normalization import normalize
+from fourier6d.activation import activation
+from fourier6d.switch import switch_to_vector
+from fourier6d.embedding import embed_atoms
+from fourier6d.conv6d import conv6d
+from fourier6d.message_passing import message_passing
+
+from .architectures import get_architecture
+
+__all__ = ["init_params", "forward", "count_params", "radial_grid", "batch_to_device",
+           "N_AA_PAIRS"]
+
+N_AA_PAIRS = 400
+
+
+def radial_grid(spec):
+    """The RadialGrid of an architecture (rho_max = pi / sigma, n_radial points from 0)."""
+    return RadialGrid.from_sigma(spec["sigma"], spec["n_radial"])
+
+
+def init_params(spec, random_state=0, dtype=np.float64):
+    """Initial parameters (dict of host arrays) of an architecture, deterministic in the seed."""
+    spec = get_architecture(spec)
+    rng = np.random.default_rng(random_state)
+    P, Q = spec["n_radial"], n_coef(spec["lmax"])
+    params = {}
+
+    def normal(shape, fan_in):
+        return (rng.standard_normal(shape) / math.sqrt(max(fan_in, 1))).astype(dtype)
+
+    c = spec["embed"]
+    params["embed"] = normal((spec["n_atom_types"], c), 1)
+    for b, c_out in enumerate(spec["blocks"]):
+        params[f"conv{b}_w"] = normal((P, Q, c, c_out), Q * c)
+        params[f"conv{b}_b"] = np.zeros((P, Q, c_out), dtype)
+        params[f"act{b}_b"] = normal((P, Q, c_out), P * Q)
+        c = c_out
+    params["switch_w"] = normal((P, Q, c, spec["switch"]), P * Q * c)
+    params["switch_b"] = np.zeros(spec["switch"], dtype)
+    n_edge = N_AA_PAIRS + spec["d_t"]
+    params["edge_embed"] = normal((n_edge, spec["edge_embed"]), 1)
+    d = spec["switch"]
+    for k, d_out in enumerate(spec["graph"]):
+        params[f"graph{k}_w"] = normal((spec["edge_embed"], d, d_out), d * spec["edge_embed"])
+        params[f"graph{k}_ws"] = normal((d, d_out), d)
+        params[f"graph{k}_b"] = np.zeros(d_out, dtype)
+        d = d_out
+    params["sigma_t"] = np.asarray(0.5, dtype)
+    params["mu_t"] = np.asarray(0.5, dtype)
+    # fixed (non-trained) scale of the switch output, set by data-dependent init
+    params["switch_scale"] = np.asarray(1.0, dtype)
+    return params
+
+
+TRAINABLE_EXCLUDE = ("switch_scale",)
+
+
+def count_params(params):
+    """Number of trainable scalars."""
+    return int(sum(np.size(v) for k, v in params.items() if k not in TRAINABLE_EXCLUDE))
+
+
+def batch_to_device(batch, xp, dtype):
+    """Arrays of a Batch on the device of ``xp`` (dict), geometry in ``dtype``."""
+    out = {
+        "atom_basis": xp.asarray(batch.atom_basis, dtype=dtype),
+        "atom_type": xp.asarray(batch.atom_type),
+        "nbr_idx": xp.asarray(batch.nbr_idx),
+        "nbr_mask": xp.asarray(batch.nbr_mask),
+        "edge_rot": xp.asarray(batch.edge_rot, dtype=dtype),
+        "edge_trans": xp.asarray(batch.edge_trans, dtype=dtype),
+        "node_model": xp.asarray(batch.node_model),
+        "n_models": batch.n_models,
+    }
+    # edge-type rows into the edge embedding: aa pair one-hot + topological class one-hot
+    out["edge_pair"] = xp.asarray(batch.edge_aa_pair)
+    out["edge_topo"] = xp.asarray(batch.edge_topo) + N_AA_PAIRS
+    mask = xp.asarray(batch.nbr_mask, dtype=dtype)
+    deg = xp.maximum(mask.sum(axis=1), 1.0)
+    out["edge_norm"] = mask / xp.sqrt(deg[:, None] * deg[xp.asarray(batch.nbr_idx)])
+    return out
+
+
+def _lrelu(x, leak):
+    return anp.where(x > 0, x, leak * x)
+
+
+def continuous_part(params, spec, dev, grid):
+    """Embedding and 6D blocks: returns coefficients (N, P, Q, C)."""
+    F = embed_atoms(dev["atom_basis"], dev["atom_type"], params["embed"])
+    for b in range(len(spec["blocks"])):
+        if b > 0:
+            F = F + message_passing(F, dev["nbr_idx"], dev["nbr_mask"], dev["edge_rot"],
+                                    dev["edge_trans"], grid)
+        F = conv6d(F, params[f"conv{b}_w"], params[f"conv{b}_b"])
+        F = normalize(F, grid)
+        F = activation(F, params[f"act{b}_b"], grid)
+    return F
+
+
+def switch_features(params, spec, dev, grid):
+    """Discrete per-residue vectors after Eq. 11, before the scale/bias (N, switch)."""
+    return switch_to_vector(continuous_part(params, spec, dev, grid), params["switch_w"], grid)
+
+
+def forward(params, spec, dev, grid):
+    """Per-node predicted lDDT, shape (N,)."""
+    leak = spec["leak"]
+    h = switch_features(params, spec, dev, grid) * params["switch_scale"] + params["switch_b"]
+    h = _lrelu(h, leak)
+    emb = params["edge_embed"]
+    A = (emb[dev["edge_pair"]] + emb[dev["edge_topo"]]) * dev["edge_norm"][..., None]  # (N,Kn,E)
+    n_layers = len(spec["graph"])
+    for k in range(n_layers):
+        hn = h[dev["nbr_idx"]]                                     # (N, Kn, d)
+        z = anp.einsum("nke,nkd->ned", A, hn)                      # (N, E, d)
+        w = params[f"graph{k}_w"]                                  # (E, d, d_out)
+        msg = anp.reshape(z, (z.shape[0], -1)) @ anp.reshape(w, (-1, w.shape[-1]))
+        h = msg + h @ params[f"graph{k}_ws"] + params[f"graph{k}_b"]
+        h = anp.tanh(h) if k == n_layers - 1 else _lrelu(h, leak)
+    return params["sigma_t"] * h[:, 0] + params["mu_t"]

@@ -1,0 +1,328 @@
+"""SixDQAEstimator: scikit-learn-style protein model quality assessment with 6DCNN."""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.model_selection import GroupShuffleSplit
+
+from fourier6d._backend import to_numpy
+
+from .architectures import get_architecture
+from .networks import init_params, count_params, radial_grid
+from .training import model_targets, train_network, predict_nodes, init_switch_scale
+
+__all__ = ["SixDQAEstimator"]
+
+_FEATURE_KEYS = ("lmax", "n_radial", "sigma", "r_max", "r_n", "d_t")
+FORMAT_VERSION = 1
+
+
+def _array_module(device):
+    if device == "cpu":
+        return np
+    if device in ("cuda", "gpu"):
+        try:
+            import cupy
+        except ImportError as exc:  # pragma: no cover - depends on the machine
+            raise RuntimeError("device='cuda' needs CuPy: pip install 'fourier6d[gpu]'") from exc
+        from fourier6d.autodiff import enable_cupy_autograd
+        enable_cupy_autograd()
+        return cupy
+    raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+
+
+class SixDQAEstimator(RegressorMixin, BaseEstimator):
+    """Predict per-residue and global lDDT of protein models with a 6DCNN network.
+
+    Parameters
+    ----------
+    architecture : str or dict, default='6dcnn-1'
+        'baseline', '6dcnn-1', '6dcnn-2' or a spec dict (see
+        :mod:`estimators.architectures`).
+    lmax, n_radial, sigma, r_max, r_n, d_t : optional
+        Override the architecture's featurization hyper-parameters.
+    epochs : int, default=20
+    batch_size : int, default=16
+        Models per minibatch (paper: 16).
+    learning_rate : float, default=1e-3
+    clip_norm : float, default=1.0
+        Global gradient-norm clipping.
+    global_weight : float, default=1.0
+        Weight of the per-model (global lDDT) term of the loss.
+    validation_fraction : float, default=0.2
+        Fraction of the ``groups`` (targets) held out for early stopping when
+        ``groups`` is given to :meth:`fit`.
+    patience : int, default=5
+        Early-stopping patience in epochs (only with validation data).
+    device : {'cpu', 'cuda'}, default='cpu'
+    dtype : {'float32', 'float64'}, default='float32'
+    n_jobs : int, default=1
+        Parallel featurization (joblib).
+    errors : {'raise', 'warn'}, default='raise'
+        What to do with inputs that cannot be read: in 'warn' mode they are
+        skipped in fit and give ``None`` in predict.
+    random_state : int, default=0
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    params_ : dict of ndarray     fitted weights (host arrays)
+    spec_ : dict                  the resolved architecture
+    history_ : list of dict       per-epoch loss / validation metrics
+    n_params_ : int               number of trainable parameters
+    """
+
+    def __init__(self, architecture="6dcnn-1", lmax=None, n_radial=None, sigma=None, r_max=None,
+                 r_n=None, d_t=None, epochs=20, batch_size=16, learning_rate=1e-3, clip_norm=1.0,
+                 global_weight=1.0, validation_fraction=0.2, patience=5, device="cpu",
+                 dtype="float32", n_jobs=1, errors="raise", random_state=0, verbose=0):
+        self.architecture = architecture
+        self.lmax = lmax
+        self.n_radial = n_radial
+        self.sigma = sigma
+        self.r_max = r_max
+        self.r_n = r_n
+        self.d_t = d_t
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.clip_norm = clip_norm
+        self.global_weight = global_weight
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.device = device
+        self.dtype = dtype
+        self.n_jobs = n_jobs
+        self.errors = errors
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ helpers
+    def _resolve_spec(self):
+        spec = get_architecture(self.architecture)
+        for key in _FEATURE_KEYS:
+            value = getattr(self, key)
+            if value is not None:
+                spec[key] = value
+        return get_architecture(spec)
+
+    def _featurizer(self, spec):
+        from .featurizer import StructureFeaturizer
+        return StructureFeaturizer(lmax=spec["lmax"], n_radial=spec["n_radial"], sigma=spec["sigma"],
+                                   r_max=spec["r_max"], r_n=spec["r_n"], d_t=spec["d_t"],
+                                   dtype=self.dtype, n_jobs=self.n_jobs, verbose=self.verbose,
+                                   errors=self.errors)
+
+    def _features(self, models, spec):
+        """ProteinFeatures for each input (None where it failed under errors='warn')."""
+        from .features import ProteinFeatures
+        if isinstance(models, (str, Path)) or not hasattr(models, "__len__"):
+            models = [models]
+        models = list(models)
+        if all(isinstance(m, ProteinFeatures) or m is None for m in models):
+            feats = models
+        else:
+            feats = self._featurizer(spec).transform(models)
+        for f in feats:
+            if f is None:
+                continue
+            got = {k: f.params.get(k) for k in _FEATURE_KEYS}
+            want = {k: spec[k] for k in _FEATURE_KEYS}
+            if any(not np.isclose(float(got[k]), float(want[k])) for k in _FEATURE_KEYS):
+                raise ValueError(f"features of {f.name!r} were computed with {got}, but the network "
+                                 f"expects {want}; featurize with the same parameters")
+        return feats
+
+    @staticmethod
+    def _split_labels(lddt, n):
+        if lddt is None:
+            raise ValueError("fit needs lddt labels: per-residue arrays or global values")
+        if len(lddt) != n:
+            raise ValueError(f"got {n} models but {len(lddt)} labels")
+        local, glob = [], []
+        for y in lddt:
+            if y is None:
+                local.append(None)
+                glob.append(np.nan)
+            elif np.ndim(y) == 0:
+                local.append(None)
+                glob.append(float(y))
+            else:
+                local.append(np.asarray(y, dtype=np.float64))
+                glob.append(np.nan)
+        return local, glob
+
+    def _xp_dtype(self):
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        return _array_module(self.device), np.dtype(self.dtype)
+
+    # ------------------------------------------------------------------ API
+    def fit(self, models, lddt, groups=None, validation_data=None):
+        """Train on models with known lDDT.
+
+        Parameters
+        ----------
+        models : list of paths, ProDy AtomGroups or ProteinFeatures
+        lddt : list
+            For each model: an array of per-residue lDDT over the residues as
+            read from the file (NaN = unknown), or a global lDDT value.
+        groups : array-like, optional
+            Target id of each model; a ``validation_fraction`` of the targets
+            is held out for early stopping (never models of a training target).
+        validation_data : (models, lddt), optional
+            Explicit validation set for early stopping (takes precedence).
+        """
+        for name, lo in (("epochs", 1), ("batch_size", 1)):
+            if int(getattr(self, name)) < lo:
+                raise ValueError(f"{name} must be >= {lo}")
+        spec = self._resolve_spec()
+        xp, dtype = self._xp_dtype()
+        grid = radial_grid(spec)
+        feats = self._features(models, spec)
+        local, glob = self._split_labels(lddt, len(feats))
+        keep = [i for i, f in enumerate(feats) if f is not None]
+        if not keep:
+            raise ValueError("none of the training models could be featurized")
+        val = None
+        train_idx = keep
+        if validation_data is not None:
+            vm, vl = validation_data
+            vfeats = self._features(vm, spec)
+            vloc, vglob = self._split_labels(vl, len(vfeats))
+            vk = [i for i, f in enumerate(vfeats) if f is not None]
+            vy, vg = model_targets([vfeats[i] for i in vk], [vloc[i] for i in vk], [vglob[i] for i in vk])
+            val = ([vfeats[i] for i in vk], vy, vg)
+        elif groups is not None:
+            groups = np.asarray(groups)
+            if len(groups) != len(feats):
+                raise ValueError(f"got {len(feats)} models but {len(groups)} groups")
+            kept_groups = groups[keep]
+            if len(np.unique(kept_groups)) >= 2 and self.validation_fraction > 0:
+                splitter = GroupShuffleSplit(n_splits=1, test_size=self.validation_fraction,
+                                             random_state=self.random_state)
+                tr, va = next(splitter.split(keep, groups=kept_groups))
+                train_idx = [keep[i] for i in tr]
+                vidx = [keep[i] for i in va]
+                vy, vg = model_targets([feats[i] for i in vidx], [local[i] for i in vidx],
+                                       [glob[i] for i in vidx])
+                val = ([feats[i] for i in vidx], vy, vg)
+        tf = [feats[i] for i in train_idx]
+        node_y, model_y = model_targets(tf, [local[i] for i in train_idx], [glob[i] for i in train_idx])
+        params = init_params(spec, self.random_state, dtype)
+        params = {k: xp.asarray(v) for k, v in params.items()}
+        params = init_switch_scale(params, spec, grid, tf, xp, dtype, self.batch_size)
+        progress = None
+        if self.verbose:
+            from tqdm.auto import tqdm
+            progress = tqdm(total=len(tf) * int(self.epochs), desc="training", unit="model")
+        try:
+            best, history = train_network(
+                params, spec, grid, tf, node_y, model_y, xp=xp, dtype=dtype,
+                epochs=int(self.epochs), batch_size=int(self.batch_size),
+                learning_rate=float(self.learning_rate), clip_norm=self.clip_norm,
+                global_weight=float(self.global_weight), random_state=self.random_state,
+                val=val, patience=self.patience if val is not None else None,
+                verbose=self.verbose, log=(progress.write if progress else print), progress=progress)
+        finally:
+            if progress is not None:
+                progress.close()
+        self.params_ = {k: to_numpy(v) for k, v in best.items()}
+        self.spec_ = spec
+        self.history_ = history
+        self.n_params_ = count_params(self.params_)
+        self.n_train_models_ = len(tf)
+        return self
+
+    def _check_fitted(self):
+        if not hasattr(self, "params_"):
+            from sklearn.exceptions import NotFittedError
+            raise NotFittedError("this SixDQAEstimator is not fitted yet; call fit or load")
+
+    def predict(self, models):
+        """Per-residue predicted lDDT for each model.
+
+        Returns
+        -------
+        list of ndarray
+            One array per model over the residues as read from the file; NaN
+            where a residue could not be scored (no backbone frame).  ``None``
+            for inputs that failed to load when ``errors='warn'``.
+        """
+        self._check_fitted()
+        spec = self.spec_
+        xp, dtype = self._xp_dtype()
+        feats = self._features(models, spec)
+        params = {k: xp.asarray(v, dtype=dtype) for k, v in self.params_.items()}
+        ok = [f for f in feats if f is not None]
+        nodes = predict_nodes(params, spec, radial_grid(spec), ok, xp, dtype, int(self.batch_size)) if ok else []
+        out, it = [], iter(nodes)
+        for f in feats:
+            if f is None:
+                out.append(None)
+                continue
+            full = np.full(f.n_residues_total, np.nan)
+            full[f.residue_index] = np.clip(next(it), 0.0, 1.0)
+            out.append(full)
+        return out
+
+    def predict_global(self, models):
+        """Global score of each model: mean predicted lDDT over its scored residues (NaN if none)."""
+        res = []
+        for p in self.predict(models):
+            if p is None or not np.isfinite(p).any():
+                res.append(np.nan)
+            else:
+                res.append(float(np.nanmean(p)))
+        return np.asarray(res)
+
+    def score(self, models, lddt, sample_weight=None):
+        """Pearson correlation of predicted vs true global lDDT (true = mean of local if arrays)."""
+        pred = self.predict_global(models)
+        true = np.array([float(y) if np.ndim(y) == 0 else
+                         (float(np.nanmean(y)) if np.isfinite(np.asarray(y, float)).any() else np.nan)
+                         for y in lddt])
+        ok = np.isfinite(pred) & np.isfinite(true)
+        if ok.sum() < 2 or np.std(pred[ok]) == 0 or np.std(true[ok]) == 0:
+            return 0.0
+        return float(np.corrcoef(pred[ok], true[ok])[0, 1])
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path):
+        """Save weights (.npz) and spec/parameters (JSON inside the npz); no pickled code."""
+        self._check_fitted()
+        path = Path(path)
+        meta = {"format_version": FORMAT_VERSION, "spec": self.spec_,
+                "estimator_params": {k: v for k, v in self.get_params().items()
+                                     if k != "architecture"},
+                "history": self.history_, "n_params": self.n_params_}
+        arrays = {f"param__{k}": np.asarray(v) for k, v in self.params_.items()}
+        arrays["meta_json"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        with open(path, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+        return path
+
+    @classmethod
+    def load(cls, path, **overrides):
+        """Load a model saved by :meth:`save` (any device; arrays are host NumPy)."""
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(bytes(data["meta_json"]).decode())
+                params = {k[len("param__"):]: data[k] for k in data.files if k.startswith("param__")}
+        except (OSError, KeyError, ValueError) as exc:
+            raise ValueError(f"{path}: not a fourier6d model file ({exc})") from exc
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{path}: unsupported model format version {meta.get('format_version')}")
+        kwargs = dict(meta["estimator_params"])
+        kwargs.update(overrides)
+        est = cls(architecture=meta["spec"], **kwargs)
+        est.spec_ = get_architecture(meta["spec"])
+        est.params_ = params
+        est.history_ = meta.get("history", [])
+        est.n_params_ = count_params(params)
+        return est
