@@ -1,0 +1,288 @@
+"""Per-residue 6DCNN input: local frames, neighbourhood atoms, residue graph.
+
+One job: :func:`featurize` turns a :class:`~estimators.structures.Structure`
+into the arrays the network reads (:class:`ProteinFeatures`).
+
+* **Frames** (paper "Workflow"): each residue with N, CA and C gets the
+  origin o_i = CA and a rotation F_i (columns = local x, y, z axes in global
+  coordinates) by Gram-Schmidt from CA->N and CA->C:
+  ``x = (N - CA)/|N - CA|``, ``y`` = the part of ``C - CA`` orthogonal to x,
+  normalised, ``z = x X y``.  Global = o_i + F_i @ local.
+* **Neighbourhood** (Eqs. 1-2): the heavy atoms with |r - CA_i| < r_max,
+  in node i's frame (x_local = F_i^T (r - o_i)), given as the per-atom basis
+  :func:`fourier6d.point_basis` (shape (n_radial, n_coef)) together with
+  the atom type (0..167, :mod:`estimators.atom_types`).  The first network
+  layer (a linear embedding of the 168 one-hot channels, Eq. 2 with
+  t_n = W[type_n]) is then ``sum_k atom_basis[i, k] * W[atom_type[i, k]]``
+  -- the 168 channels are never materialised.
+* **Graph** (paper "Technical details"): edges i -> j between distinct nodes
+  with |CA_i - CA_j| < r_n, with the relative transform R_ij = F_i^T F_j,
+  t_ij = F_i^T (o_j - o_i) (so x_i = R_ij x_j + t_ij), the ordered
+  amino-acid pair 20 aa_i + aa_j and the topological-distance class
+  min(|i - j|, d_t) - 1 along the chain (residue positions in the file,
+  within one unbroken chain segment), d_t - 1 across chains or chain breaks.
+
+Residues without a frame (missing N, CA or C) are not nodes, but their atoms
+still belong to the neighbourhoods of others; :attr:`ProteinFeatures.residue_index`
+tells which residues are nodes, and a :class:`StructureWarning` names them.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from fourier6d import RadialGrid, point_basis
+
+from .atom_types import N_ATOM_TYPES, atom_types_of
+from .structures import StructureError, StructureWarning, read_structure
+
+__all__ = ["ProteinFeatures", "featurize", "residue_frames", "DEFAULT_PARAMS"]
+
+#: Defaults of :func:`featurize` (paper "Hyperparameters"; n_radial see fourier6d.radial).
+DEFAULT_PARAMS = dict(lmax=4, n_radial=5, sigma=2.0, r_max=8.0, r_n=12.0, d_t=10)
+
+_ARRAYS = ("residue_index", "aa", "origins", "frames", "atom_basis", "atom_type", "atom_mask",
+           "nbr_idx", "nbr_mask", "edge_aa_pair", "edge_topo", "edge_rot", "edge_trans")
+
+
+@dataclass
+class ProteinFeatures:
+    """Network input of one protein (N nodes = residues with a frame).
+
+    Attributes
+    ----------
+    name : str
+    n_residues_total : int
+        Number of residues of the Structure (nodes and non-nodes).
+    residue_index : (N,) int
+        Structure residue of each node.
+    aa : (N,) int
+        Amino-acid index 0..19.
+    origins : (N, 3) float64
+        CA coordinates.
+    frames : (N, 3, 3) float64
+        Columns = local x, y, z axes in global coordinates.
+    atom_basis : (N, K, n_radial, n_coef) dtype
+        :func:`fourier6d.point_basis` of each neighbourhood atom in the node
+        frame; zero in padding slots.
+    atom_type : (N, K) int
+        Atom type in [0, 168); 0 in padding slots.
+    atom_mask : (N, K) bool
+    nbr_idx : (N, Kn) int
+        Neighbour nodes j of node i (padding: i itself).
+    nbr_mask : (N, Kn) bool
+    edge_aa_pair : (N, Kn) int
+        20 aa_i + aa_j (padding 0).
+    edge_topo : (N, Kn) int
+        Topological-distance class in [0, d_t) (padding 0).
+    edge_rot : (N, Kn, 3, 3) float64
+        R_ij = F_i^T F_j (padding: identity).
+    edge_trans : (N, Kn, 3) float64
+        t_ij = F_i^T (o_j - o_i) (padding 0).
+    params : dict
+        lmax, n_radial, sigma, r_max, r_n, d_t, rho_max, drho, dtype.
+    """
+
+    name: str
+    n_residues_total: int
+    residue_index: np.ndarray
+    aa: np.ndarray
+    origins: np.ndarray
+    frames: np.ndarray
+    atom_basis: np.ndarray
+    atom_type: np.ndarray
+    atom_mask: np.ndarray
+    nbr_idx: np.ndarray
+    nbr_mask: np.ndarray
+    edge_aa_pair: np.ndarray
+    edge_topo: np.ndarray
+    edge_rot: np.ndarray
+    edge_trans: np.ndarray
+    params: dict = field(default_factory=dict)
+
+    @property
+    def n_nodes(self):
+        return len(self.residue_index)
+
+    @property
+    def nbytes(self):
+        """Total bytes of the arrays."""
+        return int(sum(getattr(self, a).nbytes for a in _ARRAYS))
+
+    def to_arrays(self):
+        """Dict of arrays (for ``np.savez``); the inverse is :meth:`from_arrays`."""
+        import json
+        out = {a: getattr(self, a) for a in _ARRAYS}
+        out["n_residues_total"] = np.asarray(self.n_residues_total)
+        out["params_json"] = np.asarray(json.dumps(self.params, sort_keys=True))
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays, name):
+        """Rebuild from :meth:`to_arrays` output (e.g. an ``np.load`` of a .npz)."""
+        import json
+        kw = {a: np.asarray(arrays[a]) for a in _ARRAYS}
+        return cls(name=name, n_residues_total=int(arrays["n_residues_total"]),
+                   params=json.loads(str(arrays["params_json"])), **kw)
+
+
+def residue_frames(n, ca, c):
+    """Local frames by Gram-Schmidt from CA->N and CA->C (paper, "Workflow").
+
+    Parameters
+    ----------
+    n, ca, c : array, shape (R, 3)
+
+    Returns
+    -------
+    numpy.ndarray, shape (R, 3, 3)
+        Rotation matrices whose columns are the local x, y, z axes.
+    """
+    x = n - ca
+    x = x / np.linalg.norm(x, axis=-1, keepdims=True)
+    v = c - ca
+    y = v - np.sum(v * x, axis=-1, keepdims=True) * x
+    y = y / np.linalg.norm(y, axis=-1, keepdims=True)
+    z = np.cross(x, y)
+    return np.stack([x, y, z], axis=-1)
+
+
+def _check_params(lmax, n_radial, sigma, r_max, r_n, d_t, dtype):
+    for nm, v in (("lmax", lmax), ("n_radial", n_radial), ("d_t", d_t)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+            raise TypeError(f"{nm} must be an int, got {type(v).__name__}")
+    if lmax < 0:
+        raise ValueError(f"lmax must be >= 0, got {lmax}")
+    if n_radial < 1:
+        raise ValueError(f"n_radial must be >= 1, got {n_radial}")
+    if d_t < 1:
+        raise ValueError(f"d_t must be >= 1, got {d_t}")
+    for nm, v in (("sigma", sigma), ("r_max", r_max), ("r_n", r_n)):
+        if not np.isfinite(v) or v <= 0:
+            raise ValueError(f"{nm} must be a positive finite number, got {v}")
+    dt = np.dtype(dtype)
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def _pad(rows, n_rows):
+    """Slot of each (row, item) pair, items grouped by row in order; and the padded width."""
+    counts = np.bincount(rows, minlength=n_rows)
+    width = int(counts.max()) if len(rows) else 0
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    slot = np.arange(len(rows)) - starts[rows]
+    return slot, max(width, 1)
+
+
+def _neighbour_pairs(tree_points, centres, radius):
+    """All (centre, point) index pairs with distance < radius, sorted by (centre, point)."""
+    lists = tree_points.query_ball_point(centres, radius, return_sorted=True)
+    lens = np.fromiter((len(x) for x in lists), dtype=np.int64, count=len(lists))
+    cols = np.fromiter((j for x in lists for j in x), dtype=np.int64, count=int(lens.sum()))
+    rows = np.repeat(np.arange(len(lists), dtype=np.int64), lens)
+    return rows, cols
+
+
+def featurize(structure, lmax=4, n_radial=5, sigma=2.0, r_max=8.0, r_n=12.0, d_t=10,
+              dtype=np.float32):
+    """Network input of one protein (paper "Workflow", "Technical details"; Eqs. 1-2).
+
+    Parameters
+    ----------
+    structure : Structure or path or prody.AtomGroup
+        Read with :func:`estimators.structures.read_structure` if not a Structure.
+    lmax : int
+        Maximum spherical-harmonic degree L (4).
+    n_radial : int
+        Radial points of ``RadialGrid.from_sigma(sigma, n_radial)`` (5).
+    sigma : float
+        Gaussian width of each atom, Angstrom (2).
+    r_max : float
+        Neighbourhood radius around each CA, Angstrom (8); atoms with distance < r_max.
+    r_n : float
+        Graph edge threshold on CA-CA distance, Angstrom (12); pairs with distance < r_n.
+    d_t : int
+        Number of topological-distance classes (10).
+    dtype : float32 or float64
+        dtype of ``atom_basis`` (geometry stays float64).
+
+    Returns
+    -------
+    ProteinFeatures
+
+    Raises
+    ------
+    StructureError
+        No residue of the structure has N, CA and C.
+    """
+    dt = _check_params(lmax, n_radial, sigma, r_max, r_n, d_t, dtype)
+    s = read_structure(structure)
+    grid = RadialGrid.from_sigma(float(sigma), int(n_radial))
+    n, ca, c, has_frame = s.backbone()
+    nodes = np.flatnonzero(has_frame)
+    if len(nodes) == 0:
+        raise StructureError(f"{s.name}: no residue has N, CA and C atoms: nothing to featurize")
+    if len(nodes) < s.n_residues:
+        missing = np.flatnonzero(~has_frame)
+        labels = ", ".join(s.residue_label(r) for r in missing[:20])
+        more = f" and {len(missing) - 20} more" if len(missing) > 20 else ""
+        warnings.warn(f"{s.name}: {len(missing)} residue(s) without a usable N/CA/C frame are "
+                      f"not network nodes (no prediction): {labels}{more}", StructureWarning,
+                      stacklevel=2)
+    origins = ca[nodes]
+    frames = residue_frames(n[nodes], origins, c[nodes])
+    n_nodes = len(nodes)
+
+    # ---- neighbourhood atoms: (node, atom) pairs within r_max, in the node frame
+    rows, cols = _neighbour_pairs(cKDTree(s.coords), origins, r_max)
+    delta = s.coords[cols] - origins[rows]
+    keep = np.einsum("mk,mk->m", delta, delta) < r_max * r_max
+    rows, cols, delta = rows[keep], cols[keep], delta[keep]
+    local = np.einsum("mk,mkl->ml", delta, frames[rows])           # F_i^T (r - o_i)
+    slot, width = _pad(rows, n_nodes)
+    # Eq. 2 basis, evaluated in float64 then cast: fourier6d.spherical_jn overflows in float32
+    # (Miller recurrence) and returns NaN for some arguments.
+    basis = point_basis(local, grid, lmax, sigma).astype(dt, copy=False)   # (M, P, Q)
+    atom_basis = np.zeros((n_nodes, width) + basis.shape[1:], dtype=dt)
+    atom_basis[rows, slot] = basis
+    atom_type = np.zeros((n_nodes, width), dtype=np.int64)
+    atom_type[rows, slot] = atom_types_of(s)[cols]
+    atom_mask = np.zeros((n_nodes, width), dtype=bool)
+    atom_mask[rows, slot] = True
+
+    # ---- residue graph: node pairs i != j with CA-CA < r_n
+    ei, ej = _neighbour_pairs(cKDTree(origins), origins, r_n)
+    dca = origins[ej] - origins[ei]
+    keep = (ei != ej) & (np.einsum("mk,mk->m", dca, dca) < r_n * r_n)
+    ei, ej, dca = ei[keep], ej[keep], dca[keep]
+    eslot, ewidth = _pad(ei, n_nodes)
+    aa = s.aa_index[nodes]
+    segment = np.cumsum(s.chain_break_before()) - 1                 # chain segment per residue
+    ri, rj = nodes[ei], nodes[ej]
+    sep = np.minimum(np.abs(ri - rj), d_t) - 1
+    topo = np.where(segment[ri] == segment[rj], sep, d_t - 1)
+    nbr_idx = np.repeat(np.arange(n_nodes)[:, None], ewidth, axis=1)
+    nbr_idx[ei, eslot] = ej
+    nbr_mask = np.zeros((n_nodes, ewidth), dtype=bool)
+    nbr_mask[ei, eslot] = True
+    edge_aa_pair = np.zeros((n_nodes, ewidth), dtype=np.int64)
+    edge_aa_pair[ei, eslot] = 20 * aa[ei] + aa[ej]
+    edge_topo = np.zeros((n_nodes, ewidth), dtype=np.int64)
+    edge_topo[ei, eslot] = topo
+    edge_rot = np.broadcast_to(np.eye(3), (n_nodes, ewidth, 3, 3)).copy()
+    edge_rot[ei, eslot] = np.einsum("eki,ekj->eij", frames[ei], frames[ej])
+    edge_trans = np.zeros((n_nodes, ewidth, 3))
+    edge_trans[ei, eslot] = np.einsum("eki,ek->ei", frames[ei], dca)
+
+    params = dict(lmax=int(lmax), n_radial=int(n_radial), sigma=float(sigma), r_max=float(r_max),
+                  r_n=float(r_n), d_t=int(d_t), rho_max=float(grid.rho_max),
+                  drho=float(grid.drho), dtype=dt.name, n_atom_types=N_ATOM_TYPES)
+    return ProteinFeatures(name=s.name, n_residues_total=s.n_residues, residue_index=nodes,
+                           aa=aa, origins=origins, frames=frames, atom_basis=atom_basis,
+                           atom_type=atom_type, atom_mask=atom_mask, nbr_idx=nbr_idx,
+                           nbr_mask=nbr_mask, edge_aa_pair=edge_aa_pair, edge_topo=edge_topo,
+                           edge_rot=edge_rot, edge_trans=edge_trans, params=params)

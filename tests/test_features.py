@@ -1,0 +1,238 @@
+"""Tests of estimators.features (frames, neighbourhoods, residue graph)."""
+import dataclasses
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fourier6d import RadialGrid, point_basis, expand_points
+from estimators.atom_types import (ATOM_TYPES, N_ATOM_TYPES, OTHER_TYPE, RESIDUE_ATOMS,
+                                   AMINO_ACIDS, atom_types_of, markdown_table)
+from estimators.features import ProteinFeatures, featurize, residue_frames
+from estimators.structures import Structure, StructureError, StructureWarning, read_structure
+
+DATA = Path(__file__).parent / "data"
+RULES = DATA / "rules.pdb"
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "atom_types.md"
+
+
+@pytest.fixture(scope="module")
+def rules():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StructureWarning)
+        return read_structure(RULES)
+
+
+@pytest.fixture(scope="module")
+def native(shared_dir_module):
+    return read_structure(shared_dir_module / "data" / "natives" / "1a32.pdb")
+
+
+@pytest.fixture(scope="module")
+def shared_dir_module():
+    shared = Path(os.environ.get("FOURIER6D_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+    if not shared.exists():
+        pytest.skip("shared data folder not found")
+    return shared
+
+
+def _moved(s, rot, shift):
+    return dataclasses.replace(s, coords=s.coords @ rot.T + shift, _cache={})
+
+
+def _random_rotation(rng):
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    return q if np.linalg.det(q) > 0 else -q
+
+
+def test_atom_type_table():
+    assert len(ATOM_TYPES) == 167 and N_ATOM_TYPES == 168 and OTHER_TYPE == 167
+    assert len(set(ATOM_TYPES)) == 167
+    assert sum(len(RESIDUE_ATOMS[a]) for a in AMINO_ACIDS) == 167
+    assert ATOM_TYPES[0] == ("ALA", "N") and ATOM_TYPES[-1] == ("VAL", "CG2")
+    # docs/atom_types.md is the rendered table
+    assert DOCS.read_text() == markdown_table()
+
+
+def test_atom_types_of_structure(rules):
+    t = atom_types_of(rules)
+    for k in range(rules.n_atoms):
+        key = (rules.resnames[rules.atom_res[k]], rules.atom_names[k])
+        assert t[k] == (ATOM_TYPES.index(key) if key in ATOM_TYPES else 167)
+
+
+def test_frames_gram_schmidt(rng):
+    n, ca, c = rng.normal(size=(3, 50, 3))
+    F = residue_frames(n, ca, c)
+    np.testing.assert_allclose(np.einsum("rki,rkj->rij", F, F), np.broadcast_to(np.eye(3), F.shape),
+                               atol=1e-12)
+    np.testing.assert_allclose(np.linalg.det(F), 1.0, atol=1e-12)
+    # x along CA->N, C in the local xy plane with positive y
+    loc_n = np.linalg.solve(F, (n - ca)[..., None])[..., 0]
+    loc_c = np.linalg.solve(F, (c - ca)[..., None])[..., 0]
+    np.testing.assert_allclose(loc_n[:, 1:], 0, atol=1e-12)
+    assert (loc_n[:, 0] > 0).all()
+    np.testing.assert_allclose(loc_c[:, 2], 0, atol=1e-12)
+    assert (loc_c[:, 1] > 0).all()
+
+
+def _brute_neighbourhood(s, feats, i):
+    """Atoms within r_max of node i's CA, local coordinates by solving F x = r - o."""
+    r_max = feats.params["r_max"]
+    o, F = feats.origins[i], feats.frames[i]
+    d = np.linalg.norm(s.coords - o, axis=1)
+    idx = np.flatnonzero(d < r_max)
+    local = np.linalg.solve(F, (s.coords[idx] - o).T).T
+    return idx, local
+
+
+def test_neighbourhood_against_brute_force(native):
+    feats = featurize(native, dtype=np.float64)
+    grid = RadialGrid.from_sigma(2.0, 5)
+    types = atom_types_of(native)
+    assert feats.atom_basis.shape[2:] == (5, 25)
+    for i in range(0, feats.n_nodes, 7):
+        idx, local = _brute_neighbourhood(native, feats, i)
+        m = feats.atom_mask[i]
+        assert m.sum() == len(idx)
+        np.testing.assert_array_equal(np.sort(feats.atom_type[i, m]), np.sort(types[idx]))
+        expected = point_basis(local, grid, 4, 2.0)
+        got = feats.atom_basis[i, m]
+        # match atoms by their basis (order inside a node is not part of the contract)
+        order_e = np.lexsort(expected.reshape(len(idx), -1).T[::-1])
+        order_g = np.lexsort(got.reshape(len(idx), -1).T[::-1])
+        np.testing.assert_allclose(got[order_g], expected[order_e], rtol=1e-10, atol=1e-9)
+        assert np.all(feats.atom_basis[i, ~m] == 0) and np.all(feats.atom_type[i, ~m] == 0)
+
+
+def test_embedding_via_basis_equals_one_hot_expansion(native, rng):
+    """sum_k basis[i,k] W[type] == expand_points with 168 one-hot channels times W (Eq. 2)."""
+    feats = featurize(native, dtype=np.float64)
+    grid = RadialGrid.from_sigma(2.0, 5)
+    W = rng.normal(size=(N_ATOM_TYPES, 3))
+    i = feats.n_nodes // 2
+    idx, local = _brute_neighbourhood(native, feats, i)
+    onehot = np.eye(N_ATOM_TYPES)[atom_types_of(native)[idx]]
+    ref = expand_points(local, onehot, grid, 4, 2.0) @ W                    # (P, Q, 3)
+    got = np.einsum("kpq,kc->pqc", feats.atom_basis[i], W[feats.atom_type[i]]
+                    * feats.atom_mask[i][:, None])
+    np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-8)
+
+
+def test_invariance_under_rigid_motion(native, rng):
+    rot, shift = _random_rotation(rng), rng.normal(size=3) * 30
+    a = featurize(native, dtype=np.float64)
+    b = featurize(_moved(native, rot, shift), dtype=np.float64)
+    for name in ("atom_type", "atom_mask", "nbr_idx", "nbr_mask", "edge_aa_pair", "edge_topo"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    for name in ("atom_basis", "edge_rot", "edge_trans"):
+        np.testing.assert_allclose(getattr(b, name), getattr(a, name), atol=1e-8)
+    np.testing.assert_allclose(b.frames, np.einsum("ij,njk->nik", rot, a.frames), atol=1e-12)
+
+
+def test_graph_against_brute_force(rules):
+    with pytest.warns(StructureWarning):
+        feats = featurize(rules, dtype=np.float64, r_n=12.0, d_t=3)
+    nodes = feats.residue_index
+    ca = feats.origins
+    d = np.linalg.norm(ca[:, None] - ca[None], axis=-1)
+    brk = rules.chain_break_before()
+    for i in range(feats.n_nodes):
+        expected = sorted(j for j in range(feats.n_nodes) if j != i and d[i, j] < 12.0)
+        m = feats.nbr_mask[i]
+        assert sorted(feats.nbr_idx[i, m]) == expected
+        assert np.all(feats.nbr_idx[i, ~m] == i)
+        for k in np.flatnonzero(m):
+            j = feats.nbr_idx[i, k]
+            ri, rj = nodes[i], nodes[j]
+            lo, hi = min(ri, rj), max(ri, rj)
+            same_segment = not brk[lo + 1:hi + 1].any()
+            topo = min(hi - lo, 3) - 1 if same_segment else 2
+            assert feats.edge_topo[i, k] == topo
+            assert feats.edge_aa_pair[i, k] == 20 * rules.aa_index[ri] + rules.aa_index[rj]
+            # x_i = R_ij x_j + t_ij for a global point (the CA of a third residue)
+            p = ca[(i + 3) % feats.n_nodes]
+            x_j = feats.frames[j].T @ (p - ca[j])
+            x_i = feats.frames[i].T @ (p - ca[i])
+            np.testing.assert_allclose(feats.edge_rot[i, k] @ x_j + feats.edge_trans[i, k], x_i,
+                                       atol=1e-10)
+    # chains A and B are bonded nowhere: an A-B edge has class d_t - 1
+    assert feats.edge_topo.max() <= 2 and feats.edge_topo.min() >= 0
+
+
+def test_missing_frame_residue_not_a_node_but_its_atoms_count(rules):
+    with pytest.warns(StructureWarning, match=r"rules.pdb.*A:ILE7"):
+        feats = featurize(rules)
+    assert feats.n_residues_total == rules.n_residues == 11
+    assert list(feats.residue_index) == [0, 1, 2, 3, 4, 5, 7, 8, 9, 10]
+    # the CB of ILE7 (no frame) is in the neighbourhood of ALA8
+    cb = np.flatnonzero((rules.atom_res == 6) & (rules.atom_names == "CB"))[0]
+    i = list(feats.residue_index).index(7)
+    assert np.linalg.norm(rules.coords[cb] - feats.origins[i]) < 8.0
+    assert ATOM_TYPES.index(("ILE", "CB")) in set(feats.atom_type[i, feats.atom_mask[i]].tolist())
+
+
+def test_no_frame_at_all_is_an_error(rules):
+    ca_free = dataclasses.replace(rules, atom_names=np.where(rules.atom_names == "CA", "CX",
+                                                             rules.atom_names), _cache={})
+    with pytest.raises(StructureError, match="rules.pdb.*no residue has N, CA and C"), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore", StructureWarning)
+        featurize(ca_free)
+
+
+@pytest.mark.parametrize("kw, exc", [(dict(lmax=-1), ValueError), (dict(lmax=2.0), TypeError),
+                                     (dict(sigma=0.0), ValueError), (dict(r_max=np.nan), ValueError),
+                                     (dict(d_t=0), ValueError), (dict(dtype=np.int32), ValueError)])
+def test_bad_parameters(rules, kw, exc):
+    with pytest.raises(exc):
+        featurize(rules, **kw)
+
+
+def test_float32_matches_float64_and_params(native):
+    a = featurize(native, dtype=np.float64)
+    b = featurize(native)
+    assert b.atom_basis.dtype == np.float32 and a.atom_basis.dtype == np.float64
+    assert np.isfinite(b.atom_basis).all()
+    scale = np.abs(a.atom_basis).max()
+    np.testing.assert_allclose(b.atom_basis, a.atom_basis, atol=1e-6 * scale)
+    assert b.params["lmax"] == 4 and b.params["n_radial"] == 5 and b.params["r_max"] == 8.0
+    np.testing.assert_allclose(b.params["rho_max"], np.pi / 2.0)
+
+
+def test_other_parameters_change_shapes(native):
+    f = featurize(native, lmax=2, n_radial=3, r_max=6.0, r_n=10.0)
+    assert f.atom_basis.shape[2:] == (3, 9)
+    d = featurize(native)
+    assert f.atom_mask.sum() < d.atom_mask.sum() and f.nbr_mask.sum() < d.nbr_mask.sum()
+
+
+def test_roundtrip_arrays(native):
+    f = featurize(native)
+    g = ProteinFeatures.from_arrays(f.to_arrays(), f.name)
+    for name in ("atom_basis", "atom_type", "edge_rot", "residue_index"):
+        np.testing.assert_array_equal(getattr(f, name), getattr(g, name))
+    assert g.params == f.params and g.n_residues_total == f.n_residues_total
+
+
+def test_memory_per_300_residues(shared_dir_module):
+    """float32 features of the largest native, scaled to 300 residues, stay well under 100 MB."""
+    natives = sorted((shared_dir_module / "data" / "natives").glob("*.pdb"))
+    biggest = max(natives, key=lambda p: p.stat().st_size)
+    f = featurize(biggest)
+    per_residue = f.nbytes / f.n_nodes
+    assert per_residue * 300 < 50e6, per_residue * 300
+
+
+def test_featurize_sample_of_shared_files(shared_dir_module):
+    data = shared_dir_module / "data"
+    models = sorted((data / "casp13").glob("*/models/*"))[::40]
+    natives = sorted((data / "natives").glob("*.pdb"))[::30]
+    for p in models + natives:
+        f = featurize(p)
+        assert f.n_nodes == f.n_residues_total
+        assert np.isfinite(f.atom_basis).all() and f.atom_mask.any(axis=1).all()
+        assert (f.atom_type[f.atom_mask] < N_ATOM_TYPES).all()
