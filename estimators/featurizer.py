@@ -1,0 +1,158 @@
+"""StructureFeaturizer: scikit-learn transformer from structure files to ProteinFeatures.
+
+One job: run :func:`estimators.features.featurize` over many inputs, in
+parallel (joblib), with a progress bar and an optional on-disk cache.
+
+The cache holds one ``.npz`` per (input content, parameters): the key is the
+SHA-256 of the file bytes (as stored on disk, before any gunzip), of the
+featurization parameters and of a format version.  Only path inputs are
+cached (ProDy atom groups are featurized every time).  Files are written with
+``np.savez`` to a temporary name and renamed (safe with parallel workers);
+they are read with ``allow_pickle=False``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from .features import ProteinFeatures, featurize, _check_params
+from .structures import StructureError, collect_results, _source_name
+
+__all__ = ["StructureFeaturizer", "CACHE_VERSION"]
+
+#: Bump when the feature layout or the reading rules change (invalidates caches).
+CACHE_VERSION = 1
+
+
+def _cache_path(cache_dir, source, params):
+    h = hashlib.sha256()
+    with open(source, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    h.update(json.dumps(dict(params, cache_version=CACHE_VERSION), sort_keys=True).encode())
+    return os.path.join(cache_dir, h.hexdigest() + ".npz")
+
+
+def _featurize_one(source, params, cache_dir):
+    """Featurize (or load from cache) one source: (features or None, exception or None, warnings)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            path = None
+            if cache_dir is not None and isinstance(source, (str, os.PathLike)):
+                try:
+                    path = _cache_path(cache_dir, source, params)
+                except OSError as exc:
+                    raise StructureError(f"{os.fspath(source)}: cannot read file "
+                                         f"({exc.__class__.__name__}: {exc})") from exc
+                if os.path.exists(path):
+                    with np.load(path, allow_pickle=False) as z:
+                        return ProteinFeatures.from_arrays(z, _source_name(source, None)), None, caught
+            feats = featurize(source, **params)
+            if path is not None:
+                tmp = f"{path}.{os.getpid()}.tmp.npz"
+                np.savez(tmp, **feats.to_arrays())
+                os.replace(tmp, path)
+            return feats, None, caught
+        except (StructureError, TypeError) as exc:
+            return None, exc, caught
+
+
+class StructureFeaturizer(TransformerMixin, BaseEstimator):
+    """Turn structures (paths, ProDy atom groups) into :class:`ProteinFeatures`.
+
+    Parameters
+    ----------
+    lmax, n_radial, sigma, r_max, r_n, d_t, dtype
+        See :func:`estimators.features.featurize` (defaults 4, 5, 2.0, 8.0, 12.0, 10, float32).
+    n_jobs : int
+        joblib workers across structures (1 = in process).
+    verbose : bool or int
+        Show a tqdm progress bar.
+    cache_dir : str or None
+        Folder for the on-disk cache (created when needed); None disables it.
+    errors : {'raise', 'warn'}
+        'raise': raise the first failure after every input was tried;
+        'warn': warn and return None for the failed inputs.
+    """
+
+    def __init__(self, lmax=4, n_radial=5, sigma=2.0, r_max=8.0, r_n=12.0, d_t=10,
+                 dtype="float32", n_jobs=1, verbose=False, cache_dir=None, errors="raise"):
+        self.lmax = lmax
+        self.n_radial = n_radial
+        self.sigma = sigma
+        self.r_max = r_max
+        self.r_n = r_n
+        self.d_t = d_t
+        self.dtype = dtype
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+        self.cache_dir = cache_dir
+        self.errors = errors
+
+    def _feature_params(self):
+        dt = _check_params(self.lmax, self.n_radial, self.sigma, self.r_max, self.r_n,
+                           self.d_t, self.dtype)
+        return dict(lmax=int(self.lmax), n_radial=int(self.n_radial), sigma=float(self.sigma),
+                    r_max=float(self.r_max), r_n=float(self.r_n), d_t=int(self.d_t),
+                    dtype=dt.name)
+
+    def fit(self, X=None, y=None):
+        """Check the parameters (nothing is learned); returns self."""
+        self._feature_params()
+        if self.errors not in ("raise", "warn"):
+            raise ValueError(f"errors must be 'raise' or 'warn', got {self.errors!r}")
+        self.n_atom_types_ = 168
+        return self
+
+    def transform(self, X):
+        """Featurize each input.
+
+        Parameters
+        ----------
+        X : list of (path or prody.AtomGroup or Structure)
+            A single path or atom group is treated as a list of one.
+
+        Returns
+        -------
+        list of (ProteinFeatures or None)
+            None only for failed inputs with ``errors='warn'``.
+        """
+        self.fit()
+        params = self._feature_params()
+        if isinstance(X, (str, os.PathLike)) or hasattr(X, "getCoords"):
+            X = [X]
+        sources = list(X)
+        cache_dir = None
+        if self.cache_dir is not None:
+            cache_dir = os.fspath(self.cache_dir)
+            os.makedirs(cache_dir, exist_ok=True)
+        progress = None
+        if self.verbose:
+            from tqdm.auto import tqdm
+            progress = tqdm(total=len(sources), desc="featurize", unit="structure")
+        try:
+            if self.n_jobs == 1 or len(sources) < 2:
+                results = []
+                for s in sources:
+                    results.append(_featurize_one(s, params, cache_dir))
+                    if progress is not None:
+                        progress.update(1)
+            else:
+                from joblib import Parallel, delayed
+                gen = Parallel(n_jobs=self.n_jobs, return_as="generator")(
+                    delayed(_featurize_one)(s, params, cache_dir) for s in sources)
+                results = []
+                for r in gen:
+                    results.append(r)
+                    if progress is not None:
+                        progress.update(1)
+        finally:
+            if progress is not None:
+                progress.close()
+        return collect_results(results, self.errors)

@@ -1,0 +1,123 @@
+"""Tests of estimators.featurizer.StructureFeaturizer (sklearn API, jobs, cache, errors)."""
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from estimators.featurizer import StructureFeaturizer
+from estimators.features import featurize
+from estimators.structures import StructureError, StructureWarning
+
+RULES = Path(__file__).parent / "data" / "rules.pdb"
+
+
+def _same(a, b):
+    for name in ("residue_index", "atom_basis", "atom_type", "atom_mask", "nbr_idx", "edge_rot",
+                 "edge_trans", "edge_topo", "edge_aa_pair"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert a.params == b.params and a.name == b.name
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    good = tmp_path / "good.pdb"
+    shutil.copy(RULES, good)
+    lines = [l for l in RULES.read_text().splitlines() if "ACE" not in l]
+    other = tmp_path / "other.pdb"
+    other.write_text("\n".join(lines[:40]) + "\n")
+    empty = tmp_path / "empty.pdb"
+    empty.write_text("")
+    return good, other, empty
+
+
+def test_sklearn_api():
+    f = StructureFeaturizer(lmax=3, cache_dir=None)
+    assert f.get_params()["lmax"] == 3
+    g = clone(f)
+    assert g.get_params() == f.get_params()
+    assert f.fit() is f
+    with pytest.raises(ValueError, match="errors"):
+        StructureFeaturizer(errors="ignore").fit()
+    with pytest.raises(ValueError, match="sigma"):
+        StructureFeaturizer(sigma=-1).fit()
+
+
+def test_transform_matches_featurize_and_errors(inputs):
+    good, other, empty = inputs
+    with pytest.warns(StructureWarning) as rec:
+        out = StructureFeaturizer(errors="warn").transform([good, empty, other])
+    assert out[1] is None
+    assert any("empty.pdb" in str(w.message) for w in rec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StructureWarning)
+        _same(out[0], featurize(good))
+        _same(out[2], featurize(other))
+    with pytest.raises(StructureError, match="empty.pdb"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", StructureWarning)
+        StructureFeaturizer(errors="raise").transform([good, empty])
+
+
+def test_parallel_and_progress_bar(inputs, capsys):
+    good, other, _ = inputs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StructureWarning)
+        serial = StructureFeaturizer().transform([good, other, good])
+        par = StructureFeaturizer(n_jobs=2, verbose=True).transform([good, other, good])
+    for a, b in zip(serial, par):
+        _same(a, b)
+    assert "featurize" in capsys.readouterr().err
+
+
+def test_worker_warnings_reach_caller(inputs):
+    good, other, _ = inputs
+    with pytest.warns(StructureWarning, match="A:ILE7"):
+        StructureFeaturizer(n_jobs=2).transform([good, other])
+
+
+def test_cache_keyed_by_content_and_params(inputs, tmp_path):
+    good, other, _ = inputs
+    cache = tmp_path / "cache"
+    feat = StructureFeaturizer(cache_dir=str(cache))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StructureWarning)
+        first = feat.transform([good])[0]
+    files = sorted(cache.glob("*.npz"))
+    assert len(files) == 1
+    with np.load(files[0], allow_pickle=False) as z:           # plain npz, no pickles
+        assert "atom_basis" in z.files
+    # a cached result is used: poison the cache entry and see it come back
+    with np.load(files[0], allow_pickle=False) as z:
+        arrays = dict(z)
+    arrays["atom_basis"] = arrays["atom_basis"] + 1.0
+    np.savez(files[0], **arrays)
+    again = feat.transform([good])[0]
+    np.testing.assert_array_equal(again.atom_basis, first.atom_basis + 1.0)
+    assert again.name == str(good)
+    # same content under another name: same entry, own name
+    copy = tmp_path / "copy.pdb"
+    shutil.copy(good, copy)
+    assert feat.transform([copy])[0].name == str(copy)
+    assert len(list(cache.glob("*.npz"))) == 1
+    # other parameters or other content: new entries
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StructureWarning)
+        clone(feat).set_params(lmax=2).transform([good])
+        good.write_text(good.read_text().replace("10.514", "10.515"))
+        changed = feat.transform([good])[0]
+    assert len(list(cache.glob("*.npz"))) == 3
+    assert not np.array_equal(changed.atom_basis, again.atom_basis)
+
+
+def test_single_path_and_atomgroup(inputs):
+    prody = pytest.importorskip("prody")
+    prody.confProDy(verbosity="none")
+    good, _, _ = inputs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StructureWarning)
+        one = StructureFeaturizer().transform(good)
+        ag = StructureFeaturizer(cache_dir=None).transform([prody.parsePDB(str(good))])
+    assert len(one) == 1 and len(ag) == 1
+    np.testing.assert_allclose(ag[0].atom_basis, one[0].atom_basis, atol=1e-4)
