@@ -1,0 +1,191 @@
+"""SixDQAEstimator and the networks: gradients, learning, invariance, persistence, sklearn."""
+import json
+import warnings
+
+import autograd.numpy as anp
+import numpy as np
+import pytest
+from autograd.test_util import check_grads
+
+from estimators.architectures import get_architecture, ARCHITECTURES
+from estimators.batching import collate
+from estimators.features import featurize
+from estimators.networks import init_params, forward, batch_to_device, radial_grid, count_params
+from estimators.qa_estimator import SixDQAEstimator
+from estimators.structures import read_structure
+
+TINY = dict(name="tiny", lmax=2, n_radial=3, sigma=2.0, r_max=8.0, r_n=12.0, d_t=10,
+            n_atom_types=168, embed=3, blocks=[3, 2], switch=3, edge_embed=2, graph=[3, 1], leak=0.05)
+
+
+def _casp_models(shared_dir, target="T0953s1", n=8):
+    root = shared_dir / "data" / "casp13" / target
+    labels = json.loads((root / "labels.json").read_text())
+    names = sorted(labels)[:n]
+    models, local = [], []
+    for name in names:
+        s = read_structure(str(root / "models" / name))
+        per_seq = np.array([np.nan if v is None else v for v in labels[name]["lddt_local"]], float)
+        idx = s.resnums - 1
+        ok = (idx >= 0) & (idx < len(per_seq))
+        y = np.full(s.n_residues, np.nan)
+        y[ok] = per_seq[idx[ok]]
+        models.append(str(root / "models" / name))
+        local.append(y)
+    return models, local
+
+
+def _random_rotation(rng):
+    q = rng.normal(size=4)
+    q /= np.linalg.norm(q)
+    a, b, c, d = q
+    return np.array([[a*a+b*b-c*c-d*d, 2*(b*c-a*d), 2*(b*d+a*c)],
+                     [2*(b*c+a*d), a*a-b*b+c*c-d*d, 2*(c*d-a*b)],
+                     [2*(b*d-a*c), 2*(c*d+a*b), a*a-b*b-c*c+d*d]])
+
+
+def test_architectures_are_plain_data_and_validated():
+    for name in ARCHITECTURES:
+        spec = get_architecture(name)
+        assert json.loads(json.dumps(spec)) == spec
+    with pytest.raises(ValueError, match="unknown architecture"):
+        get_architecture("resnet")
+    with pytest.raises(ValueError, match="graph"):
+        get_architecture(dict(TINY, graph=[3, 2]))
+    counts = {n: count_params(init_params(n)) for n in ARCHITECTURES}
+    assert counts["baseline"] < counts["6dcnn-1"] < counts["6dcnn-2"]
+
+
+@pytest.fixture(scope="module")
+def tiny_batch(request):
+    from conftest import SHARED
+    path = SHARED / "data" / "casp13" / "T0953s1" / "models"
+    if not path.exists():
+        pytest.skip("shared data missing")
+    s = read_structure(str(sorted(path.iterdir())[0]))
+    f = featurize(s, lmax=TINY["lmax"], n_radial=TINY["n_radial"], dtype=np.float64)
+    return s, f
+
+
+def test_whole_network_gradient(tiny_batch):
+    _, f = tiny_batch
+    spec = get_architecture(TINY)
+    grid = radial_grid(spec)
+    dev = batch_to_device(collate([f]), np, np.float64)
+    params = init_params(spec, 0, np.float64)
+    y = np.linspace(0.2, 0.9, dev["atom_basis"].shape[0])
+    keys = sorted(k for k in params if k != "switch_scale")
+
+    def loss(*vals):
+        p = dict(params)
+        p.update(zip(keys, vals))
+        return anp.mean((forward(p, spec, dev, grid) - y) ** 2)
+
+    vals = [params[k] for k in keys]
+    for i in range(len(keys)):
+        def partial(v, i=i):
+            vv = list(vals)
+            vv[i] = v
+            return loss(*vv)
+        check_grads(partial, modes=["rev"], order=1)(vals[i])
+
+
+def test_predictions_invariant_to_rigid_motion(tiny_batch, rng):
+    s, f = tiny_batch
+    spec = get_architecture(TINY)
+    grid = radial_grid(spec)
+    params = init_params(spec, 1, np.float64)
+    R, t = _random_rotation(rng), rng.normal(size=3) * 20
+    s2 = type(s)(**{**s.__dict__, "coords": s.coords @ R.T + t})
+    f2 = featurize(s2, lmax=TINY["lmax"], n_radial=TINY["n_radial"], dtype=np.float64)
+    o1 = forward(params, spec, batch_to_device(collate([f]), np, np.float64), grid)
+    o2 = forward(params, spec, batch_to_device(collate([f2]), np, np.float64), grid)
+    assert np.abs(o1 - o2).max() < 1e-6
+
+
+@pytest.fixture(scope="module")
+def casp_small():
+    from conftest import SHARED
+    if not (SHARED / "data" / "casp13").exists():
+        pytest.skip("shared data missing")
+    return _casp_models(SHARED, "T0953s1", 8)
+
+
+def _tiny_estimator(**kw):
+    params = dict(architecture=TINY, epochs=3, batch_size=4, learning_rate=3e-3, random_state=0)
+    params.update(kw)
+    return SixDQAEstimator(**params)
+
+
+def test_fit_predict_save_load(casp_small, tmp_path):
+    models, local = casp_small
+    est = _tiny_estimator(epochs=6).fit(models, local)
+    losses = [h["loss"] for h in est.history_]
+    assert losses[-1] < losses[0]
+    assert all(k.endswith("_") for k in ("params_", "spec_", "history_", "n_params_"))
+    pred = est.predict(models[:3])
+    assert len(pred) == 3 and all(p.shape == (len(y),) for p, y in zip(pred, local[:3]))
+    assert all(np.nanmin(p) >= 0 and np.nanmax(p) <= 1 for p in pred)
+    g = est.predict_global(models[:3])
+    np.testing.assert_allclose(g, [np.nanmean(p) for p in pred])
+    est.save(tmp_path / "m.npz")
+    est2 = SixDQAEstimator.load(tmp_path / "m.npz")
+    for a, b in zip(pred, est2.predict(models[:3])):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_fit_is_deterministic(casp_small):
+    models, local = casp_small
+    a = _tiny_estimator(epochs=1).fit(models[:4], local[:4]).predict(models[:2])
+    b = _tiny_estimator(epochs=1).fit(models[:4], local[:4]).predict(models[:2])
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_global_labels_and_unfitted_errors(casp_small):
+    models, local = casp_small
+    from sklearn.exceptions import NotFittedError
+    with pytest.raises(NotFittedError):
+        _tiny_estimator().predict(models[:1])
+    with pytest.raises(ValueError, match="labels"):
+        _tiny_estimator().fit(models[:3], local[:2])
+    glob = [float(np.nanmean(y)) for y in local[:4]]
+    est = _tiny_estimator(epochs=1).fit(models[:4], glob)
+    assert np.isfinite(est.predict_global(models[:1])).all()
+
+
+def test_sklearn_clone_pipeline_gridsearch(casp_small):
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV, GroupKFold
+    from sklearn.pipeline import Pipeline
+    from estimators.featurizer import StructureFeaturizer
+    models, local = casp_small
+    est = _tiny_estimator(epochs=1)
+    c = clone(est)
+    assert c.get_params() == est.get_params()
+    c.set_params(learning_rate=0.01)
+    assert c.learning_rate == 0.01 and est.learning_rate == 3e-3
+    pipe = Pipeline([("feat", StructureFeaturizer(lmax=TINY["lmax"], n_radial=TINY["n_radial"])),
+                     ("qa", _tiny_estimator(epochs=1))])
+    pipe.fit(models[:4], local[:4])
+    assert len(pipe.predict(models[:2])) == 2
+    groups = np.repeat([0, 1, 2, 3], 2)
+    search = GridSearchCV(_tiny_estimator(epochs=1), {"learning_rate": [1e-3, 1e-2]},
+                          cv=GroupKFold(n_splits=2))
+    search.fit(models, local, groups=groups)
+    assert search.best_params_["learning_rate"] in (1e-3, 1e-2)
+
+
+def test_predict_keeps_good_results_when_one_input_is_bad(casp_small, tmp_path):
+    models, local = casp_small
+    est = _tiny_estimator(epochs=1).fit(models[:4], local[:4])
+    bad = tmp_path / "empty.pdb"
+    bad.write_text("")
+    est.set_params(errors="warn")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = est.predict([models[0], str(bad), models[1]])
+    assert out[1] is None and out[0] is not None and out[2] is not None
+    est.set_params(errors="raise")
+    with pytest.raises(ValueError, match="empty.pdb"):
+        est.predict([str(bad)])
