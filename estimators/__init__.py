@@ -1,2 +1,34 @@
-"""estimators: protein structures -> 6DCNN features -> quality scores (sklearn-style)."""
+"""estimators: protein structures -> 6DCNN features -> quality scores (scikit-learn style).
+
+Main entry points (imported lazily):
+
+* :class:`SixDQAEstimator` — fit/predict per-residue and global lDDT
+* :class:`StructureFeaturizer` — structures -> :class:`ProteinFeatures`
+* :func:`read_structure`, :func:`lddt`, :func:`qa_metrics`, :func:`load_casp13`, :func:`load_pretrained`
+"""
+from importlib import import_module
+
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "SixDQAEstimator": "qa_estimator",
+    "StructureFeaturizer": "featurizer",
+    "ProteinFeatures": "features",
+    "featurize": "features",
+    "read_structure": "structures",
+    "read_structures": "structures",
+    "StructureError": "structures",
+    "lddt": "lddt",
+    "qa_metrics": "metrics",
+    "load_casp13": "datasets",
+    "load_pretrained": "pretrained",
+    "get_architecture": "architectures",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'estimators' has no attribute {name!r}")
