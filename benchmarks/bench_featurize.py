@@ -1,0 +1,132 @@
+"""Featurization throughput: residues/s vs protein size and n_jobs; parsing vs featurization.
+
+Usage::
+
+    python benchmarks/bench_featurize.py [--data DIR] [--sizes 50 100 200 300 600]
+                                         [--jobs 1 2] [--repeat 3] [--no-append]
+
+Proteins of a given size are built by concatenating shared natives (each as its
+own chain, shifted so that they pack side by side) and trimming to the size.
+Prints a table and appends it to benchmarks/RESULTS.md (machine, versions, date).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from estimators.structures import Structure, read_structure, StructureWarning  # noqa: E402
+from estimators.features import featurize                                     # noqa: E402
+from estimators.featurizer import StructureFeaturizer                          # noqa: E402
+
+
+def _concat(structures, n_residues):
+    """One Structure of exactly n_residues from several (separate chains, packed along x)."""
+    parts, total, shift = [], 0, 0.0
+    for k, s in enumerate(structures):
+        take = min(s.n_residues, n_residues - total)
+        atoms = s.atom_res < take
+        xyz = s.coords[atoms] - s.coords[atoms].min(axis=0)
+        parts.append((s, take, atoms, xyz + [shift, 0, 0], chr(65 + k % 26)))
+        shift += np.ptp(xyz[:, 0]) + 4.0
+        total += take
+        if total == n_residues:
+            break
+    off = np.cumsum([0] + [p[1] for p in parts])
+    return Structure(
+        name=f"concat{n_residues}",
+        chain_ids=np.concatenate([np.full(t, c) for _, t, _, _, c in parts]).astype(str),
+        resnums=np.concatenate([s.resnums[:t] for s, t, _, _, _ in parts]),
+        icodes=np.concatenate([s.icodes[:t] for s, t, _, _, _ in parts]),
+        resnames=np.concatenate([s.resnames[:t] for s, t, _, _, _ in parts]),
+        aa_index=np.concatenate([s.aa_index[:t] for s, t, _, _, _ in parts]),
+        coords=np.concatenate([x for _, _, _, x, _ in parts]),
+        atom_names=np.concatenate([s.atom_names[a] for s, _, a, _, _ in parts]),
+        atom_res=np.concatenate([s.atom_res[a] + off[k] for k, (s, _, a, _, _) in enumerate(parts)]),
+    )
+
+
+def _best(fn, repeat):
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return min(times), out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    ap.add_argument("--sizes", type=int, nargs="+", default=[50, 100, 200, 300, 600])
+    ap.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-append", action="store_true")
+    args = ap.parse_args(argv)
+    warnings.simplefilter("ignore", StructureWarning)
+    data = Path(args.data)
+    natives = sorted((data / "natives").glob("*.pdb"))
+    models = sorted((data / "casp13").glob("*/models/*"))
+
+    rows = []
+    # 1. parsing: all natives and models (read_structure), residues/s
+    for label, files in (("natives", natives), ("casp13 models", models)):
+        t, ss = _best(lambda: [read_structure(p) for p in files], 1)
+        n = sum(s.n_residues for s in ss)
+        rows.append(("parse", label, len(files), n, 1, t, n / t, ""))
+    # 2. featurization (Structure in memory) vs protein size, with time split
+    pool = [read_structure(p) for p in natives[:12]]
+    import cProfile
+    import pstats
+    for size in args.sizes:
+        s = _concat(pool, size)
+        featurize(s)
+        t, f = _best(lambda: featurize(s), args.repeat)
+        prof = cProfile.Profile()
+        prof.enable()
+        featurize(s)
+        prof.disable()
+        st = pstats.Stats(prof)
+        tot = sum(v[3] for k, v in st.stats.items() if k[2] == "featurize")
+        pb = sum(v[3] for k, v in st.stats.items() if k[2] == "point_basis")
+        rows.append(("featurize", f"{size} res", 1, size, 1, t, size / t,
+                     f"point_basis {100 * pb / tot:.0f}%, K={f.atom_basis.shape[1]}, "
+                     f"{f.nbytes / 1e6:.1f} MB f32"))
+    # 3. end to end (files -> features) with n_jobs
+    sample = natives[:60]
+    n_res = sum(read_structure(p).n_residues for p in sample)
+    for jobs in args.jobs:
+        feat = StructureFeaturizer(n_jobs=jobs)
+        feat.transform(sample[:4])
+        t, _ = _best(lambda: feat.transform(sample), 1)
+        rows.append(("files->features", "60 natives", len(sample), n_res, jobs, t, n_res / t, ""))
+
+    head = "| stage | input | structures | residues | n_jobs | seconds | residues/s | notes |"
+    lines = [head, "|" + "---|" * 8]
+    lines += [f"| {a} | {b} | {c} | {d} | {e} | {t:.3f} | {r:,.0f} | {n} |"
+              for a, b, c, d, e, t, r, n in rows]
+    table = "\n".join(lines)
+    print(table)
+    if not args.no_append:
+        import scipy
+        info = (f"\n## bench_featurize.py — {datetime.datetime.now().isoformat(timespec='minutes')}\n\n"
+                f"Machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
+                f"{platform.processor() or platform.platform()}; Python {platform.python_version()}, "
+                f"numpy {np.__version__}, scipy {scipy.__version__}. Defaults L=4, n_radial=5, "
+                f"sigma=2, R_max=8, R_n=12, float32. Target: 50,000 residues/s.\n\n")
+        with open(ROOT / "benchmarks" / "RESULTS.md", "a", encoding="utf-8") as fh:
+            fh.write(info + table + "\n")
+
+
+if __name__ == "__main__":
+    main()
