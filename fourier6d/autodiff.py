@@ -16,7 +16,13 @@ tests/test_autodiff.py).  The GPU path itself must be verified on a GPU:
 autograd's *own* NumPy primitives (``anp.sum``, arithmetic on boxes, ...) reach
 CuPy through NumPy's ``__array_function__``/``__array_ufunc__`` dispatch; some
 of their VJPs may create host arrays.  The fourier6d operators do not depend
-on them.
+on them.  Expressions with a plain CuPy array on the *left* of a box
+(``cupy_array * box``) rely on CuPy forwarding to the box's
+``__array_ufunc__`` (CuPy >= 8 does, per NEP 13); prefer ``box * cupy_array``.
+
+Checked on CPU with cupy-cuda12x 14.2.0 installed and no GPU: enabling works
+and leaves the NumPy path unchanged.  (CuPy 14 without its ``cuda-pathfinder``
+dependency fails on import; enabling then returns False.)
 """
 from __future__ import annotations
 

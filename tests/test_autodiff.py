@@ -79,11 +79,18 @@ def test_numpy_path_unaffected(rng):
 
 
 def test_enable_without_or_with_cupy_does_not_crash():
-    if importlib.util.find_spec("cupy") is None:
+    importable = importlib.util.find_spec("cupy") is not None
+    if importable:
+        try:
+            import cupy  # noqa: F401
+        except Exception:       # e.g. cupy 14 without its cuda-pathfinder dependency
+            importable = False
+    if not importable:
         assert enable_cupy_autograd() is False
         assert is_cupy_autograd_enabled() is False
-        pytest.skip("cupy not installed: only the no-op path is checked")
+        pytest.skip("cupy not importable: only the no-op path is checked")
     # cupy importable (maybe without a GPU): registration must not touch the device
+    # (checked with cupy-cuda12x 14.2.0 and no GPU: passes)
     assert enable_cupy_autograd() is True
     assert enable_cupy_autograd() is True
     assert is_cupy_autograd_enabled()
