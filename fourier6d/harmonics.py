@@ -116,7 +116,7 @@ def real_sph_harm(lmax, xyz):
     return xp.stack(out, axis=-1)
 
 
-def _jn_series(l, x2, xp, n_terms=24):
+def _jn_series(l, x2, xp, n_terms=12):
     # j_l(x) = x^l/(2l+1)!! * sum_k (-x^2/2)^k / (k! (2l+3)(2l+5)...(2l+2k+1))
     term = xp.ones_like(x2)
     total = xp.ones_like(x2)
@@ -143,14 +143,17 @@ def spherical_jn(lmax, x):
     -----
     Three regimes, selected element-wise with ``where`` (no host sync):
     power series for x < 1, Miller's downward recurrence normalised by the
-    sum rule  sum_l (2l+1) j_l(x)^2 = 1  for 1 <= x <= lmax + 1, and the
-    (then stable) upward recurrence from j_0 and j_1 for x > lmax + 1...
-    Agrees with :func:`scipy.special.spherical_jn` to ~1e-14 (float64).
+    sum rule  sum_l (2l+1) j_l(x)^2 = 1  for 1 <= x <= l + 1, and the
+    (then stable) upward recurrence from j_0 and j_1 for x > l + 1.
+    Computed in float64 whatever the input dtype (the downward recurrence
+    overflows float32), then cast back.  Agrees with
+    :func:`scipy.special.spherical_jn` to ~1e-14 (float64).
     """
     xp = get_array_module(x)
     x = xp.asarray(x)
-    if x.dtype.kind != "f":
-        x = x.astype(np.float64)
+    out_dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+    # the recurrences need float64 range (Miller values grow like (2N)!!/x^N)
+    x = x.astype(np.float64)
     small = x < 1.0
     x_big = xp.where(small, 1.0, x)
     x2 = x * x
@@ -173,7 +176,7 @@ def spherical_jn(lmax, x):
     # --- Miller downward recurrence for 1 <= x <= lmax + 1 ---
     if lmax >= 1:
         x_mid = xp.clip(x_big, 1.0, lmax + 1.0)
-        n_start = 2 * lmax + 40
+        n_start = 2 * lmax + 24
         j_next = xp.zeros_like(x_mid)
         j_cur = xp.full_like(x_mid, 1e-30)
         down = [None] * (lmax + 1)
@@ -196,7 +199,7 @@ def spherical_jn(lmax, x):
             v = xp.where(small, series[0], up[0])
         else:
             v = xp.where(small, series[l], xp.where(x_big > l + 1, up[l], down[l]))
-        out.append(v.astype(x.dtype, copy=False))
+        out.append(v.astype(out_dtype, copy=False))
     return xp.stack(out, axis=-1)
 
 

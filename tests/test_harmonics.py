@@ -70,3 +70,12 @@ def test_radial_grid():
         RadialGrid(0, 1.0)
     with pytest.raises(ValueError):
         RadialGrid(3, -1.0)
+
+
+def test_spherical_jn_float32_has_no_overflow(xp):
+    x = np.linspace(0, 20, 2001)
+    ours = spherical_jn(8, xp.asarray(x, dtype=np.float32))
+    ours = ours.get() if hasattr(ours, "get") else ours
+    assert ours.dtype == np.float32 and np.isfinite(ours).all()
+    ref = np.stack([sp.spherical_jn(l, x) for l in range(9)], -1)
+    assert np.abs(ours - ref).max() < 1e-6
