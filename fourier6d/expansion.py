@@ -27,7 +27,42 @@ from ._backend import get_array_module
 from .harmonics import real_sph_harm, spherical_jn, degrees
 from .radial import RadialGrid
 
-__all__ = ["point_basis", "expand_points", "contract_basis"]
+__all__ = ["bessel_harmonic_basis", "point_basis", "expand_points", "contract_basis"]
+
+
+def bessel_harmonic_basis(xyz, grid, lmax):
+    """The plane-wave kernel j_l(rho_p r) Y^R_lm(r_hat) of every expansion operator.
+
+    Parameters
+    ----------
+    xyz : array, shape (..., 3)
+        Positions relative to the expansion centre (Angstrom).
+    grid : RadialGrid
+    lmax : int
+
+    Returns
+    -------
+    array, shape (..., n_radial, (lmax+1)**2)
+        Same array module and floating dtype as ``xyz`` (float64 for
+        integer input).  From exp(-i k.r) = 4 pi sum_lm (-i)^l j_l(k r)
+        Y^R_lm(k_hat) Y^R_lm(r_hat): :func:`point_basis` (Eq. 2), the inverse
+        transform (:mod:`fourier6d.inverse`) and the density-map expansion
+        (:mod:`fourier6d.density`) are this kernel times constant factors.
+    """
+    if not isinstance(grid, RadialGrid):
+        raise TypeError(f"grid must be a RadialGrid, got {type(grid).__name__}")
+    xp = get_array_module(xyz)
+    xyz = xp.asarray(xyz)
+    if xyz.dtype.kind != "f":
+        xyz = xyz.astype(np.float64)
+    if xyz.ndim < 1 or xyz.shape[-1] != 3:
+        raise ValueError(f"xyz must have shape (..., 3), got {xyz.shape}")
+    rho = grid.points(xp, xyz.dtype)                               # (P,)
+    r = xp.sqrt(xp.sum(xyz * xyz, axis=-1))                        # (...)
+    Y = real_sph_harm(lmax, xyz)                                   # (..., Q)
+    jl = spherical_jn(lmax, r[..., None] * rho)                    # (..., P, L+1)
+    l_of_q = xp.asarray(degrees(lmax))
+    return jl[..., l_of_q] * Y[..., None, :]                       # (..., P, Q)
 
 
 def point_basis(xyz, grid, lmax, sigma):
@@ -51,20 +86,12 @@ def point_basis(xyz, grid, lmax, sigma):
         ``4 pi j_l(rho_p r) Y^R_lm(r_hat) (sqrt(2 pi) sigma)^3 exp(-sigma^2 rho_p^2 / 2)``.
         Contracting it with per-point features gives :func:`expand_points`.
     """
-    xp = get_array_module(xyz)
-    xyz = xp.asarray(xyz)
-    if xyz.dtype.kind != "f":
-        xyz = xyz.astype(np.float64)
-    dtype = xyz.dtype
-    rho = grid.points(xp, dtype)                                   # (P,)
-    r = xp.sqrt(xp.sum(xyz * xyz, axis=-1))                        # (...)
-    Y = real_sph_harm(lmax, xyz)                                   # (..., Q)
-    jl = spherical_jn(lmax, r[..., None] * rho)                    # (..., P, L+1)
-    l_of_q = xp.asarray(degrees(lmax))
-    radial = jl[..., l_of_q]                                       # (..., P, Q)
+    basis = bessel_harmonic_basis(xyz, grid, lmax)
+    xp = get_array_module(basis)
+    rho = grid.points(xp, basis.dtype)
     gauss = (4.0 * math.pi * (math.sqrt(2.0 * math.pi) * sigma) ** 3
-             * xp.exp(-0.5 * (sigma * rho) ** 2)).astype(dtype)      # (P,)
-    return radial * Y[..., None, :] * gauss[:, None]
+             * xp.exp(-0.5 * (sigma * rho) ** 2)).astype(basis.dtype)  # (P,)
+    return basis * gauss[:, None]
 
 
 def _unbroadcast(x, shape):
