@@ -1,16 +1,37 @@
 """fourier6d: the 6DCNN operators in the spherical Fourier space.
 
-A pure array library (NumPy on CPU, CuPy on GPU, the same code).  It must not
+A pure array library (NumPy on CPU, CuPy on GPU, the same code).  It does not
 import :mod:`estimators`, scikit-learn or ProDy.
 
-Submodules
-----------
-harmonics   real spherical harmonics, spherical Bessel functions
-radial      the reciprocal radial grid rho_p
-expansion   point sets -> spherical Fourier coefficients (Eqs. 1-2)
+Submodules (paper equations in parentheses)
+-------------------------------------------
+harmonics        real spherical harmonics, spherical Bessel functions
+radial           the reciprocal radial grid rho_p
+expansion        point sets -> spherical Fourier coefficients (Eqs. 1-2)
+inverse          coefficients -> real-space values (inverse transform)
+density          density maps on a grid -> coefficients around points
+rotation         real Wigner-D matrices and rotation of coefficients (Eq. 6)
+gaunt            real Gaunt (three-harmonic product) tables
+translation      translation along z and in any direction (Eq. 5)
+message_passing  re-expression of neighbour frames along graph edges
+conv6d           the 6D roto-translational convolution (Eq. 4)
+normalization    Eq. 7
+activation       Eqs. 8-9
+switch           continuous -> discrete vectors (Eqs. 10-11)
+embedding        atom-type embedding applied per atom (Eq. 2 with t_n = E[type])
+autodiff         autograd support for CuPy arrays
 """
 from .radial import RadialGrid
 from .harmonics import n_coef, lm_index, real_sph_harm, spherical_jn
-from .expansion import point_basis, expand_points
+from .expansion import point_basis, expand_points, bessel_harmonic_basis, contract_basis
+from .inverse import inverse_transform, inverse_on_grid
+from .density import expand_density
+from .rotation import (wigner_d_real, wigner_d_from_euler, euler_to_matrix, matrix_to_euler,
+                       rotate)
+from .normalization import normalize, parseval_weights, parseval_norm2, PARSEVAL_FACTOR
+from .activation import activation, activation_gain
+from .switch import switch_to_vector
+from .embedding import embed_atoms
+from .autodiff import enable_cupy_autograd, is_cupy_autograd_enabled
 
 __version__ = "0.1.0"

@@ -1,0 +1,52 @@
+"""Assemble training sets: CASP13 server models (and optionally a decoy corpus) with per-residue labels."""
+from __future__ import annotations
+
+import numpy as np
+
+from .datasets import load_casp13, labels_for_residues
+from .structures import read_structure
+
+__all__ = ["casp13_training_set", "training_set"]
+
+
+def casp13_training_set(root=None, targets=None, exclude_targets=()):
+    """CASP13 models as Structures with per-residue true lDDT aligned to their residues.
+
+    Returns
+    -------
+    structures : list of Structure
+    local : list of (R,) arrays   true per-residue lDDT (NaN where unknown)
+    global_ : ndarray             true global lDDT (CASP13 assessment)
+    groups : ndarray of str       target id of each model
+    data : Casp13Data             the loader's output (ResNetQA predictions etc.)
+    """
+    data = load_casp13(root, targets=targets)
+    exclude = set(exclude_targets or ())
+    structures, local, glob, groups, keep = [], [], [], [], []
+    for i, path in enumerate(data.model_paths):
+        if data.targets[i] in exclude:
+            continue
+        s = read_structure(path)
+        structures.append(s)
+        local.append(labels_for_residues(s, data.lddt_local[i]))
+        glob.append(data.lddt[i])
+        groups.append(data.targets[i])
+        keep.append(i)
+    return structures, local, np.asarray(glob, float), np.asarray(groups), data
+
+
+def training_set(casp13=None, corpus=None, exclude_targets=()):
+    """Models, per-residue labels and group ids for ``fourier6d train``.
+
+    ``corpus``: folder written by ``python -m estimators.decoy_corpus`` (optional);
+    its decoys are grouped by native.
+    """
+    models, labels, _, groups, _ = casp13_training_set(casp13, exclude_targets=exclude_targets)
+    groups = list(groups)
+    if corpus is not None:
+        from .decoy_corpus import load_corpus
+        c_models, c_labels, c_groups = load_corpus(corpus)
+        models += list(c_models)
+        labels += list(c_labels)
+        groups += list(c_groups)
+    return models, labels, np.asarray(groups)
