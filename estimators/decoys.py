@@ -47,6 +47,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
+import random
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -67,6 +68,9 @@ KINDS = ("backbone", "hinge", "register", "sidechain", "misfold")
 #: Heavy atoms of residues at least 2 apart (or in different chains) closer than this (Angstrom)
 #: count as a clash (SG-SG pairs, i.e. disulfides, excluded).
 CLASH_DISTANCE = 2.5
+
+#: Side-chain bonds that are not rotamer degrees of freedom (conjugated, planar groups).
+_PLANAR_BONDS = {("ARG", "NE", "CZ")}
 
 _CHAIN_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -370,12 +374,26 @@ class _AllAtomModel:
             r = int(np.flatnonzero(n_written == 0)[0])
             raise ValueError(f"{native.name}: residue {native.residue_label(r)} has no standard "
                              f"heavy atom; cannot build decoys")
-        fixer = PDBFixer(pdbfile=io.StringIO(_native_pdb_text(native, written)))
-        fixer.findMissingResidues()
-        fixer.missingResidues = {}
-        fixer.findMissingAtoms()
-        fixer.addMissingAtoms()
-        fixer.addMissingHydrogens(7.0)
+        # PDBFixer/OpenMM place new atoms at positions drawn from Python's global ``random``
+        # and then minimise them on the default (multi-threaded) platform: seed ``random`` and use
+        # one CPU thread, restoring both afterwards, so that the model is reproducible
+        import openmm
+
+        state = random.getstate()
+        random.seed(0)
+        cpu = openmm.Platform.getPlatformByName("CPU")
+        threads = cpu.getPropertyDefaultValue("Threads")
+        cpu.setPropertyDefaultValue("Threads", "1")
+        try:
+            fixer = PDBFixer(pdbfile=io.StringIO(_native_pdb_text(native, written)), platform=cpu)
+            fixer.findMissingResidues()
+            fixer.missingResidues = {}
+            fixer.findMissingAtoms()
+            fixer.addMissingAtoms()
+            fixer.addMissingHydrogens(7.0)
+        finally:
+            random.setstate(state)
+            cpu.setPropertyDefaultValue("Threads", threads)
         self.topology = fixer.topology
         xyz = np.array(fixer.positions.value_in_unit(unit.angstrom), dtype=np.float64)
         residues = list(self.topology.residues())
@@ -427,14 +445,17 @@ class _AllAtomModel:
         self.heavy = np.flatnonzero(self.is_heavy)
 
     # -- rotatable bonds ------------------------------------------------------------------------
-    def _component(self, start, blocked):
-        """Atoms reachable from ``start`` in the residue's bond graph without visiting ``blocked``."""
+    def _component(self, start, across):
+        """Atoms reachable from ``start`` in the residue's bond graph without using the bond
+        ``start``-``across``; ``across`` is among them exactly when that bond lies in a ring."""
         seen = {start}
         stack = [start]
         while stack:
             k = stack.pop()
             for m in self._intra[k]:
-                if m != blocked and m not in seen:
+                if k == start and m == across:
+                    continue
+                if m not in seen:
                     seen.add(m)
                     stack.append(m)
         return seen
@@ -467,13 +488,16 @@ class _AllAtomModel:
                     if m not in depth:
                         depth[m] = depth[k] + 1
                         queue.append(m)
+            resname = str(self.native.resnames[r])
             for k in range(self.res_start[r], self.res_start[r + 1]):
-                if not self.is_heavy[k] or self.atom_names[k] in backbone_names:
+                if not self.is_heavy[k] or self.atom_names[k] in ("N", "C", "O", "OXT"):
                     continue
                 for m in self._intra[k]:
                     if not self.is_heavy[m] or depth.get(m, -1) != depth.get(k, -1) + 1:
                         continue
                     if self.atom_names[m] in backbone_names:
+                        continue
+                    if (resname, self.atom_names[k], self.atom_names[m]) in _PLANAR_BONDS:
                         continue
                     comp = self._component(m, k)
                     if k in comp:                                 # ring bond
@@ -625,7 +649,10 @@ class Relaxer:
             restraint.setParticleParameters(slot, int(k), tuple(reference_nm[k]))
         restraint.updateParametersInContext(context)
         context.setPositions(nm)
-        openmm.LocalEnergyMinimizer.minimize(context, self.tolerance, iterations)
+        try:
+            openmm.LocalEnergyMinimizer.minimize(context, self.tolerance, iterations)
+        except openmm.OpenMMException as error:         # e.g. "Particle coordinate is NaN"
+            raise FloatingPointError(f"minimisation failed: {error}") from error
         state = context.getState(getPositions=True, getEnergy=True)
         return (np.array(state.getPositions(asNumpy=True).value_in_unit(self._unit.nanometer)),
                 state.getPotentialEnergy().value_in_unit(self._unit.kilojoule_per_mole))
@@ -656,14 +683,26 @@ class Relaxer:
             ``energy_after`` (kJ/mol, full force field with restraints) and ``soft_stage`` (whether the two-stage fallback was needed).
         """
         reference = np.asarray(xyz, dtype=np.float64) / 10.0
-        out, energy = self._minimize(self.context, self._restraint, reference, reference,
-                                     self.max_iterations)
+        if reference.shape != (self.model.n_atoms, 3) or not np.all(np.isfinite(reference)):
+            raise ValueError(f"relaxation needs finite coordinates of shape "
+                             f"({self.model.n_atoms}, 3)")
         info = {"soft_stage": False}
+        try:
+            out, energy = self._minimize(self.context, self._restraint, reference, reference,
+                                         self.max_iterations)
+        except FloatingPointError:
+            out, energy = reference, math.inf
         if not self._acceptable(out * 10.0, energy):
             if self._soft is None:
                 self._soft = self._context(self._soft_system())
             soft_context, soft_restraint = self._soft
-            start, _ = self._minimize(soft_context, soft_restraint, reference, reference,
+            # atoms at the same place have no force direction (NaN): separate them slightly
+            start = reference.copy()
+            pairs = cKDTree(start).query_pairs(1e-3, output_type="ndarray")
+            if pairs.size:
+                jitter = np.random.default_rng(0).normal(scale=0.005, size=(len(pairs), 3))
+                start[pairs[:, 1]] += jitter
+            start, _ = self._minimize(soft_context, soft_restraint, start, reference,
                                       self.soft_iterations)
             out, energy = self._minimize(self.context, self._restraint, start, reference,
                                          self.max_iterations)
@@ -779,6 +818,7 @@ class DecoyGenerator:
         self._bb_atoms = np.concatenate([m.bb[k][m.bb[k] >= 0] for k in ("N", "CA", "C", "O", "CB")])
         self._native_bb_clashes = self._backbone_clashes(m.coords)
         self._native_clashes = self._clashes(m.coords)
+        self._has_frame = (m.bb["N"] >= 0) & (m.bb["CA"] >= 0) & (m.bb["C"] >= 0)
         self._heavy_tree = cKDTree(m.coords[m.heavy])
         self._heavy_res = m.atom_res[m.heavy]
         self.prepare_seconds = time.perf_counter() - t0
@@ -837,9 +877,18 @@ class DecoyGenerator:
             return [(int(r), self._rotamer_change(int(r), rng)) for r in order]
         raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
 
+    _RAMP = 3
+
     def _register_plan(self, rng):
-        """Segments (start, stop, shift) over secondary-structure elements, in random order."""
+        """Segments (start, stop, shift) over secondary-structure elements, in random order.
+
+        Only elements whose window (segment, ramps and 2 more residues on both sides) lies in one
+        bonded stretch of chain qualify, so every residue of the window has a place to go; the
+        window positions p(r) = r + s(r) then increase strictly (ramp slope |s|/(ramp+1) < 1)."""
         R = self.native.n_residues
+        breaks = self.native.chain_break_before()
+        has_frame = self._has_frame
+        margin = self._RAMP + 2
         elements = []
         r = 0
         while r < R:
@@ -853,8 +902,14 @@ class DecoyGenerator:
                 r += 1
         if not elements:                                 # no SSE: windows of 6 residues
             elements = [(s, min(R, s + 6)) for s in range(0, R, 8)]
-        order = rng.permutation(len(elements))
-        return [(elements[k][0], elements[k][1], int(rng.choice([-2, -1, 1, 2]))) for k in order]
+        valid = []
+        for start, stop in elements:
+            lo, hi = start - margin, stop + margin
+            if lo < 0 or hi > R or np.any(breaks[lo + 1:hi]) or not np.all(has_frame[lo:hi]):
+                continue
+            valid.append((start, stop))
+        order = rng.permutation(len(valid))
+        return [(valid[k][0], valid[k][1], int(rng.choice([-2, -1, 1, 2]))) for k in order]
 
     def _rotamer_change(self, r, rng, n_candidates=4):
         """Chi changes of residue r to another rotamer (about +-120 degrees each, +- 15 degrees
@@ -892,8 +947,14 @@ class DecoyGenerator:
                     m.rotate_chi(xyz, r, k, delta)
         elif kind == "register":
             n_seg = int(math.ceil(magnitude * len(plan) - 1e-9))
+            used = np.zeros(self.native.n_residues, dtype=bool)
+            margin = self._RAMP + 2
             for start, stop, shift in plan[:n_seg]:
-                self._thread(xyz, base, start, stop, shift)
+                window = slice(start - margin, stop + margin)
+                if used[window].any():                  # windows must not overlap
+                    continue
+                used[window] = True
+                self._thread(xyz, base, start, stop, shift, self._RAMP)
         else:
             raise ValueError(f"unknown kind {kind!r}")
         return xyz
@@ -1048,6 +1109,7 @@ class DecoyGenerator:
             raise ValueError(f"target lDDT must be in (0, 1), got {target}")
         rng = np.random.default_rng(seed)
         t0 = time.perf_counter()
+        cpu0 = time.process_time()
         xyz, label, info = self.perturb(float(target), rng, kind)
         info["perturb_seconds"] = time.perf_counter() - t0
         if self.relax:
@@ -1069,6 +1131,7 @@ class DecoyGenerator:
         result = lddt(decoy_structure(self.native, coords), self.native)
         info["label_seconds"] = time.perf_counter() - t2
         info["total_seconds"] = time.perf_counter() - t0
+        info["cpu_seconds"] = time.process_time() - cpu0
         return Decoy(coords=coords, kind=label, target_lddt=float(target),
                      lddt=float(result.global_score), lddt_local=np.asarray(result.per_residue),
                      info=info)
@@ -1080,31 +1143,34 @@ def _decoy_seed(seed, index):
 
 def generate_decoys(native: Structure, n_decoys: int, seed: int = 0, lddt_range=(0.3, 0.95),
                     kinds=None, relax: bool = True, relax_options: dict | None = None,
-                    start_index: int = 0) -> list[Decoy]:
+                    indices=None) -> list[Decoy]:
     """Decoys of one native with global lDDT spread over ``lddt_range``.
 
-    Targets are stratified: decoy i aims at a uniform draw in the i-th of ``n_decoys`` equal bins of
-    ``lddt_range`` (bins shuffled), so that even a few decoys cover the range.
+    Targets are stratified: decoy i aims at a uniform draw in one of ``n_decoys`` equal bins of
+    ``lddt_range`` (bins assigned in random order), so that even a few decoys cover the range.
 
     Parameters
     ----------
     native : Structure
     n_decoys : int
+        Size of the series (defines the targets).
     seed : int
-        Decoy i depends only on (seed, start_index + i) and the native.
+        Decoy i depends only on (seed, i, n_decoys, lddt_range, kinds) and the native.
     lddt_range : (float, float)
         Range of target global lDDT, within (0, 1).
     kinds : sequence of str, optional
-        Restrict the kinds (cycled over decoys); default: chosen per target.
+        Restrict the kinds (decoy i gets ``kinds[i % len(kinds)]``); default: chosen per target.
     relax : bool
         OpenMM relaxation (see :class:`Relaxer`).
     relax_options : dict, optional
-    start_index : int
-        Index of the first decoy (to generate a long series in chunks).
+        Keyword arguments of :class:`Relaxer`.
+    indices : sequence of int, optional
+        Generate only these decoys of the series (to split a series between workers).
 
     Returns
     -------
     list of Decoy
+        In the order of ``indices`` (default ``range(n_decoys)``).
     """
     n_decoys = int(n_decoys)
     if n_decoys < 0:
@@ -1117,17 +1183,25 @@ def generate_decoys(native: Structure, n_decoys: int, seed: int = 0, lddt_range=
         bad = [k for k in kinds if k not in KINDS]
         if bad or not kinds:
             raise ValueError(f"unknown kinds {bad}; expected a non-empty subset of {KINDS}")
+    indices = range(n_decoys) if indices is None else [int(i) for i in indices]
+    if any(not 0 <= i < n_decoys for i in indices):
+        raise ValueError(f"indices must lie in [0, {n_decoys})")
+    if not len(indices):
+        return []
     generator = DecoyGenerator(native, relax=relax, relax_options=relax_options)
-    targets = _stratified_targets(n_decoys, lo, hi, seed, start_index)
+    targets = _stratified_targets(n_decoys, lo, hi, seed)
     decoys = []
-    for i in range(n_decoys):
-        kind = kinds[(start_index + i) % len(kinds)] if kinds else None
-        decoys.append(generator.generate(targets[i], _decoy_seed(seed, start_index + i), kind))
+    for i in indices:
+        kind = kinds[i % len(kinds)] if kinds else None
+        decoy = generator.generate(targets[i], _decoy_seed(seed, i), kind)
+        decoy.info["index"] = i
+        decoy.info["prepare_seconds"] = generator.prepare_seconds
+        decoys.append(decoy)
     return decoys
 
 
-def _stratified_targets(n, lo, hi, seed, start_index=0):
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x7A26E75, int(start_index)]))
+def _stratified_targets(n, lo, hi, seed):
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x7A26E75]))
     edges = np.linspace(lo, hi, n + 1)
     targets = edges[:-1] + rng.uniform(size=n) * (edges[1:] - edges[:-1])
     return rng.permutation(targets)

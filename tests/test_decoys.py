@@ -1,0 +1,289 @@
+"""Tests of estimators.decoys and estimators.decoy_corpus.
+
+Two small natives (2j5y, 53 residues; 1a32, 65 residues) and a few decoys each: realistic geometry
+(compared with CASP13 server models), lDDT range and labels, exactness of the rigid moves,
+reproducibility, relaxation of overlapping atoms, the corpus files and the command line.
+"""
+import json
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("openmm")
+pytest.importorskip("pdbfixer")
+
+from estimators.decoy_corpus import build_corpus, main, native_seed, read_corpus_file  # noqa: E402
+from estimators.decoys import (  # noqa: E402
+    KINDS, DecoyGenerator, ProxyLDDT, count_clashes, decoy_structure, generate_decoys,
+    geometry_statistics, ramachandran_allowed,
+)
+from estimators.lddt import lddt  # noqa: E402
+from estimators.structures import read_structure  # noqa: E402
+
+NATIVES = ("2j5y", "1a32")
+GEOMETRY_KEYS = ("bond_std_n_ca", "bond_std_ca_c", "bond_std_c_n", "clashes_per_100",
+                 "rama_outlier_fraction")
+
+
+@pytest.fixture(scope="module")
+def natives():
+    from conftest import SHARED
+    folder = SHARED / "data" / "natives"
+    if not folder.exists():
+        pytest.skip(f"natives not found under {folder}")
+    return [read_structure(folder / f"{name}.pdb") for name in NATIVES]
+
+
+@pytest.fixture(scope="module")
+def relaxed_decoys(natives):
+    """Five relaxed decoys of each native, one per kind (targets stratified over [0.3, 0.95])."""
+    return [(native, generate_decoys(native, 5, seed=11, kinds=KINDS)) for native in natives]
+
+
+@pytest.fixture(scope="module")
+def casp13_geometry():
+    """Geometry statistics of every 10th CASP13 server model (39 models of the 4 targets)."""
+    from conftest import SHARED
+    files = sorted((SHARED / "data" / "casp13").glob("*/models/*"))
+    if not files:
+        pytest.skip("CASP13 models not found")
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for path in files[::10]:
+            stats = geometry_statistics(read_structure(path))
+            rows.append([stats[k] for k in GEOMETRY_KEYS])
+    return np.array(rows)
+
+
+# ------------------------------------------------------------------------------------ geometry tools
+def test_ramachandran_regions_by_hand():
+    phi = np.array([-60.0, -120.0, 60.0, 80.0, 80.0, -60.0])
+    psi = np.array([-45.0, 130.0, 40.0, -170.0, -170.0, -170.0])
+    gly = np.array([False, False, False, False, True, False])
+    # helix, beta, left-handed helix allowed; (80, -170) only for glycine (mirror of beta);
+    # (-60, -170) is in the beta/PPII band (psi <= -150)
+    np.testing.assert_array_equal(ramachandran_allowed(phi, psi, gly),
+                                  [True, True, True, False, True, True])
+    assert ramachandran_allowed(-60.0, -120.0, False)                  # edge of the helix region
+    assert not ramachandran_allowed(-60.0, -140.0, False)              # between helix and beta
+    assert not ramachandran_allowed(0.0, 180.0, False)
+
+
+def test_count_clashes_by_hand():
+    coords = np.array([[0, 0, 0], [2.0, 0, 0], [0, 2.0, 0], [0, 0, 2.4], [9, 9, 9]], float)
+    atom_res = np.array([0, 1, 2, 5, 9])
+    # pairs < 2.5 A: (0,1) adjacent residues -> no; (0,2) |d res| = 2 -> yes; (0,3) yes;
+    # (1,2) d = 2.83 -> no; (2,3) d = 3.1 -> no; (1,3) d = 3.1 -> no
+    assert count_clashes(coords, atom_res) == 2
+    names = np.array(["SG", "CA", "SG", "CA", "CA"])
+    assert count_clashes(coords, atom_res, names) == 1                # SG-SG pair (0,2) excluded
+    chains = np.array(["A"] * 10)
+    chains[1] = "B"                                                    # residue 1 in another chain
+    assert count_clashes(coords, atom_res, None, chains) == 3
+
+
+def test_geometry_statistics_of_a_native(natives):
+    stats = geometry_statistics(natives[1])
+    assert stats["n_residues"] == natives[1].n_residues and stats["chain_breaks"] == 0
+    assert 1.44 < stats["bond_mean_n_ca"] < 1.48 and stats["bond_std_n_ca"] < 0.02
+    assert 1.50 < stats["bond_mean_ca_c"] < 1.55 and 1.30 < stats["bond_mean_c_n"] < 1.36
+    assert stats["rama_outlier_fraction"] < 0.05 and stats["clashes_per_100"] < 5
+
+
+def test_proxy_lddt_agrees_with_lddt(natives, relaxed_decoys):
+    native, decoys = relaxed_decoys[0]
+    proxy = ProxyLDDT(native.coords, native.atom_res, np.asarray(native.chain_ids)[native.atom_res])
+    assert proxy(native.coords) == 1.0
+    for d in decoys:
+        # differs only by the symmetric-atom renaming of lddt(), which can only raise the score
+        assert d.lddt - 0.03 <= proxy(d.coords) <= d.lddt + 1e-12
+    sub = proxy.subsample(2000, np.random.default_rng(1))
+    assert sub.i.size == 2000 and abs(sub(decoys[0].coords) - proxy(decoys[0].coords)) < 0.05
+
+
+# ---------------------------------------------------------------------------------- generated decoys
+def test_labels_are_lddt_of_the_stored_coordinates(relaxed_decoys):
+    for native, decoys in relaxed_decoys:
+        for d in decoys:
+            result = lddt(decoy_structure(native, d.coords), native)
+            assert d.lddt == pytest.approx(result.global_score, abs=1e-12)
+            np.testing.assert_allclose(d.lddt_local, result.per_residue, atol=1e-12)
+            assert d.lddt_local.shape == (native.n_residues,)
+            assert d.coords.shape == native.coords.shape and np.all(np.isfinite(d.coords))
+            assert d.info["relaxed"]
+
+
+def test_lddt_range_is_covered_and_targets_are_met(relaxed_decoys):
+    scores = np.array([d.lddt for _, ds in relaxed_decoys for d in ds])
+    targets = np.array([d.target_lddt for _, ds in relaxed_decoys for d in ds])
+    print("\nlDDT of decoys:", np.round(np.sort(scores), 3))
+    print("target - lDDT:", np.round(targets - scores, 3))
+    assert scores.min() < 0.5 and scores.max() > 0.8
+    assert np.all((scores > 0.2) & (scores < 1.0))
+    assert np.median(np.abs(scores - targets)) < 0.05
+    assert np.max(np.abs(scores - targets)) < 0.15
+    assert {d.kind.split("+")[0] for _, ds in relaxed_decoys for d in ds} == set(KINDS)
+
+
+def test_decoy_geometry_is_in_the_range_of_casp13_models(relaxed_decoys, casp13_geometry):
+    decoy_rows = np.array([[geometry_statistics(native, d.coords)[k] for k in GEOMETRY_KEYS]
+                           for native, ds in relaxed_decoys for d in ds])
+    casp_q = np.percentile(casp13_geometry, [0, 50, 90, 100], axis=0)
+    print("\n", " ".join(f"{k:>22s}" for k in GEOMETRY_KEYS))
+    for label, row in (("CASP13 min", casp_q[0]), ("CASP13 median", casp_q[1]),
+                       ("CASP13 90%", casp_q[2]), ("CASP13 max", casp_q[3]),
+                       ("decoys min", decoy_rows.min(0)), ("decoys median", np.median(decoy_rows, 0)),
+                       ("decoys max", decoy_rows.max(0))):
+        print(f"{label:14s}", " ".join(f"{v:22.4f}" for v in row))
+    # every decoy lies within the range spanned by the real models, and the typical decoy is not
+    # worse than the 90th percentile of the real models
+    assert np.all(decoy_rows <= casp_q[3] + 1e-12), decoy_rows.max(0)
+    assert np.all(np.median(decoy_rows, 0) <= casp_q[2] + 1e-12)
+    # relaxed decoys are not native-perfect: bond lengths spread like those of modelled structures
+    assert np.median(decoy_rows[:, 0]) > 0.002
+
+
+def test_rigid_moves_keep_every_covalent_bond(natives):
+    """Unrelaxed decoys of torsion kinds keep all bond lengths of the all-atom model exactly."""
+    generator = DecoyGenerator(natives[0], relax=False)
+    model = generator.model
+    bonds = np.array([[b[0].index, b[1].index] for b in model.topology.bonds()])
+    length = lambda xyz: np.linalg.norm(xyz[bonds[:, 0]] - xyz[bonds[:, 1]], axis=1)  # noqa: E731
+    reference = length(model.coords)
+    backbone = np.isin(natives[0].atom_names, ["N", "CA", "C", "O"])
+    for kind, target in (("backbone", 0.6), ("hinge", 0.6), ("sidechain", 0.92), ("misfold", 0.5)):
+        xyz, label, info = generator.perturb(target, np.random.default_rng(3), kind)
+        np.testing.assert_allclose(length(xyz), reference, atol=1e-9, err_msg=kind)
+        moved = np.linalg.norm(xyz - model.coords, axis=1).max()
+        assert moved > 1.0, kind
+        if kind == "sidechain":
+            assert label == "sidechain"
+            coords = model.to_native_coords(xyz)
+            np.testing.assert_allclose(coords[backbone], natives[0].coords[backbone], atol=1e-9)
+
+
+def test_register_threading_moves_residues_onto_shifted_frames(natives):
+    generator = DecoyGenerator(natives[1], relax=False)
+    model = generator.model
+    xyz = model.coords.copy()
+    generator._thread(xyz, model.coords, 20, 30, 1, ramp=3)
+    ca = model.bb["CA"]
+    for r in range(20, 30):           # inside the segment: exactly on the next residue's place
+        np.testing.assert_allclose(xyz[ca[r]], model.coords[ca[r + 1]], atol=1e-9)
+        # N and C: up to the residue-to-residue variation of bond lengths and angles
+        for name in ("N", "C"):
+            np.testing.assert_allclose(xyz[model.bb[name][r]],
+                                       model.coords[model.bb[name][r + 1]], atol=0.02)
+    for r in (10, 16, 33, 40):        # outside segment and ramps: untouched
+        atoms = slice(model.res_start[r], model.res_start[r + 1])
+        np.testing.assert_array_equal(xyz[atoms], model.coords[atoms])
+    # ramp residue 18: shifted by 2/4 of a residue, CA on the midpoint of CA 18 and CA 19
+    np.testing.assert_allclose(xyz[ca[18]], 0.5 * (model.coords[ca[18]] + model.coords[ca[19]]),
+                               atol=1e-9)
+
+
+def test_reproducible_from_seed(natives):
+    a = generate_decoys(natives[0], 4, seed=5, indices=[1, 3])
+    b = generate_decoys(natives[0], 4, seed=5, indices=[3])
+    np.testing.assert_array_equal(a[1].coords, b[0].coords)             # relaxed, same seed
+    assert a[1].lddt == b[0].lddt and a[1].kind == b[0].kind
+    c = generate_decoys(natives[0], 4, seed=6, indices=[3], relax=False)
+    assert not np.allclose(c[0].coords, b[0].coords)
+    d = generate_decoys(natives[0], 4, seed=6, indices=[3], relax=False)
+    np.testing.assert_array_equal(c[0].coords, d[0].coords)
+
+
+def test_relaxation_resolves_overlapping_atoms(natives):
+    generator = DecoyGenerator(natives[0], relax=True)
+    model = generator.model
+    xyz = model.coords.copy()
+    # put residue 30 almost on top of residue 10: atoms overlap, energy ~ 1e12+ kJ/mol
+    r10 = slice(model.res_start[10], model.res_start[11])
+    r30 = slice(model.res_start[30], model.res_start[31])
+    shift = xyz[model.bb["CA"][10]] - xyz[model.bb["CA"][30]] + 0.3
+    xyz[r30] += shift
+    assert generator._overlaps(xyz) > 0
+    relaxed, info = generator.relaxer(xyz)
+    assert info["energy_after"] < 1e6 and generator.relaxer.bond_deviation(relaxed) < 0.5
+    assert generator._overlaps(relaxed) == 0
+    del r10
+
+
+def test_bad_input():
+    with pytest.raises(TypeError, match="Structure"):
+        DecoyGenerator("not a structure")
+    with pytest.raises(ValueError, match="lddt_range"):
+        generate_decoys(None, 3, lddt_range=(0.9, 0.3))
+
+
+def test_bad_input_with_native(natives):
+    with pytest.raises(ValueError, match="kinds"):
+        generate_decoys(natives[0], 2, kinds=["gaussian"])
+    with pytest.raises(ValueError, match="indices"):
+        generate_decoys(natives[0], 2, indices=[2])
+    with pytest.raises(ValueError, match="target"):
+        DecoyGenerator(natives[0], relax=False).generate(1.2, 0)
+    tiny = read_structure_subset(natives[0], 8)
+    with pytest.raises(ValueError, match=">= 10"):
+        DecoyGenerator(tiny)
+
+
+def read_structure_subset(native, n_residues):
+    import dataclasses
+    keep = native.atom_res < n_residues
+    return dataclasses.replace(
+        native, chain_ids=native.chain_ids[:n_residues], resnums=native.resnums[:n_residues],
+        icodes=native.icodes[:n_residues], resnames=native.resnames[:n_residues],
+        aa_index=native.aa_index[:n_residues], coords=native.coords[keep],
+        atom_names=native.atom_names[keep], atom_res=native.atom_res[keep], _cache={})
+
+
+# ------------------------------------------------------------------------------------------- corpus
+def test_build_corpus_files_manifest_and_independence_of_n_jobs(natives, tmp_path):
+    one = build_corpus(natives, tmp_path / "a", n_per_native=2, seed=3, n_jobs=1, relax=False)
+    two = build_corpus([natives[0]], tmp_path / "b", n_per_native=2, seed=3, n_jobs=2, relax=False)
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert manifest["n_decoys"] == 4 and manifest["n_natives"] == 2 and not manifest["failed"]
+    assert manifest == json.loads(json.dumps(one))
+    entry = read_corpus_file(tmp_path / "a" / f"{natives[0].name.split('/')[-1][:-4]}.npz")
+    assert len(entry) == 2 and entry.coords.dtype == np.float32
+    assert entry.coords.shape == (2, natives[0].n_atoms, 3)
+    assert entry.lddt_local.shape == (2, natives[0].n_residues)
+    assert entry.seed == native_seed(3, "2j5y")
+    np.testing.assert_array_equal(entry.native.atom_names, natives[0].atom_names)
+    # the stored labels are those of the stored (float32) coordinates, to float32 rounding
+    decoy = entry.structure(1)
+    assert lddt(decoy, natives[0]).global_score == pytest.approx(float(entry.lddt[1]), abs=2e-3)
+    # a native's series does not depend on n_jobs (the series was split in two workers here)
+    other = read_corpus_file(tmp_path / "b" / "2j5y.npz")
+    np.testing.assert_array_equal(other.coords, entry.coords)
+    np.testing.assert_array_equal(other.lddt, entry.lddt)
+    assert two["natives"][0]["n_decoys"] == 2
+
+
+def test_build_corpus_reports_failures(natives, tmp_path):
+    bad = tmp_path / "broken.pdb"
+    bad.write_text("ATOM      1  N   GLY A   1     nan nan nan\n")
+    with pytest.warns(RuntimeWarning, match="broken"):
+        manifest = build_corpus([bad, natives[0]], tmp_path / "c", n_per_native=1, relax=False)
+    assert manifest["n_natives"] == 1 and manifest["failed"][0]["source"].endswith("broken.pdb")
+    with pytest.raises(ValueError, match="broken"):
+        build_corpus([bad], tmp_path / "d", n_per_native=1, relax=False, errors="raise")
+    with pytest.raises(ValueError, match="same name"):
+        build_corpus([natives[0], natives[0]], tmp_path / "e", n_per_native=1, relax=False)
+
+
+def test_command_line(tmp_path, capsys):
+    from conftest import SHARED
+    native = SHARED / "data" / "natives" / "2j5y.pdb"
+    if not native.exists():
+        pytest.skip("natives not found")
+    assert main([str(native), "--out", str(tmp_path / "cli"), "--n-per-native", "1",
+                 "--no-relax", "--seed", "2"]) == 0
+    assert "1 decoys of 1 natives" in capsys.readouterr().out
+    entry = read_corpus_file(tmp_path / "cli" / "2j5y.npz")
+    assert len(entry) == 1 and 0.3 <= entry.target_lddt[0] <= 0.95
+    assert math.isfinite(float(entry.lddt[0]))
