@@ -6,7 +6,27 @@ import numpy as np
 from .datasets import load_casp13, labels_for_residues
 from .structures import read_structure
 
-__all__ = ["casp13_training_set", "training_set"]
+__all__ = ["casp13_training_set", "training_set", "load_corpus"]
+
+
+def load_corpus(folder):
+    """Decoys of a corpus folder as Structures with per-residue lDDT labels, grouped by native.
+
+    Returns (structures, local_labels, groups); group ids are ``'decoys:<native>'``.
+    """
+    from pathlib import Path
+    from .decoy_corpus import read_corpus_file
+    files = sorted(Path(folder).glob("*.npz"))
+    if not files:
+        raise FileNotFoundError(f"{folder}: no decoy corpus files (*.npz) found")
+    models, labels, groups = [], [], []
+    for path in files:
+        entry = read_corpus_file(path)
+        for i in range(len(entry)):
+            models.append(entry.structure(i))
+            labels.append(np.asarray(entry.lddt_local[i], dtype=np.float64))
+            groups.append(f"decoys:{entry.native.name}")
+    return models, labels, groups
 
 
 def casp13_training_set(root=None, targets=None, exclude_targets=()):
@@ -44,7 +64,6 @@ def training_set(casp13=None, corpus=None, exclude_targets=()):
     models, labels, _, groups, _ = casp13_training_set(casp13, exclude_targets=exclude_targets)
     groups = list(groups)
     if corpus is not None:
-        from .decoy_corpus import load_corpus
         c_models, c_labels, c_groups = load_corpus(corpus)
         models += list(c_models)
         labels += list(c_labels)
