@@ -201,9 +201,9 @@ def test_docs_build_with_warnings_as_errors(tmp_path, ext):
         assert (out / f"{page}.html").is_file(), page
     # every module on disk has its autodoc section (imported, not silently skipped)
     for package in ("fourier6d", "estimators"):
-        html = (out / "api" / f"{package}.html").read_text(encoding="utf-8")
+        page = (out / "api" / f"{package}.html").read_text(encoding="utf-8")
         for name in ext.package_modules(package, REPO):
-            assert f'id="module-{name}"' in html, f"{name} missing from the API reference"
+            assert f'id="module-{name}"' in page, f"{name} missing from the API reference"
     # one public function per package really documented (its signature anchor exists)
     api = (out / "api" / "fourier6d.html").read_text(encoding="utf-8")
     assert 'id="fourier6d.rotation.wigner_d_real"' in api

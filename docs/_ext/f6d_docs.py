@@ -17,8 +17,9 @@ Three directives, so that the documentation never copies what the repository alr
     The ``--help`` text of the ``fourier6d`` command and of each sub-command, taken from
     :func:`estimators.cli.build_parser` at build time.
 
-And one docstring rule (:func:`escape_plain_bars`): a ``|`` in docstring prose is an absolute value,
-never a substitution reference.
+And two autodoc rules: a ``|`` in docstring prose is an absolute value, never a substitution reference
+(:func:`escape_plain_bars`); members that scikit-learn attaches to our estimators
+(``set_fit_request`` ...) are not documented.
 
 Nothing here needs a package beyond Sphinx itself (no myst-parser).
 """
@@ -314,6 +315,15 @@ def _process_docstring(app, what, name, obj, options, lines):
     lines[:] = escape_plain_bars(lines)
 
 
+def _skip_member(app, what, name, obj, skip, options):
+    """Skip members that scikit-learn attaches to our estimator classes (``set_fit_request`` and the
+    other metadata-routing methods): their docstrings point into scikit-learn's own documentation."""
+    module = getattr(obj, "__module__", None) or ""
+    if what == "class" and module.split(".")[0] == "sklearn":
+        return True
+    return None
+
+
 # --------------------------------------------------------------------------------------------------
 # API reference
 
@@ -408,4 +418,5 @@ def setup(app):
     app.add_directive("f6d-cli-help", CliHelp)
     # before napoleon (priority 500) turns numpydoc sections into fields
     app.connect("autodoc-process-docstring", _process_docstring, priority=400)
+    app.connect("autodoc-skip-member", _skip_member)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
