@@ -25,8 +25,9 @@ setup(
         "gpu": ["cupy-cuda12x>=13"],
         "decoys": ["openmm>=8.0", "pdbfixer>=1.9"],
         "plots": ["matplotlib>=3.7"],
+        "docs": ["sphinx>=7.2"],
         "test": ["pytest>=7", "biotite>=0.40", "matplotlib>=3.7",
-                 "openmm>=8.0", "pdbfixer>=1.9"],
+                 "openmm>=8.0", "pdbfixer>=1.9", "sphinx>=7.2"],
     },
     entry_points={"console_scripts": ["fourier6d=estimators.cli:main"]},
 )

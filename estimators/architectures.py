@@ -4,18 +4,18 @@ An architecture spec holds everything needed to rebuild a network: the
 featurization hyper-parameters (paper "Hyperparameters": sigma = 2 A,
 R_n = 12 A, d_t = 10, L = 4, R_max = 8 A) and the layer widths.
 
-Keys
-----
-name : str
-lmax, n_radial, sigma, r_max, r_n, d_t : featurization (see estimators.features)
-n_atom_types : int            number of atom types (168)
-embed : int                   channels after the atom-type embedding
-blocks : list[int]            output channels of each 6D block (6D conv -> Eq. 7 -> Eq. 9);
-                              consecutive blocks are linked by message passing
-switch : int                  channels of the discrete vector after Eq. 11
-edge_embed : int              d'_e, reduced edge-feature dimension (Eq. 12)
-graph : list[int]             widths of the graph convolution layers (last must be 1)
-leak : float                  LReLU leak (0.05)
+Keys::
+
+    name : str
+    lmax, n_radial, sigma, r_max, r_n, d_t : featurization (see estimators.features)
+    n_atom_types : int            number of atom types (168)
+    embed : int                   channels after the atom-type embedding
+    blocks : list[int]            output channels of each 6D block (6D conv -> Eq. 7 -> Eq. 9);
+                                  consecutive blocks are linked by message passing
+    switch : int                  channels of the discrete vector after Eq. 11
+    edge_embed : int              d'_e, reduced edge-feature dimension (Eq. 12)
+    graph : list[int]             widths of the graph convolution layers (last must be 1)
+    leak : float                  LReLU leak (0.05)
 """
 from __future__ import annotations
 

@@ -188,7 +188,7 @@ def _cmd_evaluate(args):
     pred = {r["model"]: float(r["global_score"]) for r in rows}
     names = [Path(p).name for p in data.model_paths]
     p = np.array([pred.get(n, np.nan) for n in names])
-    m = qa_metrics(p, np.asarray(data.global_lddt), np.asarray(data.targets))
+    m = qa_metrics(p, np.asarray(data.lddt), np.asarray(data.targets))
     print(format_table({Path(args.predictions).stem: m}))
     return 0
 

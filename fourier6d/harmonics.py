@@ -1,7 +1,7 @@
 """Real spherical harmonics and spherical Bessel functions, array-agnostic.
 
 Conventions (used by every operator of :mod:`fourier6d`)
--------------------------------------------------------
+--------------------------------------------------------
 * Coefficients of degree ``l <= lmax`` are stored flat, index
   ``q = l*l + l + m`` (``m = -l..l``); ``n_coef(lmax) = (lmax + 1)**2``.
 * Real, orthonormal spherical harmonics without the Condon-Shortley phase::
