@@ -224,3 +224,172 @@ def test_inverse_vjp(gaussians, rng):
         inverse_transform(G[..., :8, :], x, GRID)
     with pytest.raises(ValueError):
         inverse_transform(G, x[:, :2], GRID)
+
+
+# ---------------------------------------------------------------------------
+# Numba kernel (fourier6d._numba_kernels) vs the array-agnostic reference path
+# ---------------------------------------------------------------------------
+from fourier6d import _numba_kernels                      # noqa: E402
+from fourier6d import expansion as _expansion             # noqa: E402
+from fourier6d.expansion import bessel_harmonic_basis, gaussian_radial_factor  # noqa: E402
+
+needs_numba = pytest.mark.skipif(not _numba_kernels.AVAILABLE, reason="numba not importable")
+
+
+def _hard_points(rng, grid, lmax):
+    """Random points plus radii putting rho_p r near 0, at/near l + 1 (both sides), large, and r = 0."""
+    rho = grid.points()[1:]
+    radii = [0.0, 1e-12, 1e-6, 0.3]
+    for p in rho:
+        for l in range(lmax + 2):
+            for eps in (-1e-9, 0.0, 1e-9, -1e-3, 1e-3):
+                radii.append((l + 1 + eps) / p)
+        radii += [1.0 / p * (1 - 1e-12), 1.0 / p, 40.0 / p]
+    dirs = rng.normal(size=(len(radii), 3))
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    dirs[:4] = [0, 0, 1]                                       # incl. the zero vector
+    hard = dirs * np.asarray(radii)[:, None]
+    axes = np.array([[0, 0, 5.0], [0, 0, -5.0], [3.0, 0, 0], [0, -2.0, 0]])   # poles and axes
+    random = rng.normal(size=(300, 3)) * 6.0
+    return np.concatenate([hard, axes, random])
+
+
+@needs_numba
+@pytest.mark.parametrize("lmax", [0, 1, 4, 8])
+def test_numba_kernel_equals_reference_float64(lmax, rng):
+    grid = RadialGrid.from_sigma(2.0, 6)
+    xyz = _hard_points(rng, grid, lmax)
+    ones = np.ones(grid.n_radial)
+    ref = _expansion._reference_basis(xyz, grid, lmax, None)
+    out = np.empty((len(xyz), grid.n_radial, (lmax + 1) ** 2))
+    _numba_kernels.basis_into(xyz, grid.points(), ones, lmax, out)
+    assert np.abs(out - ref).max() < 1e-12
+    # dispatch of the public functions, with the Gaussian factor of Eq. 2
+    assert np.abs(bessel_harmonic_basis(xyz, grid, lmax) - ref).max() < 1e-12
+    gauss = gaussian_radial_factor(grid, 2.0)
+    ref_pb = _expansion._reference_basis(xyz, grid, lmax, gauss)
+    pb = point_basis(xyz, grid, lmax, 2.0)
+    assert np.abs(pb - ref_pb).max() < 1e-12 * np.abs(ref_pb).max()
+
+
+@needs_numba
+def test_numba_kernel_non_uniform_radial_points(rng):
+    # rho not of the form p * drho: the kernel takes sin/cos per point (no angle addition)
+    lmax = 5
+    grid = RadialGrid.from_sigma(1.0, 4)
+    rho = np.array([0.07, 0.5, 1.3, 2.9, 6.0])
+    xyz = _hard_points(rng, grid, lmax)
+    r = np.linalg.norm(xyz, axis=1)
+    from fourier6d.harmonics import real_sph_harm, spherical_jn, degrees
+    ref = spherical_jn(lmax, r[:, None] * rho)[..., degrees(lmax)] * real_sph_harm(lmax, xyz)[:, None]
+    out = np.empty((len(xyz), len(rho), (lmax + 1) ** 2))
+    _numba_kernels.basis_into(xyz, rho, np.ones(len(rho)), lmax, out)
+    assert np.abs(out - ref).max() < 1e-12
+
+
+@needs_numba
+def test_numba_kernel_matches_scipy_directly(rng):
+    # independent of the reference path: scipy's spherical_jn and sph_harm_y
+    lmax = 4
+    xyz = rng.normal(size=(200, 3)) * 4
+    r = np.linalg.norm(xyz, axis=1)
+    th, ph = np.arccos(xyz[:, 2] / r), np.arctan2(xyz[:, 1], xyz[:, 0])
+    Yr = np.concatenate([(np.stack([sp.sph_harm_y(l, m, th, ph) for m in range(-l, l + 1)], -1)
+                          @ complex_to_real_matrix(l).T).real for l in range(lmax + 1)], -1)
+    rho = GRID.points()
+    jl = np.stack([sp.spherical_jn(l, r[:, None] * rho) for l in range(lmax + 1)], -1)
+    ref = jl[..., [l for l in range(lmax + 1) for _ in range(2 * l + 1)]] * Yr[:, None]
+    out = np.empty((len(xyz), GRID.n_radial, (lmax + 1) ** 2))
+    _numba_kernels.basis_into(xyz, rho, np.ones(GRID.n_radial), lmax, out)
+    assert np.abs(out - ref).max() < 1e-13
+
+
+@needs_numba
+def test_numba_float32_output_and_input(rng):
+    grid = RadialGrid.from_sigma(2.0, 5)
+    xyz = rng.normal(size=(7, 11, 3)) * 5
+    ref = _expansion._reference_basis(xyz, grid, 4, gaussian_radial_factor(grid, 2.0))
+    scale = np.abs(ref).max()
+    pb32 = point_basis(xyz, grid, 4, 2.0, dtype=np.float32)          # f64 in, f32 out
+    assert pb32.dtype == np.float32 and pb32.shape == ref.shape
+    assert np.abs(pb32 - ref).max() < 1e-6 * scale
+    pb32in = point_basis(xyz.astype(np.float32), grid, 4, 2.0)       # f32 in -> f32 out
+    assert pb32in.dtype == np.float32
+    assert np.abs(pb32in - ref).max() < 1e-5 * scale
+    with _reference_only():
+        pb32_ref = point_basis(xyz.astype(np.float32), grid, 4, 2.0)
+    assert pb32_ref.dtype == np.float32
+    assert np.abs(pb32in - pb32_ref).max() < 1e-5 * scale
+
+
+class _reference_only:
+    """Context manager: force the array-agnostic path (as without numba)."""
+
+    def __enter__(self):
+        self.saved = _numba_kernels.AVAILABLE
+        _numba_kernels.AVAILABLE = False
+
+    def __exit__(self, *exc):
+        _numba_kernels.AVAILABLE = self.saved
+
+
+@pytest.mark.parametrize("dtype", [None, np.float32, np.float64])
+def test_point_basis_mask_and_dtype_both_paths(dtype, rng):
+    grid = RadialGrid.from_sigma(2.0, 5)
+    xyz = rng.normal(size=(6, 9, 3)) * 4
+    mask = rng.random((6, 9)) < 0.6
+    mask[0] = False
+    full = point_basis(xyz, grid, 4, 2.0)
+    results = [point_basis(xyz, grid, 4, 2.0, dtype=dtype, mask=mask)]
+    with _reference_only():
+        results.append(point_basis(xyz, grid, 4, 2.0, dtype=dtype, mask=mask))
+    want = np.dtype(np.float64 if dtype is None else dtype)
+    tol = 1e-12 if want == np.float64 else 1e-6
+    for res in results:
+        assert res.dtype == want and res.shape == full.shape
+        assert np.all(res[~mask] == 0)
+        assert np.abs(res[mask] - full[mask]).max() < tol * np.abs(full).max()
+
+
+def test_reference_path_without_numba_equals_default(rng):
+    grid = RadialGrid.from_sigma(1.5, 4)
+    xyz = rng.normal(size=(50, 3)) * 3
+    default = bessel_harmonic_basis(xyz, grid, 3)
+    with _reference_only():
+        ref = bessel_harmonic_basis(xyz, grid, 3)
+    assert np.abs(default - ref).max() < 1e-12
+
+
+def test_point_basis_bad_arguments(rng):
+    grid = RadialGrid.from_sigma(2.0, 5)
+    xyz = rng.normal(size=(4, 3))
+    for sigma in (0.0, -1.0, np.nan, np.inf, "2"):
+        with pytest.raises(ValueError, match="sigma"):
+            point_basis(xyz, grid, 4, sigma)
+    with pytest.raises(ValueError, match="lmax"):
+        point_basis(xyz, grid, -1, 2.0)
+    with pytest.raises(ValueError, match="dtype"):
+        point_basis(xyz, grid, 4, 2.0, dtype=np.int32)
+    with pytest.raises(ValueError, match="mask"):
+        point_basis(xyz, grid, 4, 2.0, mask=np.ones(3, bool))
+    with pytest.raises(ValueError, match="shape"):
+        point_basis(xyz[:, :2], grid, 4, 2.0)
+    with pytest.raises(TypeError, match="RadialGrid"):
+        point_basis(xyz, 5, 4, 2.0)
+    with pytest.raises(TypeError, match="real"):
+        point_basis(xyz.astype(complex), grid, 4, 2.0)
+
+
+@needs_numba
+def test_basis_into_checks_out_and_index(rng):
+    xyz = rng.normal(size=(5, 3))
+    rho, ones = GRID.points(), np.ones(GRID.n_radial)
+    with pytest.raises(ValueError, match="out"):
+        _numba_kernels.basis_into(xyz, rho, ones, 4, np.empty((5, 5, 16)))
+    with pytest.raises(ValueError, match="index"):
+        _numba_kernels.basis_into(xyz, rho, ones, 4, np.empty((5, 5, 25)), index=[0, 7])
+    out = np.full((5, 5, 25), 7.0)
+    _numba_kernels.basis_into(xyz, rho, ones, 4, out, index=[1, 3])
+    full = bessel_harmonic_basis(xyz, GRID, 4)
+    assert np.all(out[[0, 2, 4]] == 7.0)
+    assert np.abs(out[[1, 3]] - full[[1, 3]]).max() < 1e-14
