@@ -287,3 +287,64 @@ def test_command_line(tmp_path, capsys):
     entry = read_corpus_file(tmp_path / "cli" / "2j5y.npz")
     assert len(entry) == 1 and 0.3 <= entry.target_lddt[0] <= 0.95
     assert math.isfinite(float(entry.lddt[0]))
+
+
+def test_non_standard_atoms_and_chain_gaps(natives):
+    """Atoms outside the residue templates follow their residue rigidly; a gap splits the chain."""
+    import dataclasses
+    native = natives[0]
+    keep = ~np.isin(native.atom_res, [30, 31, 32])               # delete residues 30-32: a gap
+    residues = np.setdiff1d(np.arange(native.n_residues), [30, 31, 32])
+    remap = -np.ones(native.n_residues, dtype=np.int64)
+    remap[residues] = np.arange(residues.size)
+    r20 = int(remap[20])
+    ca20 = native.coords[(native.atom_res == 20) & (native.atom_names == "CA")][0]
+    gapped = dataclasses.replace(
+        native, chain_ids=native.chain_ids[residues], resnums=native.resnums[residues],
+        icodes=native.icodes[residues], resnames=native.resnames[residues],
+        aa_index=native.aa_index[residues],
+        coords=np.vstack([native.coords[keep], ca20 + [1.0, 1.0, 1.0]]),
+        atom_names=np.append(native.atom_names[keep], "XX1"),
+        atom_res=np.append(remap[native.atom_res[keep]], r20), _cache={})
+    assert gapped.chain_break_before().sum() == 2
+    generator = DecoyGenerator(gapped, relax=True)
+    decoy = generator.generate(0.7, seed=4, kind="backbone")
+    assert decoy.info["relaxed"] and 0.4 < decoy.lddt < 0.95
+    extra = gapped.n_atoms - 1
+    frame = lambda xyz: [xyz[(gapped.atom_res == r20) & (gapped.atom_names == n)][0]  # noqa: E731
+                         for n in ("N", "CA", "C")]
+    before = [np.linalg.norm(gapped.coords[extra] - p) for p in frame(gapped.coords)]
+    after = [np.linalg.norm(decoy.coords[extra] - p) for p in frame(decoy.coords)]
+    # the residue frame is rebuilt from the relaxed N, CA, C: distances agree to ~0.05 A
+    np.testing.assert_allclose(after, before, atol=0.1)
+    # no bond across the gap in the all-atom model: the relaxation does not close it
+    c29 = decoy.coords[(gapped.atom_res == remap[29]) & (gapped.atom_names == "C")][0]
+    n33 = decoy.coords[(gapped.atom_res == remap[33]) & (gapped.atom_names == "N")][0]
+    assert np.linalg.norm(c29 - n33) > 3.0
+    stats = geometry_statistics(gapped, decoy.coords)
+    assert stats["chain_breaks"] == 0 and stats["bond_std_c_n"] < 0.05
+
+
+def test_relaxation_switches_off_broken_disulfides():
+    """A decoy that pulls a disulfide apart is relaxed without being dragged back together."""
+    from conftest import SHARED
+    path = SHARED / "data" / "natives" / "2qsk.pdb"              # 95 residues, one disulfide
+    if not path.exists():
+        pytest.skip("natives not found")
+    generator = DecoyGenerator(read_structure(path), relax=True)
+    model, relaxer = generator.model, generator.relaxer
+    assert len(relaxer._ss_pairs) >= 1
+    sg1, sg2 = sorted(relaxer._ss_pairs[0])
+    distance = lambda xyz: float(np.linalg.norm(xyz[sg1] - xyz[sg2]))  # noqa: E731
+    assert distance(model.coords) < relaxer.disulfide_cutoff
+    relaxed, info = relaxer(model.coords)
+    assert info["disulfides_off"] == 0 and distance(relaxed) < 2.3
+    # translate everything after the first cysteine's residue by 6 A: the disulfide is broken
+    xyz = model.coords.copy()
+    xyz[model.res_start[model.atom_res[sg1] + 1]:] += [6.0, 0.0, 0.0]
+    relaxed, info = relaxer(xyz)
+    assert info["disulfides_off"] >= 1 and distance(relaxed) > 4.0
+    assert relaxer.bond_deviation(relaxed) < 0.5
+    # and switched on again for the next decoy
+    relaxed, info = relaxer(model.coords)
+    assert info["disulfides_off"] == 0 and distance(relaxed) < 2.3
