@@ -51,7 +51,7 @@ def to_numpy(x):
 
 
 _CACHE: dict = {}
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()  # re-entrant: builders may use other cached tables
 
 
 def cached_table(name, key, builder, xp=np, dtype=np.float64):
