@@ -1,0 +1,210 @@
+"""Translation of spherical Fourier expansions (paper Eq. 5).
+
+Translating a function by +t, ``f(r) -> f(r - t)``, multiplies its Fourier
+transform by ``exp(-i k.t)``.  Along z, with ``t = d e_z`` and the plane-wave
+expansion in Legendre polynomials::
+
+    exp(-i rho d cos(theta_k)) = sum_lam (-i)^lam (2 lam + 1) j_lam(rho d) P_lam(cos theta_k),
+    P_lam(cos theta) = sqrt(4 pi / (2 lam + 1)) Y^R_lam,0(k_hat).
+
+With the real coefficients of :mod:`fourier6d.expansion`,
+``F(k) = sum_lm (-i)^l G_lm(rho) Y^R_lm(k_hat)``, projecting the product on
+``Y^R_lm`` gives the z-translation operator (Eq. 5 in the real basis)::
+
+    G'_lm(rho) = sum_l' T_{lm,l'm}(rho, d) G_l'm(rho),
+    T_{lm,l'm}(rho, d) = sum_lam i^(l - lam - l') sqrt(4 pi (2 lam + 1)) j_lam(rho d)
+                         C[lm, lam0, l'm],
+
+with the real Gaunt coefficients C of :mod:`fourier6d.gaunt`.  ``l + lam + l'``
+is even (parity of the Gaunt coefficient), so ``i^(l - lam - l')`` is a real
+sign and T is real; ``C[lm, lam0, l'm']`` vanishes unless ``m' = m``, so T only
+mixes degrees l, l' >= |m| at fixed m and radius.  Truncating the sum over l'
+at L is the only approximation (Eq. 5's error term): coefficients of degree
+> L of the untranslated function, which the truncated expansion does not
+hold, would be needed.
+
+Properties (exact, also after truncation): ``T(-d) = T(d)^T`` and
+``T(0) = I``.  T(d) is orthogonal only up to the truncation error (the exact,
+infinite operator is unitary).
+
+We store T as DENSE (Q, Q) matrices per radial point (zeros between
+different m), so that translations compose with rotations (also dense,
+block-diagonal in l) into one matrix per edge by plain GEMMs; the block
+structure is not exploited.
+
+General translations (:func:`translate`) rotate t onto +z, translate along z
+and rotate back: ``T(t) = D(S)^T T_z(|t|) D(S)`` with ``S t = |t| e_z`` and
+the real Wigner matrices ``D`` of :mod:`fourier6d.rotation`.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from autograd.extend import primitive, defvjp
+
+from ._backend import get_array_module, cached_table
+from .gaunt import sphere_quadrature
+from .harmonics import degrees, n_coef, real_sph_harm, spherical_jn
+from .radial import RadialGrid
+
+__all__ = ["z_translation_table", "z_translation_matrices", "apply_operators",
+           "translate_z", "rotation_to_z", "translation_matrices", "translate"]
+
+
+def z_translation_table(lmax):
+    """Constant part of T: ``A[lam, q, q']`` (host float64), lam = 0..2 lmax.
+
+    ``A[lam, lm, l'm'] = i^(l - lam - l') sqrt(4 pi (2 lam + 1)) C[lm, lam0, l'm']``
+    so that ``T(rho, d) = sum_lam j_lam(rho d) A[lam]``.
+    """
+    lmax = int(lmax)
+    lam = np.arange(2 * lmax + 1)
+    # C[lm, lam0, l'm'] by the exact product quadrature of fourier6d.gaunt,
+    # restricted to the m = 0 harmonics of degree lam (cheaper than the full table)
+    xyz, w = sphere_quadrature(4 * lmax)
+    Y = real_sph_harm(2 * lmax, xyz)
+    Y0 = Y[:, lam * lam + lam] * w[:, None]                 # (n, 2L+1)
+    Yq = Y[:, :n_coef(lmax)]
+    c = np.einsum("nk,na,nb->kab", Y0, Yq, Yq, optimize=True)   # (2L+1, Q, Q)
+    c[np.abs(c) < 1e-14] = 0.0
+    L = degrees(lmax)
+    power = L[None, :, None] - lam[:, None, None] - L[None, None, :]
+    # i^power for even power; odd powers multiply zero Gaunt coefficients
+    sign = np.where(power % 4 == 0, 1.0, -1.0)
+    sign = np.where(power % 2 == 0, sign, 0.0)
+    return sign * np.sqrt(4 * np.pi * (2 * lam + 1))[:, None, None] * c
+
+
+def _lmax_of(n):
+    lmax = int(round(math.sqrt(n))) - 1
+    if (lmax + 1) ** 2 != n:
+        raise ValueError(f"n_coef = {n} is not (lmax + 1)**2")
+    return lmax
+
+
+def z_translation_matrices(lmax, grid, d):
+    """Matrices of the translation by ``d`` along +z (Eq. 5, real basis).
+
+    Parameters
+    ----------
+    lmax : int
+        Maximum degree L.
+    grid : RadialGrid
+    d : array, shape (...)
+        Displacements (Angstrom), any sign.  Its array module and floating
+        dtype (float64 for integer input) are used.
+
+    Returns
+    -------
+    array, shape (..., n_radial, Q, Q)
+        ``T[..., p]`` maps the coefficients ``G(rho_p)`` of f to those of
+        ``f(r - d e_z)``: ``G' = T @ G``.  Dense, zero unless m = m'.
+    """
+    if not isinstance(grid, RadialGrid):
+        raise TypeError(f"grid must be a RadialGrid, got {type(grid).__name__}")
+    if int(lmax) != lmax or lmax < 0:
+        raise ValueError(f"lmax must be a non-negative integer, got {lmax}")
+    lmax = int(lmax)
+    xp = get_array_module(d)
+    d = xp.asarray(d)
+    if d.dtype.kind != "f":
+        d = d.astype(np.float64)
+    dtype = d.dtype
+    table = cached_table("z_translation", lmax, lambda: z_translation_table(lmax), xp, dtype)
+    rho = grid.points(xp, dtype)
+    x = xp.abs(d)[..., None] * rho                                  # (..., P)
+    jl = spherical_jn(2 * lmax, x)                                  # (..., P, 2L+1)
+    # j_lam(-x) = (-1)^lam j_lam(x)
+    parity = xp.asarray((-1.0) ** np.arange(2 * lmax + 1), dtype=dtype)
+    jl = xp.where((d < 0)[..., None, None], jl * parity, jl)
+    q = n_coef(lmax)
+    out = jl @ table.reshape(2 * lmax + 1, q * q)
+    return out.reshape(d.shape + (grid.n_radial, q, q))
+
+
+# ----------------------------------------------------------------------------
+# applying per-(batch, radius) operators to coefficients, differentiable
+
+
+def _sum_to_shape(g, shape, xp):
+    """Sum a broadcast gradient back to ``shape``."""
+    extra = g.ndim - len(shape)
+    if extra > 0:
+        g = g.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return g
+
+
+@primitive
+def _apply(ops, coeffs):
+    return ops @ coeffs
+
+
+def _apply_vjp_coeffs(ans, ops, coeffs):
+    def vjp(g):
+        xp = get_array_module(g, ops)
+        return _sum_to_shape(xp.swapaxes(ops, -1, -2) @ g, coeffs.shape, xp)
+    return vjp
+
+
+defvjp(_apply, None, _apply_vjp_coeffs)
+
+
+def apply_operators(ops, coeffs):
+    """``ops @ coeffs`` per batch element and radius, differentiable in coeffs.
+
+    Parameters
+    ----------
+    ops : array, shape (..., n_radial, Q, Q)
+        Linear operators (geometry: no gradient is propagated to them).
+    coeffs : array, shape (..., n_radial, Q, C)
+        Leading dimensions broadcast against those of ``ops``.
+
+    Returns
+    -------
+    array, shape (broadcast(...), n_radial, Q, C)
+    """
+    oshape = getattr(ops, "shape", None)
+    cshape = getattr(coeffs, "shape", None)
+    if oshape is None or cshape is None or len(oshape) < 3 or len(cshape) < 3:
+        raise ValueError(f"ops (..., P, Q, Q) and coeffs (..., P, Q, C) expected, "
+                         f"got {oshape} and {cshape}")
+    if oshape[-1] != oshape[-2] or oshape[-1] != cshape[-2] or oshape[-3] != cshape[-3]:
+        raise ValueError(f"ops {oshape} do not match coeffs {cshape}")
+    return _apply(ops, coeffs)
+
+
+def _check_coeffs(coeffs, grid):
+    if not isinstance(grid, RadialGrid):
+        raise TypeError(f"grid must be a RadialGrid, got {type(grid).__name__}")
+    shape = getattr(coeffs, "shape", None)
+    if shape is None or len(shape) < 3:
+        raise ValueError(f"coeffs must have shape (..., n_radial, n_coef, C), got {shape}")
+    if shape[-3] != grid.n_radial:
+        raise ValueError(f"coeffs have {shape[-3]} radial points, grid has {grid.n_radial}")
+    dtype = getattr(getattr(coeffs, "_value", coeffs), "dtype", None)
+    if dtype is None or np.dtype(dtype).kind != "f":
+        raise TypeError(f"coeffs must be a real floating array, got dtype {dtype}")
+    return _lmax_of(shape[-2]), np.dtype(dtype)
+
+
+def translate_z(coeffs, d, grid):
+    """Coefficients of ``f(r - d e_z)`` from those of f (Eq. 5).
+
+    Parameters
+    ----------
+    coeffs : array, shape (..., n_radial, Q, C)
+    d : float or array, shape broadcastable to ``coeffs.shape[:-3]``
+    grid : RadialGrid
+
+    Returns
+    -------
+    array, same shape as ``coeffs``.  Differentiable w.r.t. ``coeffs``.
+    """
+    lmax, dtype = _check_coeffs(coeffs, grid)
+    xp = get_array_module(coeffs, d)
+    ops = z_translation_matrices(lmax, grid, xp.asarray(d, dtype=dtype))
+    return apply_operators(ops, coeffs)
