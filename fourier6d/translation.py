@@ -208,3 +208,90 @@ def translate_z(coeffs, d, grid):
     xp = get_array_module(coeffs, d)
     ops = z_translation_matrices(lmax, grid, xp.asarray(d, dtype=dtype))
     return apply_operators(ops, coeffs)
+
+
+# ----------------------------------------------------------------------------
+# general translations: rotate t onto z, translate along z, rotate back
+
+
+def rotation_to_z(t):
+    """Rotations S with ``S t = |t| e_z`` (batched; identity for t = 0).
+
+    Parameters
+    ----------
+    t : array, shape (..., 3)
+
+    Returns
+    -------
+    array, shape (..., 3, 3)
+        ``S = Ry(-theta) Rz(-phi)`` with (theta, phi) the polar angles of t.
+    """
+    xp = get_array_module(t)
+    t = xp.asarray(t)
+    if t.dtype.kind != "f":
+        t = t.astype(np.float64)
+    if t.ndim < 1 or t.shape[-1] != 3:
+        raise ValueError(f"t must have shape (..., 3), got {t.shape}")
+    rxy = xp.sqrt(t[..., 0] ** 2 + t[..., 1] ** 2)
+    phi = xp.arctan2(t[..., 1], t[..., 0])
+    theta = xp.arctan2(rxy, t[..., 2])
+    cp, sp, ct, st = xp.cos(phi), xp.sin(phi), xp.cos(theta), xp.sin(theta)
+    zero = xp.zeros_like(cp)
+    # Rz(-phi) = [[cp, sp, 0], [-sp, cp, 0], [0, 0, 1]];  Ry(-theta) = [[ct, 0, -st], [0, 1, 0], [st, 0, ct]]
+    rows = [xp.stack([ct * cp, ct * sp, -st], axis=-1),
+            xp.stack([-sp, cp, zero], axis=-1),
+            xp.stack([st * cp, st * sp, ct], axis=-1)]
+    return xp.stack(rows, axis=-2)
+
+
+def translation_matrices(lmax, grid, t, rotation=None):
+    """Matrices of the translation by a general vector t (Eqs. 5-6), batched.
+
+    Parameters
+    ----------
+    lmax : int
+    grid : RadialGrid
+    t : array, shape (..., 3)
+        Translation vectors (Angstrom).
+    rotation : array, shape (..., 3, 3), optional
+        A rotation R applied BEFORE the translation (points x -> R x + t).
+
+    Returns
+    -------
+    array, shape (..., n_radial, Q, Q)
+        ``D(S)^T T_z(|t|) D(S) [D(R)]`` with ``S t = |t| e_z``: maps the
+        coefficients of f to those of ``f(R^-1 (r - t))`` (one dense matrix
+        per batch element and radius; all factors composed by GEMMs).
+    """
+    from .rotation import wigner_d_real
+    xp = get_array_module(t, rotation)
+    t = xp.asarray(t)
+    if t.dtype.kind != "f":
+        t = t.astype(np.float64)
+    S = rotation_to_z(t)
+    DS = wigner_d_real(lmax, S)                                        # (..., Q, Q)
+    Tz = z_translation_matrices(lmax, grid, xp.sqrt(xp.sum(t * t, axis=-1)))
+    right = DS
+    if rotation is not None:
+        rotation = xp.asarray(rotation, dtype=t.dtype)
+        right = DS @ wigner_d_real(lmax, rotation)
+    return xp.swapaxes(DS, -1, -2)[..., None, :, :] @ (Tz @ right[..., None, :, :])
+
+
+def translate(coeffs, t, grid):
+    """Coefficients of ``f(r - t)`` for a general vector t (rotate, z-translate, rotate back).
+
+    Parameters
+    ----------
+    coeffs : array, shape (..., n_radial, Q, C)
+    t : array, shape (3,) or (..., 3) broadcastable to ``coeffs.shape[:-3]``
+    grid : RadialGrid
+
+    Returns
+    -------
+    array, shape of ``coeffs`` (broadcast).  Differentiable w.r.t. ``coeffs``.
+    """
+    lmax, dtype = _check_coeffs(coeffs, grid)
+    xp = get_array_module(coeffs, t)
+    ops = translation_matrices(lmax, grid, xp.asarray(t, dtype=dtype))
+    return apply_operators(ops, coeffs)
