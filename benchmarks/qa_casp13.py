@@ -1,0 +1,389 @@
+"""Quality assessment on CASP13 by leave-one-target-out: our networks next to VoroMQA and ResNetQA.
+
+Usage::
+
+    python benchmarks/qa_casp13.py [--architectures baseline 6dcnn-1 6dcnn-2] [--epochs 10]
+                                   [--corpus DIR] [--jobs 2] [--device cpu] [--quick]
+                                   [--out benchmarks/RESULTS.md] [--figures benchmarks/figures]
+
+For each of the four CASP13 targets (392 server models, ``shared/data/casp13``), a
+:class:`estimators.SixDQAEstimator` of each architecture is trained on the models of the other three
+targets (plus the decoys of ``--corpus``, if given), with the targets as groups so that early stopping
+validates on a held-out *target*, and predicts the per-residue and global lDDT of the held-out target.
+Nothing is tuned on the test target: all settings are fixed on the command line before the run.
+
+Peers scored in the same run on the same models:
+
+* VoroMQA (``voronota-voromqa``, global and per-residue scores; see ``benchmarks/voromqa.py``),
+* ResNetQA (its published CASP13 predictions, stored in ``labels.json``).
+
+Truth: the CASP13 global lDDT (``lddt``) and per-residue lDDT (``lddt_local``) of each model, the
+latter aligned to the model's residues by residue number.  Metrics: :func:`estimators.metrics.qa_metrics`
+(the paper's Tables 1-2 and local-score columns).  The table is printed and appended to
+``benchmarks/RESULTS.md`` with the machine, versions, date, command line and training settings; PNG
+plots go to ``benchmarks/figures/``.
+
+All models are featurized once (:class:`estimators.StructureFeaturizer`) and the feature lists are
+passed to ``fit``/``predict``.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import shlex
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import voromqa                                                                   # noqa: E402
+from estimators.architectures import get_architecture                            # noqa: E402
+from estimators.datasets import labels_for_residues                              # noqa: E402
+from estimators.featurizer import StructureFeaturizer                            # noqa: E402
+from estimators.metrics import qa_metrics, format_table, pearson, spearman       # noqa: E402
+from estimators.structures import StructureWarning                               # noqa: E402
+from estimators.training_data import casp13_training_set, load_corpus            # noqa: E402
+
+_FEATURE_KEYS = ("lmax", "n_radial", "sigma", "r_max", "r_n", "d_t")
+DISPLAY = {"baseline": "Baseline", "6dcnn-1": "6DCNN-1", "6dcnn-2": "6DCNN-2"}
+
+
+# ----------------------------------------------------------------------------------------------- input
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--architectures", nargs="+", default=["baseline", "6dcnn-1"],
+                    choices=["baseline", "6dcnn-1", "6dcnn-2"])
+    ap.add_argument("--epochs", type=int, default=None,
+                    help="maximum training epochs per fold (default 10; 1 with --quick)")
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--learning-rate", type=float, default=1e-3)
+    ap.add_argument("--patience", type=int, default=5, help="early-stopping patience (epochs)")
+    ap.add_argument("--validation-fraction", type=float, default=0.2,
+                    help="fraction of the training groups (targets / corpus natives) held out for early stopping")
+    ap.add_argument("--corpus", default=None, help="decoy corpus folder (python -m estimators.decoy_corpus)")
+    ap.add_argument("--corpus-per-native", type=int, default=None,
+                    help="use at most this many decoys of each corpus native (memory/time bound)")
+    ap.add_argument("--casp13", default=None, help="casp13 data folder (default: shared/data/casp13)")
+    ap.add_argument("--jobs", type=int, default=2, help="parallel featurization / VoroMQA runs")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: 8 models per target, 1 epoch, nothing appended unless --out is given")
+    ap.add_argument("--out", default=None,
+                    help="Markdown file the results are appended to (default benchmarks/RESULTS.md)")
+    ap.add_argument("--no-append", action="store_true", help="print only")
+    ap.add_argument("--figures", default=str(ROOT / "benchmarks" / "figures"),
+                    help="folder of the PNG plots ('' for none)")
+    ap.add_argument("--voromqa-cache", default=str(Path.home() / ".cache" / "fourier6d" / "voromqa.json"))
+    ap.add_argument("--voromqa-executable", default=None)
+    ap.add_argument("--label", default="", help="text appended to the RESULTS.md heading")
+    args = ap.parse_args(argv)
+    if args.epochs is None:
+        args.epochs = 1 if args.quick else 10
+    if args.epochs < 1:
+        ap.error("--epochs must be >= 1")
+    if args.out is None and not args.quick:
+        args.out = str(ROOT / "benchmarks" / "RESULTS.md")
+    if args.no_append:
+        args.out = None
+    return args
+
+
+def _subset_per_target(groups, per_target):
+    """Indices of ``per_target`` models per target, evenly spaced in the (sorted) model order."""
+    keep = []
+    for t in dict.fromkeys(groups.tolist()):
+        idx = np.flatnonzero(groups == t)
+        pick = np.unique(np.linspace(0, len(idx) - 1, min(per_target, len(idx))).round().astype(int))
+        keep.extend(idx[pick].tolist())
+    return np.array(keep, dtype=int)
+
+
+def _feature_params(architectures):
+    """The featurization parameters shared by the architectures (ValueError if they differ)."""
+    params = {a: tuple(get_architecture(a)[k] for k in _FEATURE_KEYS) for a in architectures}
+    if len(set(params.values())) != 1:
+        raise ValueError(f"architectures use different featurization parameters: {params}")
+    return dict(zip(_FEATURE_KEYS, next(iter(params.values()))))
+
+
+def _global_of(local):
+    return np.array([np.nan if p is None or not np.isfinite(p).any() else float(np.nanmean(p))
+                     for p in local])
+
+
+# ----------------------------------------------------------------------------------------------- LOTO
+def leave_one_target_out(arch, feats, local_true, groups, corpus, args, log=print):
+    """Per-residue predictions of every CASP13 model by an estimator trained without its target.
+
+    Returns (pred_local list, per-fold info list).
+    """
+    from estimators import SixDQAEstimator
+    c_feats, c_labels, c_groups = corpus
+    pred_local = [None] * len(feats)
+    folds = []
+    for target in dict.fromkeys(groups.tolist()):
+        test = np.flatnonzero(groups == target)
+        train = np.flatnonzero(groups != target)
+        x = [feats[i] for i in train] + list(c_feats)
+        y = [local_true[i] for i in train] + list(c_labels)
+        g = np.array([str(v) for v in groups[train]] + [str(v) for v in c_groups])
+        est = SixDQAEstimator(architecture=arch, epochs=args.epochs, batch_size=args.batch_size,
+                              learning_rate=args.learning_rate, patience=args.patience,
+                              validation_fraction=args.validation_fraction, device=args.device,
+                              random_state=args.seed, n_jobs=1)
+        t0 = time.perf_counter()
+        est.fit(x, y, groups=g)
+        t_fit = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        pred = est.predict([feats[i] for i in test])
+        t_pred = time.perf_counter() - t0
+        for i, p in zip(test, pred):
+            pred_local[i] = p
+        hist = est.history_
+        best = None
+        if hist and "val_loss" in hist[0]:
+            best = int(min(hist, key=lambda h: h["val_loss"])["epoch"])
+        info = dict(target=target, n_train=est.n_train_models_, n_val=len(x) - est.n_train_models_,
+                    n_test=len(test), epochs_run=len(hist), best_epoch=best,
+                    fit_s=t_fit, predict_s=t_pred, n_params=est.n_params_,
+                    val_pearson=(hist[best - 1].get("val_pearson") if best else None))
+        folds.append(info)
+        log(f"  {arch} fold {target}: {info['n_train']} train / {info['n_val']} val models, "
+            f"{info['epochs_run']} epochs (best {best}), fit {t_fit:.1f} s, predict {t_pred:.1f} s")
+    return pred_local, folds
+
+
+# ----------------------------------------------------------------------------------------------- plots
+def _plots(folder, methods, true_global, groups, true_local, model_names, profile_idx):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    names = list(methods)
+    targets = list(dict.fromkeys(groups.tolist()))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    n = len(names)
+    ncol = min(n, 3)
+    nrow = -(-n // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 4.0 * nrow), squeeze=False)
+    for ax, name in zip(axes.ravel(), names):
+        pg = methods[name]["global"]
+        for k, t in enumerate(targets):
+            m = groups == t
+            ax.scatter(true_global[m], pg[m], s=10, alpha=0.7, color=colors[k % len(colors)], label=t)
+        ok = np.isfinite(pg) & np.isfinite(true_global)
+        lo = float(min(true_global[ok].min(), pg[ok].min(), 0.2)) if ok.any() else 0.0
+        hi = float(max(true_global[ok].max(), pg[ok].max(), 0.9)) if ok.any() else 1.0
+        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+        ax.set_title(f"{name}  (r = {pearson(pg, true_global):.3f})")
+        ax.set_xlabel("true global lDDT")
+        ax.set_ylabel("predicted global score")
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    axes.ravel()[0].legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    scatter = folder / "qa_casp13_global.png"
+    fig.savefig(scatter, dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(10, 3.8))
+    y = true_local[profile_idx]
+    x = np.arange(1, y.size + 1)
+    ax.plot(x, y, "k-", lw=2, label="true lDDT")
+    for k, name in enumerate(names):
+        ax.plot(x, methods[name]["local"][profile_idx], lw=1.2, color=colors[k % len(colors)], label=name)
+    ax.set_xlabel("residue (model order)")
+    ax.set_ylabel("per-residue score")
+    ax.set_title(f"{groups[profile_idx]} / {model_names[profile_idx]} "
+                 "(model with the median true lDDT; LOTO predictions)")
+    ax.legend(fontsize=8, ncol=min(len(names) + 1, 6), loc="lower left")
+    fig.tight_layout()
+    profile = folder / "qa_casp13_profile.png"
+    fig.savefig(profile, dpi=110)
+    plt.close(fig)
+    return scatter, profile
+
+
+# ----------------------------------------------------------------------------------------------- report
+def _versions():
+    import importlib.metadata as md
+    out = [f"Python {platform.python_version()}"]
+    for pkg in ("numpy", "scipy", "scikit-learn", "autograd", "numba"):
+        try:
+            out.append(f"{pkg} {md.version(pkg)}")
+        except md.PackageNotFoundError:
+            pass
+    try:
+        import subprocess
+        v = subprocess.run(["voronota", "--version"], capture_output=True, text=True, timeout=30)
+        line = (v.stdout or v.stderr).strip().splitlines()
+        if line:
+            out.append(line[0].replace("Voronota version", "Voronota"))
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return ", ".join(out)
+
+
+def _per_target_table(methods, true_global, groups):
+    targets = list(dict.fromkeys(groups.tolist()))
+    head = "| method | " + " | ".join(f"{t} r / ρ" for t in targets) + " |"
+    lines = [head, "|---|" + "---:|" * len(targets)]
+    for name, m in methods.items():
+        cells = []
+        for t in targets:
+            sel = groups == t
+            cells.append(f"{pearson(m['global'][sel], true_global[sel]):.3f} / "
+                         f"{spearman(m['global'][sel], true_global[sel]):.3f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    warnings.simplefilter("ignore", StructureWarning)
+    t_start = time.perf_counter()
+    log = print
+
+    structures, true_local, true_global_all, groups, data = casp13_training_set(args.casp13)
+    keep = np.arange(len(structures))
+    if args.quick:
+        keep = _subset_per_target(groups, 8)
+    structures = [structures[i] for i in keep]
+    true_local = [true_local[i] for i in keep]
+    groups = groups[keep]
+    true_global = data.lddt[keep]
+    model_paths = [data.model_paths[i] for i in keep]
+    model_names = data.model_names[keep]
+    log(f"CASP13: {len(structures)} models of {len(set(groups.tolist()))} targets")
+
+    methods = {}
+    # -- VoroMQA
+    t0 = time.perf_counter()
+    vres = voromqa.score_models(model_paths, n_jobs=args.jobs, cache=args.voromqa_cache,
+                                executable=args.voromqa_executable, errors="warn")
+    t_voromqa = time.perf_counter() - t0
+    methods["VoroMQA"] = {
+        "global": np.array([r.global_score for r in vres]),
+        "local": [voromqa.residue_scores_for_structure(r, s) for r, s in zip(vres, structures)]}
+    log(f"VoroMQA: {t_voromqa:.1f} s ({sum(r.error is not None for r in vres)} failures)")
+    # -- ResNetQA (published predictions)
+    methods["ResNetQA"] = {
+        "global": data.resnetqa_lddt[keep],
+        "local": [labels_for_residues(s, data.resnetqa_lddt_local[i]) for s, i in zip(structures, keep)]}
+
+    # -- features, once
+    fparams = _feature_params(args.architectures)
+    featurizer = StructureFeaturizer(**fparams, n_jobs=args.jobs)
+    t0 = time.perf_counter()
+    feats = featurizer.transform(structures)
+    t_feat = time.perf_counter() - t0
+    log(f"featurized {len(feats)} CASP13 models in {t_feat:.1f} s "
+        f"({sum(f.nbytes for f in feats) / 1e9:.2f} GB)")
+    corpus = ([], [], [])
+    n_corpus = 0
+    if args.corpus:
+        c_models, c_labels, c_groups = load_corpus(args.corpus)
+        if args.corpus_per_native is not None:
+            seen, sel = {}, []
+            for i, g in enumerate(c_groups):
+                seen[g] = seen.get(g, 0) + 1
+                if seen[g] <= args.corpus_per_native:
+                    sel.append(i)
+            c_models = [c_models[i] for i in sel]
+            c_labels = [c_labels[i] for i in sel]
+            c_groups = [c_groups[i] for i in sel]
+        t0 = time.perf_counter()
+        c_feats = featurizer.transform(c_models)
+        n_corpus = len(c_feats)
+        log(f"featurized {n_corpus} corpus decoys of {len(set(c_groups))} natives in "
+            f"{time.perf_counter() - t0:.1f} s ({sum(f.nbytes for f in c_feats) / 1e9:.2f} GB)")
+        corpus = (c_feats, c_labels, c_groups)
+
+    # -- our networks, leave-one-target-out
+    fold_info = {}
+    for arch in args.architectures:
+        log(f"{arch}: leave-one-target-out, at most {args.epochs} epochs per fold")
+        pred_local, folds = leave_one_target_out(arch, feats, true_local, groups, corpus, args, log)
+        name = DISPLAY[arch]
+        methods[name] = {"global": _global_of(pred_local), "local": pred_local}
+        fold_info[name] = folds
+
+    # -- metrics
+    rows = {name: qa_metrics(m["global"], true_global, groups, m["local"], true_local)
+            for name, m in methods.items()}
+    table = format_table(rows)
+    per_target = _per_target_table(methods, true_global, groups)
+    log("")
+    log(table)
+    log(per_target)
+    total = time.perf_counter() - t_start
+
+    figs = ()
+    if args.figures:
+        finite = np.isfinite(true_global)
+        order = np.argsort(np.where(finite, true_global, np.inf))
+        profile_idx = int(order[finite.sum() // 2])
+        figs = _plots(args.figures, methods, true_global, groups, true_local, model_names, profile_idx)
+        log("figures: " + ", ".join(str(f) for f in figs))
+
+    if args.out:
+        stamp = datetime.datetime.now().strftime("%Y-%m-%dT%H:%M")
+        cmd = "python " + " ".join(shlex.quote(a) for a in
+                                   [os.path.relpath(sys.argv[0], ROOT)] + (argv if argv is not None else sys.argv[1:]))
+        lines = [f"\n## qa_casp13.py — {stamp}" + (f" ({args.label})" if args.label else ""), ""]
+        lines.append(f"Machine: {platform.node() or 'unknown'} {platform.machine()}, {os.cpu_count()} cores, "
+                     f"{platform.platform()}; device {args.device}. {_versions()}.")
+        lines.append(f"Command: `{cmd}`")
+        lines.append("")
+        lines.append(f"Data: {len(structures)} CASP13 stage-2 server models of {len(set(groups.tolist()))} "
+                     "targets; truth = CASP13 global lDDT (`lddt`) and per-residue lDDT (`lddt_local`, aligned "
+                     "by residue number). Leave-one-target-out: each target is predicted by networks trained "
+                     "on the other targets"
+                     + (f" plus {n_corpus} decoys from `{args.corpus}`" if n_corpus else " only (no decoy corpus)")
+                     + "; early stopping on a held-out fraction of the training groups (targets"
+                     + (" / corpus natives" if n_corpus else "") + "), never on the test target.")
+        lines.append(f"Training: at most {args.epochs} epochs, batch {args.batch_size}, Adam lr "
+                     f"{args.learning_rate}, patience {args.patience}, validation fraction "
+                     f"{args.validation_fraction}, float32, seed {args.seed}. Features: "
+                     + ", ".join(f"{k}={v}" for k, v in fparams.items()) + ".")
+        lines.append(f"Peers: VoroMQA (`voronota-voromqa`, global score and per-residue scores with its "
+                     f"default smoothing window 5) run here ({t_voromqa:.0f} s incl. cache); ResNetQA = its "
+                     "published CASP13 predictions. Featurization {:.1f} s; whole run {:.0f} s.".format(t_feat, total))
+        lines.append("")
+        lines.append(table.rstrip("\n"))
+        lines.append("")
+        lines.append("Per-target Pearson r / Spearman ρ of the global score:")
+        lines.append("")
+        lines.append(per_target.rstrip("\n"))
+        lines.append("")
+        lines.append("| network | fold (test target) | train models | val models | epochs run | best epoch | "
+                     "fit s | predict s | parameters |")
+        lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        for name, folds in fold_info.items():
+            for f in folds:
+                lines.append(f"| {name} | {f['target']} | {f['n_train']} | {f['n_val']} | {f['epochs_run']} | "
+                             f"{f['best_epoch'] if f['best_epoch'] else '–'} | {f['fit_s']:.1f} | "
+                             f"{f['predict_s']:.1f} | {f['n_params']} |")
+        if figs:
+            lines.append("")
+            lines.append("Figures: " + ", ".join(f"`{os.path.relpath(f, ROOT)}`" for f in figs)
+                         + " (predicted vs true global lDDT per method; per-residue profile of the model with "
+                         "the median true lDDT).")
+        with open(args.out, "a") as fh:
+            fh.write("\n".join(lines) + "\n")
+        log(f"appended to {args.out}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
