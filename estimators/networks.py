@@ -30,7 +30,6 @@ from fourier6d.activation import activation
 from fourier6d.switch import switch_to_vector
 from fourier6d.embedding import embed_atoms
 from fourier6d.conv6d import conv6d
-from fourier6d.message_passing import message_passing
 
 from .architectures import get_architecture
 
@@ -117,6 +116,7 @@ def continuous_part(params, spec, dev, grid):
     F = embed_atoms(dev["atom_basis"], dev["atom_type"], params["embed"])
     for b in range(len(spec["blocks"])):
         if b > 0:
+            from fourier6d.message_passing import message_passing
             F = F + message_passing(F, dev["nbr_idx"], dev["nbr_mask"], dev["edge_rot"],
                                     dev["edge_trans"], grid)
         F = conv6d(F, params[f"conv{b}_w"], params[f"conv{b}_b"])

@@ -28,6 +28,10 @@ from .inverse import inverse_transform, inverse_on_grid
 from .density import expand_density
 from .rotation import (wigner_d_real, wigner_d_from_euler, euler_to_matrix, matrix_to_euler,
                        rotate)
+from .gaunt import real_gaunt, wigner_3j, complex_gaunt
+from .translation import z_translation_matrices, translate_z, translate, translation_matrices
+from .message_passing import edge_operators, pass_messages, message_passing
+from .conv6d import conv6d, conv6d_operator
 from .normalization import normalize, parseval_weights, parseval_norm2, PARSEVAL_FACTOR
 from .activation import activation, activation_gain
 from .switch import switch_to_vector
