@@ -107,9 +107,11 @@ def test_density_outside_explicit_grid_is_dropped():
     m = simulate_density([[0.0, 0.0, 0.0]], [6.0], 1.5, 0.5, origin=(0, -5, -5), shape=(11, 21, 21),
                          dtype=np.float64)
     sigma = resolution_to_sigma(1.5)
-    kept_x = 0.5 * (1 + erf(0.25 / (sigma * math.sqrt(2))))   # cells from x = -0.25 on
-    # y, z: cells whose centre is within 5 sigma + h/2 = 1.94 A, i.e. out to the edge at 1.75 A
-    tails = erf(1.75 / (sigma * math.sqrt(2))) ** 2
+    # kept: cells whose centre is within 5 sigma + h/2 = 1.94 A, i.e. out to the edge at 1.75 A;
+    # along x only those from the grid's first cell, whose lower edge is x = -0.25
+    s2 = sigma * math.sqrt(2)
+    kept_x = 0.5 * (erf(1.75 / s2) + erf(0.25 / s2))
+    tails = erf(1.75 / s2) ** 2
     assert m.integral() == pytest.approx(6.0 * kept_x * tails, rel=1e-9)
 
 
