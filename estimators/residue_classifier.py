@@ -397,4 +397,5 @@ class SixDResidueClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """Most probable class of each sample."""
-        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+        scores = self.decision_function(X)
+        return self.classes_[np.argmax(scores, axis=1)]
