@@ -72,8 +72,10 @@ def conv6d_operator(filters):
     xp = get_array_module(filters)
     P, Q, ci, co = filters.shape
     T = conv6d_table(_lmax_of(Q), xp, filters.dtype)
-    # M[p, b, i, q, o] = sum_a T[q, a, b] W[p, a, i, o]
-    M = xp.einsum("qab,paio->pbiqo", T, filters)
+    # M[p, b, i, q, o] = sum_a T[q, a, b] W[p, a, i, o]: one GEMM (Q*Q, Q) @ (Q, P*ci*co)
+    Tm = T.transpose(0, 2, 1).reshape(Q * Q, Q)                      # [(q, b), a]
+    Wm = filters.transpose(1, 0, 2, 3).reshape(Q, P * ci * co)       # [a, (p, i, o)]
+    M = (Tm @ Wm).reshape(Q, Q, P, ci, co).transpose(2, 1, 3, 0, 4)  # (p, b, i, q, o)
     return M.reshape(P, Q * ci, Q * co)
 
 
@@ -96,13 +98,27 @@ def _flat(coeffs):
     return coeffs.reshape(n, P, Q * C), lead
 
 
+def _shell_matmul(x, M):
+    """y[:, p] = x[:, p] @ M[p] for x (N, P, K), M (P, K, J): one 2-D GEMM per shell.
+
+    A Python loop over the few shells with contiguous operands is faster than
+    a strided batched matmul (measured in benchmarks/bench_operators.py).
+    """
+    xp = get_array_module(x, M)
+    xt = xp.ascontiguousarray(x.transpose(1, 0, 2))
+    y = xp.empty((x.shape[1], x.shape[0], M.shape[2]), dtype=xp.result_type(x.dtype, M.dtype))
+    for p in range(x.shape[1]):
+        xp.matmul(xt[p], M[p], out=y[p])
+    return y.transpose(1, 0, 2)
+
+
 def _forward(coeffs, filters):
     xp = get_array_module(coeffs, filters)
     P, Q, ci, co = filters.shape
     M = conv6d_operator(filters)                             # (P, Q ci, Q co)
     x, lead = _flat(coeffs)                                  # (N, P, Q ci)
-    y = xp.matmul(x.transpose(1, 0, 2), M)                   # (P, N, Q co)
-    return y.transpose(1, 0, 2).reshape(lead + (P, Q, co))
+    y = _shell_matmul(x, M)                                  # (N, P, Q co)
+    return y.reshape(lead + (P, Q, co))
 
 
 @primitive
@@ -116,8 +132,8 @@ def _vjp_coeffs(ans, coeffs, filters):
         P, Q, ci, co = filters.shape
         M = conv6d_operator(filters)
         gy, lead = _flat(g)                                  # (N, P, Q co)
-        gx = xp.matmul(gy.transpose(1, 0, 2), M.transpose(0, 2, 1))   # (P, N, Q ci)
-        return gx.transpose(1, 0, 2).reshape(lead + (P, Q, ci))
+        gx = _shell_matmul(gy, M.transpose(0, 2, 1))         # (N, P, Q ci)
+        return gx.reshape(lead + (P, Q, ci))
     return vjp
 
 
@@ -127,10 +143,15 @@ def _vjp_filters(ans, coeffs, filters):
         P, Q, ci, co = filters.shape
         x, _ = _flat(coeffs)                                 # (N, P, Q ci)
         gy, _ = _flat(g)                                     # (N, P, Q co)
-        gM = xp.matmul(x.transpose(1, 2, 0), gy.transpose(1, 0, 2))   # (P, Q ci, Q co)
+        xt = xp.ascontiguousarray(x.transpose(1, 2, 0))             # (P, Q ci, N)
+        gyt = xp.ascontiguousarray(gy.transpose(1, 0, 2))            # (P, N, Q co)
+        gM = xp.stack([xt[p] @ gyt[p] for p in range(P)])            # (P, Q ci, Q co)
         gM = gM.reshape(P, Q, ci, Q, co)
         T = conv6d_table(_lmax_of(Q), xp, filters.dtype)
-        return xp.einsum("qab,pbiqo->paio", T, gM)
+        # gW[p, a, i, o] = sum_{q, b} T[q, a, b] gM[p, b, i, q, o]: one GEMM
+        Tm = T.transpose(1, 0, 2).reshape(Q, Q * Q)                             # [a, (q, b)]
+        gMm = gM.transpose(3, 1, 0, 2, 4).reshape(Q * Q, P * ci * co)          # [(q, b), (p, i, o)]
+        return (Tm @ gMm).reshape(Q, P, ci, co).transpose(1, 0, 2, 3)
     return vjp
 
 

@@ -1,0 +1,54 @@
+"""Shared helpers of the benchmark scripts: timing, machine description, RESULTS.md appends."""
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def best_time(fn, repeat=5, warmup=1):
+    """Median wall time of ``fn()`` in seconds (after ``warmup`` calls)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def gemm_rate(dtype, n=2048, repeat=3):
+    """Measured GEMM rate (GFLOP/s) of numpy on this machine for ``dtype``."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n)).astype(dtype)
+    b = rng.standard_normal((n, n)).astype(dtype)
+    t = best_time(lambda: a @ b, repeat=repeat)
+    return 2.0 * n ** 3 / t / 1e9
+
+
+def machine_line():
+    import numpy, scipy
+    try:
+        import numba
+        nb = numba.__version__
+    except ImportError:  # pragma: no cover
+        nb = "absent"
+    return (f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores, "
+            f"{platform.processor() or 'cpu'}), Python {platform.python_version()}, "
+            f"numpy {numpy.__version__}, scipy {scipy.__version__}, numba {nb}, "
+            f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+
+
+def append_results(title, table, notes=""):
+    """Append a section to benchmarks/RESULTS.md (never overwrite)."""
+    with open(RESULTS, "a") as fh:
+        fh.write(f"\n## {title}\n\n{machine_line()}\n\n{table}\n")
+        if notes:
+            fh.write(f"\n{notes}\n")

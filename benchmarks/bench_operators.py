@@ -1,0 +1,107 @@
+"""Time each fourier6d operator at the paper's sizes; report GFLOP/s vs this machine's GEMM rate.
+
+Sizes (paper): L = 4, 5 radial points, C channels (16 by default), 300 residues,
+25 graph neighbours each, ~120 atoms per neighbourhood.  FLOPs count the dense
+work each implementation performs (e.g. the dense per-shell GEMMs of the 6D
+convolution, zeros of the Gaunt table included).
+
+    python benchmarks/bench_operators.py [--channels 16] [--dtype float32] [--no-append]
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+import os, sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from _common import best_time, gemm_rate, append_results  # noqa: E402
+
+from fourier6d import (RadialGrid, point_basis, embed_atoms, wigner_d_real, rotate, conv6d,
+                       normalize, activation, switch_to_vector, edge_operators, pass_messages,
+                       translate_z)
+from fourier6d.harmonics import n_coef
+
+
+def random_rotations(rng, n):
+    q = rng.standard_normal((n, 4))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    a, b, c, d = q.T
+    return np.stack([np.stack([a*a+b*b-c*c-d*d, 2*(b*c-a*d), 2*(b*d+a*c)], -1),
+                     np.stack([2*(b*c+a*d), a*a-b*b+c*c-d*d, 2*(c*d-a*b)], -1),
+                     np.stack([2*(b*d-a*c), 2*(c*d+a*b), a*a-b*b-c*c+d*d], -1)], -2)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--residues", type=int, default=300)
+    ap.add_argument("--neighbours", type=int, default=25)
+    ap.add_argument("--atoms", type=int, default=120)
+    ap.add_argument("--channels", type=int, default=16)
+    ap.add_argument("--lmax", type=int, default=4)
+    ap.add_argument("--n-radial", type=int, default=5)
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--no-append", action="store_true")
+    args = ap.parse_args(argv)
+
+    dt = np.dtype(args.dtype)
+    rng = np.random.default_rng(0)
+    N, K, A, C, L, P = args.residues, args.neighbours, args.atoms, args.channels, args.lmax, args.n_radial
+    Q = n_coef(L)
+    grid = RadialGrid.from_sigma(2.0, P)
+    gemm = gemm_rate(dt)
+    xyz = (rng.uniform(-1, 1, (N, A, 3)) * 8.0).astype(np.float64)
+    basis = point_basis(xyz, grid, L, 2.0, dtype=dt)
+    types = rng.integers(0, 168, (N, A))
+    E = rng.standard_normal((168, C)).astype(dt)
+    F = rng.standard_normal((N, P, Q, C)).astype(dt)
+    W = rng.standard_normal((P, Q, C, C)).astype(dt)
+    B = rng.standard_normal((P, Q, C)).astype(dt)
+    R = random_rotations(rng, N * K).reshape(N, K, 3, 3).astype(dt)
+    t = (rng.standard_normal((N, K, 3)) * 5).astype(dt)
+    nbr = rng.integers(0, N, (N, K))
+    mask = np.ones((N, K), bool)
+    D = wigner_d_real(L, R.reshape(-1, 3, 3))
+    Fe = np.repeat(F[:, None], K, axis=1).reshape(N * K, P, Q, C)
+    ops = edge_operators(R, t, grid, L, mask)
+    d = rng.uniform(0, 10, N * K).astype(dt)
+    blocks = sum((2 * l + 1) ** 2 for l in range(L + 1))
+
+    rows = []
+
+    def run(name, fn, flops):
+        sec = best_time(fn, repeat=args.repeat)
+        rate = flops / sec / 1e9 if flops else float("nan")
+        rows.append((name, sec * 1e3, rate, rate / gemm if flops else float("nan")))
+
+    run(f"point_basis ({N}x{A} atoms)", lambda: point_basis(xyz, grid, L, 2.0, dtype=dt), 0)
+    run("embed_atoms (Eq. 2, t=E[type])", lambda: embed_atoms(basis, types, E), 2 * N * A * P * Q * C)
+    run(f"wigner_d_real ({N*K} rotations)", lambda: wigner_d_real(L, R.reshape(-1, 3, 3)), 0)
+    run(f"rotate ({N*K} edges, Eq. 6)", lambda: rotate(Fe, D), 2 * N * K * P * blocks * C)
+    run(f"z-translation matrices ({N*K})", lambda: translate_z(Fe[:, :, :, :1], d, grid), 0)
+    run(f"edge_operators ({N*K} edges)", lambda: edge_operators(R, t, grid, L, mask), 0)
+    run(f"pass_messages ({N}x{K}, Eqs. 5-6)", lambda: pass_messages(F, ops, nbr, mask),
+        2 * N * K * P * Q * Q * C)
+    run(f"conv6d ({N} res, {C}->{C}, Eq. 4)", lambda: conv6d(F, W, B), 2 * N * P * (Q * C) ** 2)
+    run("normalize (Eq. 7)", lambda: normalize(F, grid), 3 * N * P * Q * C)
+    run("activation (Eq. 9)", lambda: activation(F, B, grid), 12 * N * P * Q * C)
+    run("switch_to_vector (Eq. 11)", lambda: switch_to_vector(F, W, grid), 2 * N * P * Q * C * C)
+
+    table = [f"| operator | ms | GFLOP/s | fraction of GEMM ({gemm:.0f} GFLOP/s {dt.name}) |",
+             "|---|---|---|---|"]
+    for name, ms, rate, frac in rows:
+        fr = "" if np.isnan(frac) else f"{frac:.2f}"
+        rt = "" if np.isnan(rate) else f"{rate:.1f}"
+        table.append(f"| {name} | {ms:.2f} | {rt} | {fr} |")
+    table = "\n".join(table)
+    print(table)
+    if not args.no_append:
+        append_results(f"Operators at paper sizes (L={L}, P={P}, C={C}, {dt.name}, numpy)", table,
+                       "FLOPs count the dense work performed (zeros of sparse tables included); "
+                       "blank = not a GEMM-like operator.")
+
+
+if __name__ == "__main__":
+    main()
