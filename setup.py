@@ -9,7 +9,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     packages=find_packages(include=["fourier6d", "fourier6d.*", "estimators", "estimators.*"]),
-    package_data={"estimators": ["data/*", "data/**/*"]},
+    package_data={"estimators.data": ["*.npz", "*.md"]},
     include_package_data=True,
     install_requires=[
         "numpy>=1.24",
