@@ -12,7 +12,7 @@ import threading
 import numpy as np
 
 __all__ = ["get_array_module", "cached_table", "device_of", "is_cupy_array",
-           "to_numpy", "clear_table_cache"]
+           "to_numpy", "clear_table_cache", "unbroadcast"]
 
 
 def is_cupy_array(x) -> bool:
@@ -101,3 +101,14 @@ def clear_table_cache():
     """Drop every cached table (tests use it to check rebuilds)."""
     with _LOCK:
         _CACHE.clear()
+
+
+def unbroadcast(x, shape):
+    """Sum a broadcast gradient ``x`` back to ``shape`` (used by the VJPs)."""
+    extra = x.ndim - len(shape)
+    if extra > 0:
+        x = x.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and x.shape[i] != 1)
+    if axes:
+        x = x.sum(axis=axes, keepdims=True)
+    return x

@@ -24,7 +24,7 @@ import numpy as np
 from autograd.extend import primitive, defvjp
 
 from . import _numba_kernels
-from ._backend import get_array_module
+from ._backend import get_array_module, unbroadcast
 from .harmonics import real_sph_harm, spherical_jn, degrees, n_coef
 from .radial import RadialGrid
 
@@ -181,16 +181,6 @@ def point_basis(xyz, grid, lmax, sigma, *, dtype=None, mask=None):
     return _basis(xyz, grid, lmax, gaussian_radial_factor(grid, float(sigma)), dtype, mask)
 
 
-def _unbroadcast(x, shape):
-    """Sum ``x`` over the axes broadcast to reach its shape from ``shape``."""
-    while x.ndim > len(shape):
-        x = x.sum(axis=0)
-    for i, n in enumerate(shape):
-        if n == 1 and x.shape[i] != 1:
-            x = x.sum(axis=i, keepdims=True)
-    return x
-
-
 def _contract_forward(basis, features):
     xp = get_array_module(basis, features)
     lead = basis.shape[:-3]
@@ -213,7 +203,7 @@ def _contract_vjp_basis(ans, basis, features):
         gf = g.reshape(g.shape[:-3] + (-1, g.shape[-1]))                   # (..., PQ, C)
         out = xp.matmul(features.astype(g.dtype, copy=False), xp.swapaxes(gf, -1, -2))
         out = out.reshape(out.shape[:-1] + shape[-2:])                     # (..., N, P, Q)
-        return _unbroadcast(out, shape)
+        return unbroadcast(out, shape)
     return vjp
 
 
@@ -225,7 +215,7 @@ def _contract_vjp_features(ans, basis, features):
         n = basis.shape[-3]
         flat = basis.reshape(basis.shape[:-3] + (n, -1))                   # (..., N, PQ)
         gf = g.reshape(g.shape[:-3] + (-1, g.shape[-1]))                   # (..., PQ, C)
-        return _unbroadcast(xp.matmul(flat, gf), shape).astype(dtype, copy=False)
+        return unbroadcast(xp.matmul(flat, gf), shape).astype(dtype, copy=False)
     return vjp
 
 

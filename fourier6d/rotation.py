@@ -44,7 +44,7 @@ from __future__ import annotations
 import numpy as np
 from autograd.extend import primitive, defvjp
 
-from ._backend import get_array_module, cached_table
+from ._backend import get_array_module, cached_table, unbroadcast
 from .harmonics import real_sph_harm, n_coef
 
 __all__ = ["euler_to_matrix", "matrix_to_euler", "wigner_d_real",
@@ -261,16 +261,6 @@ def wigner_d_real(lmax, R):
 
 # ---------------------------------------------------------------- rotate
 
-def _unbroadcast(x, shape, xp):
-    """Sum ``x`` over the axes that were broadcast to reach its shape from ``shape``."""
-    while x.ndim > len(shape):
-        x = x.sum(axis=0)
-    for i, n in enumerate(shape):
-        if n == 1 and x.shape[i] != 1:
-            x = x.sum(axis=i, keepdims=True)
-    return x
-
-
 def _rotate_forward(coeffs, D):
     xp = get_array_module(coeffs, D)
     q = coeffs.shape[-2]
@@ -293,7 +283,7 @@ def _rotate_vjp_coeffs(ans, coeffs, D):
         for l in range(lmax + 1):
             sl = slice(l * l, (l + 1) ** 2)
             outs.append(xp.matmul(xp.swapaxes(D[..., None, sl, sl], -1, -2), g[..., sl, :]))
-        return _unbroadcast(xp.concatenate(outs, axis=-2), shape, xp)
+        return unbroadcast(xp.concatenate(outs, axis=-2), shape)
     return vjp
 
 
@@ -310,7 +300,7 @@ def _rotate_vjp_D(ans, coeffs, D):
             # sum over p and c of g[..., p, q, c] coeffs[..., p, q', c]
             blk = xp.matmul(g[..., sl, :], xp.swapaxes(coeffs[..., sl, :], -1, -2))
             out[..., sl, sl] = blk.sum(axis=-3)
-        return _unbroadcast(out, shape, xp)
+        return unbroadcast(out, shape)
     return vjp
 
 

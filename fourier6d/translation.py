@@ -43,7 +43,7 @@ import math
 import numpy as np
 from autograd.extend import primitive, defvjp
 
-from ._backend import get_array_module, cached_table
+from ._backend import get_array_module, cached_table, unbroadcast
 from .gaunt import sphere_quadrature
 from .harmonics import degrees, n_coef, real_sph_harm, spherical_jn
 from .radial import RadialGrid
@@ -127,17 +127,6 @@ def z_translation_matrices(lmax, grid, d):
 # applying per-(batch, radius) operators to coefficients, differentiable
 
 
-def _sum_to_shape(g, shape, xp):
-    """Sum a broadcast gradient back to ``shape``."""
-    extra = g.ndim - len(shape)
-    if extra > 0:
-        g = g.sum(axis=tuple(range(extra)))
-    axes = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
-    if axes:
-        g = g.sum(axis=axes, keepdims=True)
-    return g
-
-
 @primitive
 def _apply(ops, coeffs):
     return ops @ coeffs
@@ -146,7 +135,7 @@ def _apply(ops, coeffs):
 def _apply_vjp_coeffs(ans, ops, coeffs):
     def vjp(g):
         xp = get_array_module(g, ops)
-        return _sum_to_shape(xp.swapaxes(ops, -1, -2) @ g, coeffs.shape, xp)
+        return unbroadcast(xp.swapaxes(ops, -1, -2) @ g, coeffs.shape)
     return vjp
 
 
