@@ -18,19 +18,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from _common import best_time, gemm_rate, append_results  # noqa: E402
 
-from fourier6d import (RadialGrid, point_basis, embed_atoms, wigner_d_real, rotate, conv6d,
+from fourier6d import (random_rotations, RadialGrid, point_basis, embed_atoms, wigner_d_real, rotate,
+                       conv6d,
                        normalize, activation, switch_to_vector, edge_operators, pass_messages,
                        translate_z)
 from fourier6d.harmonics import n_coef
 
 
-def random_rotations(rng, n):
-    q = rng.standard_normal((n, 4))
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
-    a, b, c, d = q.T
-    return np.stack([np.stack([a*a+b*b-c*c-d*d, 2*(b*c-a*d), 2*(b*d+a*c)], -1),
-                     np.stack([2*(b*c+a*d), a*a-b*b+c*c-d*d, 2*(c*d-a*b)], -1),
-                     np.stack([2*(b*d-a*c), 2*(c*d+a*b), a*a-b*b-c*c+d*d], -1)], -2)
 
 
 def main(argv=None):
@@ -59,7 +53,7 @@ def main(argv=None):
     F = rng.standard_normal((N, P, Q, C)).astype(dt)
     W = rng.standard_normal((P, Q, C, C)).astype(dt)
     B = rng.standard_normal((P, Q, C)).astype(dt)
-    R = random_rotations(rng, N * K).reshape(N, K, 3, 3).astype(dt)
+    R = random_rotations(N * K, rng).reshape(N, K, 3, 3).astype(dt)
     t = (rng.standard_normal((N, K, 3)) * 5).astype(dt)
     nbr = rng.integers(0, N, (N, K))
     mask = np.ones((N, K), bool)

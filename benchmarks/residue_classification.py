@@ -47,6 +47,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fourier6d import random_rotations
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -84,10 +86,6 @@ def parse_args(argv=None):
     return ap.parse_args(argv)
 
 
-def random_rotation(rng):
-    q, r = np.linalg.qr(rng.standard_normal((3, 3)))
-    q = q * np.sign(np.diag(r))
-    return q if np.linalg.det(q) > 0 else -q
 
 
 def box_features(density_map, centres, frames=None):
@@ -121,7 +119,7 @@ def featurize_protein(path, index, rotations, args):
         if r == 0:
             R, t = np.eye(3), np.zeros(3)
         else:
-            R, t = random_rotation(rng), rng.uniform(-5, 5, 3)
+            R, t = random_rotations(rng=rng), rng.uniform(-5, 5, 3)
         centroid = s.coords.mean(axis=0)
         move = lambda x: (x - centroid) @ R.T + centroid + t
         moved = type(s)(name=s.name, chain_ids=s.chain_ids, resnums=s.resnums, icodes=s.icodes,

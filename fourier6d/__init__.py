@@ -27,7 +27,7 @@ from .expansion import point_basis, expand_points, bessel_harmonic_basis, contra
 from .inverse import inverse_transform, inverse_on_grid
 from .density import expand_density
 from .rotation import (wigner_d_real, wigner_d_from_euler, euler_to_matrix, matrix_to_euler,
-                       rotate)
+                       rotate, random_rotations)
 from .gaunt import real_gaunt, wigner_3j, complex_gaunt
 from .translation import z_translation_matrices, translate_z, translate, translation_matrices
 from .message_passing import edge_operators, pass_messages, message_passing

@@ -48,7 +48,7 @@ from ._backend import get_array_module, cached_table, unbroadcast
 from .harmonics import real_sph_harm, n_coef
 
 __all__ = ["euler_to_matrix", "matrix_to_euler", "wigner_d_real",
-           "wigner_d_from_euler", "rotate", "wigner_blocks"]
+           "wigner_d_from_euler", "rotate", "wigner_blocks", "random_rotations"]
 
 #: Q with Q e_x = e_z, Q e_y = e_x, Q e_z = e_y; Q Rz(b) Q^T = Ry(b).
 _SWAP_Q = np.array([[0.0, 1.0, 0.0],
@@ -94,6 +94,37 @@ def euler_to_matrix(alpha, beta, gamma):
             [sa * cb * cg + ca * sg, -sa * cb * sg + ca * cg, sa * sb],
             [-sb * cg, sb * sg, cb]]
     return xp.stack([xp.stack(r, axis=-1) for r in rows], axis=-2)
+
+
+def random_rotations(n=None, rng=None, dtype=np.float64):
+    """Rotation matrices drawn uniformly (Haar measure on SO(3)).
+
+    A unit quaternion with i.i.d. normal components is uniform on S^3, and
+    q -> R(q) maps that to the Haar measure on SO(3) (used by the property
+    tests and benchmarks, as in e3nn's ``rand_matrix``).
+
+    Parameters
+    ----------
+    n : int or None
+        Number of rotations; ``None`` returns one (3, 3) matrix.
+    rng : numpy.random.Generator, int or None
+        Random generator or seed.
+    dtype : numpy dtype
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, 3, 3) or (3, 3)
+        Host (NumPy) arrays; move them with ``cupy.asarray`` when needed.
+    """
+    rng = np.random.default_rng(rng)
+    q = rng.standard_normal((1 if n is None else int(n), 4))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    w, x, y, z = q.T
+    R = np.stack([np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
+                  np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
+                  np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1)],
+                 axis=-2).astype(dtype)
+    return R[0] if n is None else R
 
 
 def _check_rotation_shape(R, xp):

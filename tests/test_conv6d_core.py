@@ -2,6 +2,8 @@
 import math
 
 import numpy as np
+
+from fourier6d import random_rotations
 import pytest
 from autograd.test_util import check_grads
 
@@ -68,13 +70,6 @@ def test_dense_real_equals_literal_complex_eq4(lmax, rng):
     assert np.abs(ours - ref).max() < 1e-10 * max(1.0, np.abs(ref).max())
 
 
-def _random_rotation(rng):
-    q = rng.normal(size=4)
-    q /= np.linalg.norm(q)
-    a, b, c, d = q
-    return np.array([[a*a+b*b-c*c-d*d, 2*(b*c-a*d), 2*(b*d+a*c)],
-                     [2*(b*c+a*d), a*a-b*b+c*c-d*d, 2*(c*d-a*b)],
-                     [2*(b*d-a*c), 2*(c*d+a*b), a*a-b*b-c*c+d*d]])
 
 
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-11), (np.float32, 2e-4)])
@@ -85,7 +80,7 @@ def test_equivariance_when_input_and_filter_rotate_together(dtype, tol, rng):
     W = rng.normal(size=(P, Q, ci, co)).astype(dtype)
     errs = []
     for _ in range(20):
-        D = wigner_d_real(lmax, _random_rotation(rng)).astype(dtype)
+        D = wigner_d_real(lmax, random_rotations(rng=rng)).astype(dtype)
         W_rot = rotate(W.reshape(P, Q, ci * co), D).reshape(P, Q, ci, co)
         out_rot = conv6d(rotate(G, D), W_rot)
         rot_out = rotate(conv6d(G, W), D)
@@ -100,7 +95,7 @@ def test_rotating_only_the_input_is_not_equivariant(rng):
     Q = n_coef(lmax)
     G = rng.normal(size=(2, P, Q, 1))
     W = rng.normal(size=(P, Q, 1, 1))
-    D = wigner_d_real(lmax, _random_rotation(rng))
+    D = wigner_d_real(lmax, random_rotations(rng=rng))
     err = np.abs(conv6d(rotate(G, D), W) - rotate(conv6d(G, W), D)).max()
     assert err > 1e-3
 

@@ -4,6 +4,8 @@ import warnings
 
 import autograd.numpy as anp
 import numpy as np
+
+from fourier6d import random_rotations
 import pytest
 from autograd.test_util import check_grads
 
@@ -35,13 +37,6 @@ def _casp_models(shared_dir, target="T0953s1", n=8):
     return models, local
 
 
-def _random_rotation(rng):
-    q = rng.normal(size=4)
-    q /= np.linalg.norm(q)
-    a, b, c, d = q
-    return np.array([[a*a+b*b-c*c-d*d, 2*(b*c-a*d), 2*(b*d+a*c)],
-                     [2*(b*c+a*d), a*a-b*b+c*c-d*d, 2*(c*d-a*b)],
-                     [2*(b*d-a*c), 2*(c*d+a*b), a*a-b*b-c*c+d*d]])
 
 
 def test_architectures_are_plain_data_and_validated():
@@ -95,7 +90,7 @@ def test_predictions_invariant_to_rigid_motion(tiny_batch, rng):
     spec = get_architecture(TINY)
     grid = radial_grid(spec)
     params = init_params(spec, 1, np.float64)
-    R, t = _random_rotation(rng), rng.normal(size=3) * 20
+    R, t = random_rotations(rng=rng), rng.normal(size=3) * 20
     s2 = type(s)(**{**s.__dict__, "coords": s.coords @ R.T + t})
     f2 = featurize(s2, lmax=TINY["lmax"], n_radial=TINY["n_radial"], dtype=np.float64)
     o1 = forward(params, spec, batch_to_device(collate([f]), np, np.float64), grid)

@@ -4,6 +4,8 @@ Independent reference: points known in frame j are expanded directly in
 frame i (Eq. 2 applied to x_i = R_ij x_j + t_ij) and summed over neighbours.
 """
 import numpy as np
+
+from fourier6d import random_rotations
 import pytest
 from autograd.test_util import check_grads
 
@@ -17,14 +19,6 @@ SIGMA = 0.4
 GRID = RadialGrid(4, 0.2 * np.pi)
 
 
-def _random_rotations(rng, n):
-    q = rng.normal(size=(n, 4))
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
-    w, x, y, z = q.T
-    return np.stack([np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
-                     np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
-                     np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1)],
-                    axis=-2)
 
 
 def test_rotation_to_z(rng):
@@ -62,7 +56,7 @@ def test_translation_matrices_covariance(rng):
     # T(R t) = D(R) T(t) D(R)^T exactly (same truncation on both sides)
     lmax = 5
     t = rng.normal(size=3)
-    R = _random_rotations(rng, 1)[0]
+    R = random_rotations(1, rng)[0]
     D = wigner_d_real(lmax, R)
     lhs = translation_matrices(lmax, GRID, R @ t)
     rhs = D @ translation_matrices(lmax, GRID, t) @ D.T
@@ -71,7 +65,7 @@ def test_translation_matrices_covariance(rng):
 
 def _graph(rng, n, k, spread):
     origins = rng.normal(size=(n, 3)) * spread
-    frames = _random_rotations(rng, n)
+    frames = random_rotations(n, rng)
     nbr_idx = np.array([[(i + 1 + s) % n for s in range(k)] for i in range(n)])
     nbr_mask = rng.random((n, k)) < 0.7
     nbr_mask[0] = False                                  # a node without neighbours

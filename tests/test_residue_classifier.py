@@ -6,7 +6,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from fourier6d import expand_points, RadialGrid
+from fourier6d import random_rotations, expand_points, RadialGrid
 from fourier6d.rotation import wigner_d_real, rotate
 from estimators.density_maps import simulate_density, atomic_numbers, resolution_to_sigma
 from estimators.features import residue_frames
@@ -18,10 +18,6 @@ from estimators.structures import read_structure
 LMAX, N_RADIAL = 3, 4
 
 
-def _random_rotation(rng):
-    q, r = np.linalg.qr(rng.standard_normal((3, 3)))
-    q = q * np.sign(np.diag(r))
-    return q if np.linalg.det(q) > 0 else -q
 
 
 def _toy_data(rng, n_per_class=24, n_classes=3):
@@ -100,7 +96,7 @@ def test_bad_input(rng):
 
 def test_power_spectrum_is_rotation_invariant(rng):
     X, _ = _toy_data(rng, n_per_class=2)
-    D = wigner_d_real(LMAX, _random_rotation(rng))
+    D = wigner_d_real(LMAX, random_rotations(rng=rng))
     np.testing.assert_allclose(power_spectrum(rotate(X, D)), power_spectrum(X), rtol=1e-10,
                                atol=1e-12 * np.abs(X).max() ** 2)
     assert power_spectrum(X).shape == X.shape[:2] + (LMAX + 1, 1)
@@ -140,7 +136,7 @@ def test_predictions_invariant_to_rigid_motion_of_the_structure(shared_dir, rng)
     clf = SixDResidueClassifier(n_channels=3, n_switch=6, n_hidden=8, epochs=2, batch_size=8)
     clf.fit(X0 * scale, y0)
     X_ref, p_ref = _pipeline(coords, z, n, ca, c, r_cut, clf)
-    R, t = _random_rotation(rng), np.array([3.3, -7.1, 12.9])
+    R, t = random_rotations(rng=rng), np.array([3.3, -7.1, 12.9])
     move = lambda x: x @ R.T + t
     X_rot, p_rot = _pipeline(move(coords), z, move(n), move(ca), move(c), r_cut, clf)
     np.testing.assert_allclose(X_rot, X_ref, rtol=0, atol=1e-9 * np.abs(X_ref).max())

@@ -228,3 +228,16 @@ def test_bad_input():
         rotate(np.zeros((3, 2, 9, 1)), np.zeros((4, 9, 9)))
     with pytest.raises(TypeError):
         rotate(np.zeros((2, 9, 1), dtype=int), np.eye(9))
+
+
+def test_random_rotations_are_uniform_rotations():
+    from fourier6d import random_rotations
+    R = random_rotations(20000, 3)
+    assert R.shape == (20000, 3, 3)
+    assert np.abs(R @ np.swapaxes(R, -1, -2) - np.eye(3)).max() < 1e-12
+    assert np.abs(np.linalg.det(R) - 1).max() < 1e-12
+    # Haar measure: E[R] = 0 and E[trace R] = 0 (the trace is 1 + 2 cos(angle))
+    assert np.abs(R.mean(axis=0)).max() < 0.02
+    assert abs(np.trace(R, axis1=1, axis2=2).mean()) < 0.03
+    np.testing.assert_array_equal(random_rotations(4, 7), random_rotations(4, 7))
+    assert random_rotations(rng=1).shape == (3, 3)
