@@ -25,8 +25,6 @@ from fourier6d import (random_rotations, RadialGrid, point_basis, embed_atoms, w
 from fourier6d.harmonics import n_coef
 
 
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--residues", type=int, default=300)

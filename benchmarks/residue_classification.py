@@ -86,8 +86,6 @@ def parse_args(argv=None):
     return ap.parse_args(argv)
 
 
-
-
 def box_features(density_map, centres, frames=None):
     """Map values on an 11x11x11 box (1 A steps) around each centre; map axes or residue frames."""
     from scipy.ndimage import map_coordinates

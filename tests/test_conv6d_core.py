@@ -70,8 +70,6 @@ def test_dense_real_equals_literal_complex_eq4(lmax, rng):
     assert np.abs(ours - ref).max() < 1e-10 * max(1.0, np.abs(ref).max())
 
 
-
-
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-11), (np.float32, 2e-4)])
 def test_equivariance_when_input_and_filter_rotate_together(dtype, tol, rng):
     lmax, P, ci, co = 4, 3, 2, 2

@@ -37,8 +37,6 @@ def _casp_models(shared_dir, target="T0953s1", n=8):
     return models, local
 
 
-
-
 def test_architectures_are_plain_data_and_validated():
     for name in ARCHITECTURES:
         spec = get_architecture(name)

@@ -19,8 +19,6 @@ SIGMA = 0.4
 GRID = RadialGrid(4, 0.2 * np.pi)
 
 
-
-
 def test_rotation_to_z(rng):
     t = np.concatenate([rng.normal(size=(6, 3)), [[0, 0, 0], [0, 0, -2.0], [0, 0, 3.0]]])
     S = rotation_to_z(t)

@@ -18,8 +18,6 @@ from estimators.structures import read_structure
 LMAX, N_RADIAL = 3, 4
 
 
-
-
 def _toy_data(rng, n_per_class=24, n_classes=3):
     """Coefficients of three kinds of point patterns (one, two or three Gaussians), jittered."""
     grid = density_radial_grid(N_RADIAL)
