@@ -68,15 +68,38 @@ def conv6d_table(lmax, xp=np, dtype=np.float64):
 
 
 def conv6d_operator(filters):
-    """Dense per-shell operators M (P, Q*C_in, Q*C_out) from filters W (P, Q, C_in, C_out)."""
+    """Dense per-shell operators M (P, Q*C_in, Q*C_out) from filters W (P, Q, C_in, C_out).
+
+    ``M[p, (b, i), (q, o)] = sum_a T[q, a, b] W[p, a, i, o]``, computed per shell
+    as one GEMM batched over the input channels, ``(Q*Q, Q) @ (Q, C_out)``,
+    written straight into M's layout (a single large transpose of the result
+    was 25x slower at L=4, 16 channels: measured in benchmarks/bench_operators.py).
+    """
     xp = get_array_module(filters)
     P, Q, ci, co = filters.shape
-    T = conv6d_table(_lmax_of(Q), xp, filters.dtype)
-    # M[p, b, i, q, o] = sum_a T[q, a, b] W[p, a, i, o]: one GEMM (Q*Q, Q) @ (Q, P*ci*co)
-    Tm = T.transpose(0, 2, 1).reshape(Q * Q, Q)                      # [(q, b), a]
-    Wm = filters.transpose(1, 0, 2, 3).reshape(Q, P * ci * co)       # [a, (p, i, o)]
-    M = (Tm @ Wm).reshape(Q, Q, P, ci, co).transpose(2, 1, 3, 0, 4)  # (p, b, i, q, o)
+    Tm = _table_bq_a(Q, xp, filters.dtype)                            # [(b, q), a]
+    Wt = filters.transpose(0, 2, 1, 3)                                # (p, i, a, o)
+    M = xp.empty((P, Q, ci, Q, co), dtype=filters.dtype)
+    for p in range(P):
+        R = xp.matmul(Tm[None], Wt[p])                                # (i, (b, q), o)
+        M[p] = R.reshape(ci, Q, Q, co).transpose(1, 0, 2, 3)          # (b, i, q, o)
     return M.reshape(P, Q * ci, Q * co)
+
+
+def _table_bq_a(Q, xp, dtype):
+    """T rearranged as the contiguous matrix [(b, q), a] (cached per lmax, dtype, device)."""
+    lmax = _lmax_of(Q)
+    return cached_table("conv6d_T_bq_a", lmax,
+                        lambda: np.ascontiguousarray(_build_table(lmax).transpose(2, 0, 1).reshape(Q * Q, Q)),
+                        xp, dtype)
+
+
+def _table_a_bq(Q, xp, dtype):
+    """T rearranged as the contiguous matrix [a, (b, q)] (cached per lmax, dtype, device)."""
+    lmax = _lmax_of(Q)
+    return cached_table("conv6d_T_a_bq", lmax,
+                        lambda: np.ascontiguousarray(_build_table(lmax).transpose(1, 2, 0).reshape(Q, Q * Q)),
+                        xp, dtype)
 
 
 def _check(coeffs, filters, bias):
@@ -146,12 +169,15 @@ def _vjp_filters(ans, coeffs, filters):
         xt = xp.ascontiguousarray(x.transpose(1, 2, 0))             # (P, Q ci, N)
         gyt = xp.ascontiguousarray(gy.transpose(1, 0, 2))            # (P, N, Q co)
         gM = xp.stack([xt[p] @ gyt[p] for p in range(P)])            # (P, Q ci, Q co)
-        gM = gM.reshape(P, Q, ci, Q, co)
-        T = conv6d_table(_lmax_of(Q), xp, filters.dtype)
-        # gW[p, a, i, o] = sum_{q, b} T[q, a, b] gM[p, b, i, q, o]: one GEMM
-        Tm = T.transpose(1, 0, 2).reshape(Q, Q * Q)                             # [a, (q, b)]
-        gMm = gM.transpose(3, 1, 0, 2, 4).reshape(Q * Q, P * ci * co)          # [(q, b), (p, i, o)]
-        return (Tm @ gMm).reshape(Q, P, ci, co).transpose(1, 0, 2, 3)
+        gM = gM.reshape(P, Q, ci, Q, co)                              # (p, b, i, q, o)
+        # gW[p, a, i, o] = sum_{b, q} T[q, a, b] gM[p, b, i, q, o]: per shell one GEMM
+        # batched over the input channels, ([a, (b, q)]) @ ((b, q), o)
+        Ta = _table_a_bq(Q, xp, filters.dtype)
+        gW = xp.empty((P, Q, ci, co), dtype=filters.dtype)
+        for p in range(P):
+            X = xp.ascontiguousarray(gM[p].transpose(1, 0, 2, 3)).reshape(ci, Q * Q, co)
+            gW[p] = xp.matmul(Ta[None], X).transpose(1, 0, 2)        # (a, i, o)
+        return gW
     return vjp
 
 
