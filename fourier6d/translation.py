@@ -262,8 +262,10 @@ def translation_matrices(lmax, grid, t, rotation=None):
     Tz = z_translation_matrices(lmax, grid, xp.sqrt(xp.sum(t * t, axis=-1)))
     right = DS
     if rotation is not None:
+        # D(S) D(R) = D(S R): one Wigner matrix of the composed 3x3 rotation
+        # instead of two Wigner matrices and their product
         rotation = xp.asarray(rotation, dtype=t.dtype)
-        right = DS @ wigner_d_real(lmax, rotation)
+        right = wigner_d_real(lmax, S @ rotation)
     return xp.swapaxes(DS, -1, -2)[..., None, :, :] @ (Tz @ right[..., None, :, :])
 
 
