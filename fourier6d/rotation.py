@@ -221,11 +221,11 @@ def wigner_blocks(lmax, alpha, beta, gamma):
     for l in range(1, lmax + 1):
         n = 2 * l + 1
         J = cached_table("wigner_swap", l, lambda l=l: _swap_matrix(l), xp, dtype)
-        eye = xp.eye(n, dtype=dtype)
-        anti = eye[::-1]
+        Jt = J.T
         cg, sg = _z_factors(l, gamma, xp)
-        Zg = cg[..., :, None] * eye + sg[..., :, None] * anti     # Z(gamma), dense
-        A = xp.matmul(J.T, Zg)                                    # J^T Z(gamma)
+        # J^T Z(gamma) without a matrix product: Z = diag(c) + diag(s) P (P reverses m),
+        # so column k of J^T Z is c_k J^T[:, k] + s_k' J^T[:, k'] with k' = n-1-k
+        A = Jt * cg[..., None, :] + (Jt * sg[..., None, :])[..., :, ::-1]
         cb, sb = _z_factors(l, beta, xp)
         B = _z_left(cb, sb, A)                                    # Z(beta) J^T Z(gamma)
         C = xp.matmul(J, B)                                       # D(Ry(beta)) Z(gamma)
