@@ -30,11 +30,14 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 from scipy.spatial import cKDTree
 
 from fourier6d import RadialGrid, point_basis
+from fourier6d import _numba_kernels
+from fourier6d.expansion import gaussian_radial_factor
 
 from .atom_types import N_ATOM_TYPES, atom_types_of
 from .structures import StructureError, StructureWarning, read_structure
@@ -43,8 +46,6 @@ __all__ = ["ProteinFeatures", "featurize", "residue_frames", "DEFAULT_PARAMS"]
 
 #: Defaults of :func:`featurize` (paper "Hyperparameters"; n_radial see fourier6d.radial).
 DEFAULT_PARAMS = dict(lmax=4, n_radial=5, sigma=2.0, r_max=8.0, r_n=12.0, d_t=10)
-
-#: Pairs per point_basis call (keeps the float64 temporaries cache-sized).
 
 _ARRAYS = ("residue_index", "aa", "origins", "frames", "atom_basis", "atom_type", "atom_mask",
            "nbr_idx", "nbr_mask", "edge_aa_pair", "edge_topo", "edge_rot", "edge_trans")
@@ -180,6 +181,36 @@ def _pad(rows, n_rows):
     return slot, max(width, 1)
 
 
+def _codes(a):
+    """Inverse indices and distinct values of a string array (as ``np.unique``; any order)."""
+    a = np.ascontiguousarray(a)
+    if a.dtype.kind == "U" and 0 < a.dtype.itemsize <= 12 and a.ndim == 1:
+        # up to 3 code points (< 2**21 each) packed into one int64: unique on integers
+        v = a.view(np.uint32).reshape(len(a), -1).astype(np.int64)
+        key = v[:, 0]
+        for k in range(1, v.shape[1]):
+            key = key | (v[:, k] << (21 * k))
+        _, first, inv = np.unique(key, return_index=True, return_inverse=True)
+        return inv, a[first]
+    values, inv = np.unique(a, return_inverse=True)
+    return inv, values
+
+
+def _atom_types(s):
+    """``atom_types_of(s)``, evaluated once per distinct (residue name, atom name) pair."""
+    rinv, rnames = _codes(s.resnames)
+    ainv, anames = _codes(s.atom_names)
+    n_a = len(anames)
+    code = rinv[s.atom_res] * n_a + ainv
+    seen = np.zeros(len(rnames) * n_a, dtype=bool)
+    seen[code] = True
+    pairs = np.flatnonzero(seen)
+    lut = np.zeros(len(seen), dtype=np.int64)
+    lut[pairs] = atom_types_of(SimpleNamespace(resnames=rnames, atom_res=pairs // n_a,
+                                               atom_names=anames[pairs % n_a], n_atoms=len(pairs)))
+    return lut[code]
+
+
 def _neighbour_pairs(tree_points, centres, radius):
     """All (centre, point) index pairs with distance < radius, sorted by (centre, point)."""
     lists = tree_points.query_ball_point(centres, radius, return_sorted=True)
@@ -189,8 +220,133 @@ def _neighbour_pairs(tree_points, centres, radius):
     return rows, cols
 
 
+def _reference_arrays(coords, types, nodes, aa, segment, origins, frames, grid, lmax, sigma,
+                      r_max, r_n, d_t, dt):
+    """Neighbourhood and graph arrays with NumPy/SciPy (the reference of :func:`_fused_arrays`).
+
+    ``types`` is a function returning the atom types of all atoms.
+    """
+    n_nodes = len(nodes)
+    # ---- neighbourhood atoms: (node, atom) pairs within r_max, in the node frame
+    rows, cols = _neighbour_pairs(cKDTree(coords), origins, r_max)
+    delta = coords[cols] - origins[rows]
+    keep = np.einsum("mk,mk->m", delta, delta) < r_max * r_max
+    rows, cols, delta = rows[keep], cols[keep], delta[keep]
+    local = np.matmul(delta[:, None, :], frames[rows])[:, 0]        # F_i^T (r - o_i)
+    slot, width = _pad(rows, n_nodes)
+    # Eq. 2 basis for all (node, atom) pairs in one call, written straight in dtype
+    atom_basis = np.zeros((n_nodes, width, grid.n_radial, (lmax + 1) ** 2), dtype=dt)
+    atom_basis[rows, slot] = point_basis(local, grid, lmax, sigma, dtype=dt)
+    atom_type = np.zeros((n_nodes, width), dtype=np.int64)
+    atom_type[rows, slot] = types()[cols]
+    atom_mask = np.zeros((n_nodes, width), dtype=bool)
+    atom_mask[rows, slot] = True
+
+    # ---- residue graph: node pairs i != j with CA-CA < r_n
+    ei, ej = _neighbour_pairs(cKDTree(origins), origins, r_n)
+    dca = origins[ej] - origins[ei]
+    keep = (ei != ej) & (np.einsum("mk,mk->m", dca, dca) < r_n * r_n)
+    ei, ej, dca = ei[keep], ej[keep], dca[keep]
+    eslot, ewidth = _pad(ei, n_nodes)
+    ri, rj = nodes[ei], nodes[ej]
+    sep = np.minimum(np.abs(ri - rj), d_t) - 1
+    topo = np.where(segment[ri] == segment[rj], sep, d_t - 1)
+    nbr_idx = np.repeat(np.arange(n_nodes)[:, None], ewidth, axis=1)
+    nbr_idx[ei, eslot] = ej
+    nbr_mask = np.zeros((n_nodes, ewidth), dtype=bool)
+    nbr_mask[ei, eslot] = True
+    edge_aa_pair = np.zeros((n_nodes, ewidth), dtype=np.int64)
+    edge_aa_pair[ei, eslot] = 20 * aa[ei] + aa[ej]
+    edge_topo = np.zeros((n_nodes, ewidth), dtype=np.int64)
+    edge_topo[ei, eslot] = topo
+    edge_rot = np.broadcast_to(np.eye(3), (n_nodes, ewidth, 3, 3)).copy()
+    edge_rot[ei, eslot] = np.einsum("eki,ekj->eij", frames[ei], frames[ej])
+    edge_trans = np.zeros((n_nodes, ewidth, 3))
+    edge_trans[ei, eslot] = np.einsum("eki,ek->ei", frames[ei], dca)
+    return (atom_basis, atom_type, atom_mask, nbr_idx, nbr_mask, edge_aa_pair, edge_topo,
+            edge_rot, edge_trans)
+
+
+if _numba_kernels.AVAILABLE:
+    @_numba_kernels.numba.njit(cache=True, nogil=True, error_model="numpy")
+    def _graph_fill(origins, frames, lists, counts, aa, nodes, segment, d_t, nbr_idx, nbr_mask,
+                    edge_aa_pair, edge_topo, edge_rot, edge_trans):
+        """Edge arrays of :func:`_reference_arrays` from the neighbour lists (same formulas)."""
+        n_nodes, width = nbr_idx.shape
+        for i in range(n_nodes):
+            n = counts[i]
+            for k in range(n):
+                j = lists[i, k]
+                nbr_idx[i, k] = j
+                nbr_mask[i, k] = True
+                edge_aa_pair[i, k] = 20 * aa[i] + aa[j]
+                ri = nodes[i]
+                rj = nodes[j]
+                sep = min(abs(ri - rj), d_t) - 1
+                edge_topo[i, k] = sep if segment[ri] == segment[rj] else d_t - 1
+                d0 = origins[j, 0] - origins[i, 0]
+                d1 = origins[j, 1] - origins[i, 1]
+                d2 = origins[j, 2] - origins[i, 2]
+                for a in range(3):
+                    for b in range(3):
+                        edge_rot[i, k, a, b] = (frames[i, 0, a] * frames[j, 0, b]
+                                                + frames[i, 1, a] * frames[j, 1, b]
+                                                + frames[i, 2, a] * frames[j, 2, b])
+                    edge_trans[i, k, a] = (frames[i, 0, a] * d0 + frames[i, 1, a] * d1
+                                           + frames[i, 2, a] * d2)
+            for k in range(n, width):
+                nbr_idx[i, k] = i
+                nbr_mask[i, k] = False
+                edge_aa_pair[i, k] = 0
+                edge_topo[i, k] = 0
+                for a in range(3):
+                    for b in range(3):
+                        edge_rot[i, k, a, b] = 1.0 if a == b else 0.0
+                    edge_trans[i, k, a] = 0.0
+
+
+def _fused_arrays(coords, types, nodes, aa, segment, origins, frames, grid, lmax, sigma,
+                  r_max, r_n, d_t, dt, n_threads=None):
+    """Same arrays as :func:`_reference_arrays` with the Numba kernels of
+    :mod:`fourier6d._numba_kernels` (cell-list neighbour search, local frame,
+    Eq. 2 basis and padding fused; both CPU cores via nogil threads).
+
+    Same pairs, same order (atoms / neighbours ascending per node), same
+    formulas; equal to the reference to rounding (tests/test_features.py).
+    """
+    K = _numba_kernels
+    lists, counts = K.neighbour_lists(coords, origins, r_max, n_threads=n_threads, cap=256)
+    # the basis kernel runs in background threads while this one does the rest
+    atom_basis, atom_index, atom_mask, wait = K.neighbourhood_basis(
+        coords, origins, frames, lists, counts, grid.points(np, np.float64),
+        gaussian_radial_factor(grid, float(sigma)), lmax, dt, n_threads=n_threads,
+        pad_index=len(coords), block=False)
+    try:
+        types = np.append(types(), 0)                      # padding slots get type 0
+        n_nodes = len(nodes)
+        elists, ecounts = K.neighbour_lists(origins, origins, r_n, exclude_self=True, n_threads=1)
+        ewidth = max(int(ecounts.max()), 1)
+        nbr_idx = np.empty((n_nodes, ewidth), dtype=np.int64)
+        nbr_mask = np.empty((n_nodes, ewidth), dtype=bool)
+        edge_aa_pair = np.empty((n_nodes, ewidth), dtype=np.int64)
+        edge_topo = np.empty((n_nodes, ewidth), dtype=np.int64)
+        edge_rot = np.empty((n_nodes, ewidth, 3, 3))
+        edge_trans = np.empty((n_nodes, ewidth, 3))
+        _graph_fill(np.ascontiguousarray(origins, dtype=np.float64),
+                    np.ascontiguousarray(frames, dtype=np.float64), elists, ecounts,
+                    np.ascontiguousarray(aa, dtype=np.int64),
+                    np.ascontiguousarray(nodes, dtype=np.int64),
+                    np.ascontiguousarray(segment, dtype=np.int64), int(d_t), nbr_idx, nbr_mask,
+                    edge_aa_pair, edge_topo, edge_rot, edge_trans)
+    finally:
+        wait()
+    atom_type = types[atom_index]
+    return (atom_basis, atom_type, atom_mask, nbr_idx, nbr_mask, edge_aa_pair, edge_topo,
+            edge_rot, edge_trans)
+
+
 def featurize(structure, lmax=4, n_radial=5, sigma=2.0, r_max=8.0, r_n=12.0, d_t=10,
-              dtype=np.float32):
+              dtype=np.float32, *, n_threads=None):
     """Network input of one protein (paper "Workflow", "Technical details"; Eqs. 1-2).
 
     Parameters
@@ -211,6 +367,9 @@ def featurize(structure, lmax=4, n_radial=5, sigma=2.0, r_max=8.0, r_n=12.0, d_t
         Number of topological-distance classes (10).
     dtype : float32 or float64
         dtype of ``atom_basis`` (geometry stays float64).
+    n_threads : int, optional
+        Threads of the Numba kernels (default: ``NUMBA_NUM_THREADS``, i.e. all
+        CPUs).  The result does not depend on it.
 
     Returns
     -------
@@ -237,46 +396,17 @@ def featurize(structure, lmax=4, n_radial=5, sigma=2.0, r_max=8.0, r_n=12.0, d_t
                       stacklevel=2)
     origins = ca[nodes]
     frames = residue_frames(n[nodes], origins, c[nodes])
-    n_nodes = len(nodes)
 
-    # ---- neighbourhood atoms: (node, atom) pairs within r_max, in the node frame
-    rows, cols = _neighbour_pairs(cKDTree(s.coords), origins, r_max)
-    delta = s.coords[cols] - origins[rows]
-    keep = np.einsum("mk,mk->m", delta, delta) < r_max * r_max
-    rows, cols, delta = rows[keep], cols[keep], delta[keep]
-    local = np.matmul(delta[:, None, :], frames[rows])[:, 0]        # F_i^T (r - o_i)
-    slot, width = _pad(rows, n_nodes)
-    # Eq. 2 basis for all (node, atom) pairs in one call, written straight in dtype
-    atom_basis = np.zeros((n_nodes, width, grid.n_radial, (lmax + 1) ** 2), dtype=dt)
-    atom_basis[rows, slot] = point_basis(local, grid, lmax, sigma, dtype=dt)
-    atom_type = np.zeros((n_nodes, width), dtype=np.int64)
-    atom_type[rows, slot] = atom_types_of(s)[cols]
-    atom_mask = np.zeros((n_nodes, width), dtype=bool)
-    atom_mask[rows, slot] = True
-
-    # ---- residue graph: node pairs i != j with CA-CA < r_n
-    ei, ej = _neighbour_pairs(cKDTree(origins), origins, r_n)
-    dca = origins[ej] - origins[ei]
-    keep = (ei != ej) & (np.einsum("mk,mk->m", dca, dca) < r_n * r_n)
-    ei, ej, dca = ei[keep], ej[keep], dca[keep]
-    eslot, ewidth = _pad(ei, n_nodes)
     aa = s.aa_index[nodes]
     segment = np.cumsum(s.chain_break_before()) - 1                 # chain segment per residue
-    ri, rj = nodes[ei], nodes[ej]
-    sep = np.minimum(np.abs(ri - rj), d_t) - 1
-    topo = np.where(segment[ri] == segment[rj], sep, d_t - 1)
-    nbr_idx = np.repeat(np.arange(n_nodes)[:, None], ewidth, axis=1)
-    nbr_idx[ei, eslot] = ej
-    nbr_mask = np.zeros((n_nodes, ewidth), dtype=bool)
-    nbr_mask[ei, eslot] = True
-    edge_aa_pair = np.zeros((n_nodes, ewidth), dtype=np.int64)
-    edge_aa_pair[ei, eslot] = 20 * aa[ei] + aa[ej]
-    edge_topo = np.zeros((n_nodes, ewidth), dtype=np.int64)
-    edge_topo[ei, eslot] = topo
-    edge_rot = np.broadcast_to(np.eye(3), (n_nodes, ewidth, 3, 3)).copy()
-    edge_rot[ei, eslot] = np.einsum("eki,ekj->eij", frames[ei], frames[ej])
-    edge_trans = np.zeros((n_nodes, ewidth, 3))
-    edge_trans[ei, eslot] = np.einsum("eki,ek->ei", frames[ei], dca)
+    args = (s.coords, lambda: _atom_types(s), nodes, aa, segment, origins, frames, grid, lmax,
+            sigma, r_max, r_n, d_t, dt)
+    if _numba_kernels.AVAILABLE:
+        arrays = _fused_arrays(*args, n_threads=n_threads)
+    else:
+        arrays = _reference_arrays(*args)
+    (atom_basis, atom_type, atom_mask, nbr_idx, nbr_mask, edge_aa_pair, edge_topo, edge_rot,
+     edge_trans) = arrays
 
     params = dict(lmax=int(lmax), n_radial=int(n_radial), sigma=float(sigma), r_max=float(r_max),
                   r_n=float(r_n), d_t=int(d_t), rho_max=float(grid.rho_max),

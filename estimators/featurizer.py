@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import warnings
 
 import numpy as np
@@ -38,29 +39,67 @@ def _cache_path(cache_dir, source, params):
     return os.path.join(cache_dir, h.hexdigest() + ".npz")
 
 
+def _featurize_core(source, params, cache_dir, n_threads=None):
+    """Featurize (or load from cache) one source: (features or None, exception or None)."""
+    try:
+        path = None
+        if cache_dir is not None and isinstance(source, (str, os.PathLike)):
+            try:
+                path = _cache_path(cache_dir, source, params)
+            except OSError as exc:
+                raise StructureError(f"{os.fspath(source)}: cannot read file "
+                                     f"({exc.__class__.__name__}: {exc})") from exc
+            if os.path.exists(path):
+                with np.load(path, allow_pickle=False) as z:
+                    return ProteinFeatures.from_arrays(z, _source_name(source, None)), None
+        feats = featurize(source, n_threads=n_threads, **params)
+        if path is not None:
+            tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp.npz"
+            np.savez(tmp, **feats.to_arrays())
+            os.replace(tmp, path)
+        return feats, None
+    except (StructureError, TypeError) as exc:
+        return None, exc
+
+
 def _featurize_one(source, params, cache_dir):
-    """Featurize (or load from cache) one source: (features or None, exception or None, warnings)."""
+    """Featurize (or load from cache) one source: (features or None, exception or None,
+    warnings)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        return _featurize_core(source, params, cache_dir) + (caught,)
+
+
+class _ThreadWarnings:
+    """Warnings of worker threads, kept per thread (``catch_warnings`` is process-global).
+
+    Installed once, in the calling thread, as ``warnings.showwarning`` inside a
+    ``catch_warnings`` block; warnings of unregistered threads go to the
+    previous handler.
+    """
+
+    def __init__(self, previous):
+        self.previous = previous
+        self.logs = {}
+        self.lock = threading.Lock()
+
+    def show(self, message, category, filename, lineno, file=None, line=None):
+        with self.lock:
+            log = self.logs.get(threading.get_ident())
+        if log is None:
+            self.previous(message, category, filename, lineno, file, line)
+        else:
+            log.append(warnings.WarningMessage(message, category, filename, lineno, file, line))
+
+    def run(self, source, params, cache_dir, n_threads):
+        log = []
+        with self.lock:
+            self.logs[threading.get_ident()] = log
         try:
-            path = None
-            if cache_dir is not None and isinstance(source, (str, os.PathLike)):
-                try:
-                    path = _cache_path(cache_dir, source, params)
-                except OSError as exc:
-                    raise StructureError(f"{os.fspath(source)}: cannot read file "
-                                         f"({exc.__class__.__name__}: {exc})") from exc
-                if os.path.exists(path):
-                    with np.load(path, allow_pickle=False) as z:
-                        return ProteinFeatures.from_arrays(z, _source_name(source, None)), None, caught
-            feats = featurize(source, **params)
-            if path is not None:
-                tmp = f"{path}.{os.getpid()}.tmp.npz"
-                np.savez(tmp, **feats.to_arrays())
-                os.replace(tmp, path)
-            return feats, None, caught
-        except (StructureError, TypeError) as exc:
-            return None, exc, caught
+            return _featurize_core(source, params, cache_dir, n_threads) + (log,)
+        finally:
+            with self.lock:
+                del self.logs[threading.get_ident()]
 
 
 class StructureFeaturizer(TransformerMixin, BaseEstimator):
@@ -71,7 +110,12 @@ class StructureFeaturizer(TransformerMixin, BaseEstimator):
     lmax, n_radial, sigma, r_max, r_n, d_t, dtype
         See :func:`estimators.features.featurize` (defaults 4, 5, 2.0, 8.0, 12.0, 10, float32).
     n_jobs : int
-        joblib workers across structures (1 = in process).
+        joblib workers across structures (1 = in process; -1 = one per CPU).
+        Each featurization already runs its Numba kernels on all CPUs.
+    prefer : {'threads', 'processes'}
+        Kind of joblib workers for ``n_jobs != 1``.  'threads' (default): no
+        copy of the (large) feature arrays between processes; parsing holds
+        the GIL, the Numba kernels release it.  'processes': loky workers.
     verbose : bool or int
         Show a tqdm progress bar.
     cache_dir : str or None
@@ -82,7 +126,8 @@ class StructureFeaturizer(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, lmax=4, n_radial=5, sigma=2.0, r_max=8.0, r_n=12.0, d_t=10,
-                 dtype="float32", n_jobs=1, verbose=False, cache_dir=None, errors="raise"):
+                 dtype="float32", n_jobs=1, verbose=False, cache_dir=None, errors="raise",
+                 prefer="threads"):
         self.lmax = lmax
         self.n_radial = n_radial
         self.sigma = sigma
@@ -94,6 +139,7 @@ class StructureFeaturizer(TransformerMixin, BaseEstimator):
         self.verbose = verbose
         self.cache_dir = cache_dir
         self.errors = errors
+        self.prefer = prefer
 
     def _feature_params(self):
         dt = _check_params(self.lmax, self.n_radial, self.sigma, self.r_max, self.r_n,
@@ -107,6 +153,8 @@ class StructureFeaturizer(TransformerMixin, BaseEstimator):
         self._feature_params()
         if self.errors not in ("raise", "warn"):
             raise ValueError(f"errors must be 'raise' or 'warn', got {self.errors!r}")
+        if self.prefer not in ("threads", "processes"):
+            raise ValueError(f"prefer must be 'threads' or 'processes', got {self.prefer!r}")
         self.n_atom_types_ = 168
         return self
 
@@ -143,6 +191,8 @@ class StructureFeaturizer(TransformerMixin, BaseEstimator):
                     results.append(_featurize_one(s, params, cache_dir))
                     if progress is not None:
                         progress.update(1)
+            elif self.prefer == "threads":
+                results = self._threaded(sources, params, cache_dir, progress)
             else:
                 from joblib import Parallel, delayed
                 gen = Parallel(n_jobs=self.n_jobs, return_as="generator")(
@@ -156,3 +206,22 @@ class StructureFeaturizer(TransformerMixin, BaseEstimator):
             if progress is not None:
                 progress.close()
         return collect_results(results, self.errors)
+
+    def _threaded(self, sources, params, cache_dir, progress):
+        """(features, exception, warnings) of each source, in joblib threads."""
+        from joblib import Parallel, delayed, effective_n_jobs
+        n_jobs = effective_n_jobs(self.n_jobs)
+        # the CPUs are shared between the workers (each featurize splits its kernels)
+        n_threads = max(1, (os.cpu_count() or 1) // max(n_jobs, 1))
+        results = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            router = _ThreadWarnings(warnings.showwarning)
+            warnings.showwarning = router.show
+            gen = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
+                delayed(router.run)(s, params, cache_dir, n_threads) for s in sources)
+            for r in gen:
+                results.append(r)
+                if progress is not None:
+                    progress.update(1)
+        return results

@@ -29,7 +29,8 @@ import os
 
 import numpy as np
 
-__all__ = ["AVAILABLE", "ylm_norms", "basis_into"]
+__all__ = ["AVAILABLE", "ylm_norms", "basis_into", "neighbour_lists", "neighbourhood_basis",
+           "default_threads"]
 
 #: Terms of the power series of j_l for x < 1 (as ``harmonics._jn_series``).
 SERIES_TERMS = 12
@@ -37,6 +38,8 @@ SERIES_TERMS = 12
 MILLER_EXTRA = 24
 #: Points per block of the kernel (temporaries stay in L1/L2 cache).
 BLOCK = 64
+#: Cells per search radius of the neighbour search (cell list).
+CELLS_PER_RADIUS = 2
 #: Arbitrary small seed of Miller's recurrence (as ``harmonics.spherical_jn``).
 MILLER_SEED = 1e-30
 
@@ -184,94 +187,413 @@ if AVAILABLE:
                     jl[l, k] = w3[l * nm + j] * scale
 
     @_jit
-    def _basis_kernel(xyz, index, rho, radial_factor, lmax, norms, pmm, uniform, out):
-        n_points = index.shape[0]
-        n_radial = rho.shape[0]
-        n_l = lmax + 1
+    def _basis_workspace(n_l, n_radial):
+        """Scratch arrays of :func:`_basis_block` (one set per thread)."""
         nkb = n_radial * BLOCK
-        r = np.empty(BLOCK)
-        ux = np.empty(BLOCK)
-        uy = np.empty(BLOCK)
-        uz = np.empty(BLOCK)
-        A = np.empty((n_l, BLOCK))
-        B = np.empty((n_l, BLOCK))
-        pib = np.empty((n_l, BLOCK))
         n_coef = n_l * n_l
-        Y = np.empty((n_coef, BLOCK))
-        Yt = np.empty((BLOCK, n_coef))
-        jlt = np.empty((nkb, n_l))
         l_of_q = np.empty(n_coef, dtype=np.int64)
         for l in range(n_l):
             for q in range(l * l, (l + 1) * (l + 1)):
                 l_of_q[q] = l
-        x = np.empty(nkb)
-        sn = np.empty(nkb)
-        cs = np.empty(nkb)
-        jl = np.empty((n_l, nkb))
-        sel = np.empty(nkb, dtype=np.int64)
-        xc = np.empty(nkb)
-        xinv = np.empty(nkb)
-        w0 = np.empty(nkb)
-        w1 = np.empty(nkb)
-        w2 = np.empty(nkb)
-        w3 = np.empty(n_l * nkb)
+        return (np.empty(BLOCK), np.empty(BLOCK), np.empty(BLOCK), np.empty(BLOCK),
+                np.empty((n_l, BLOCK)), np.empty((n_l, BLOCK)), np.empty((n_l, BLOCK)),
+                np.empty((n_coef, BLOCK)), np.empty((BLOCK, n_coef)), np.empty((nkb, n_l)),
+                l_of_q, np.empty(nkb), np.empty(nkb), np.empty(nkb), np.empty((n_l, nkb)),
+                np.empty(nkb, dtype=np.int64), np.empty(nkb), np.empty(nkb), np.empty(nkb),
+                np.empty(nkb), np.empty(nkb), np.empty(n_l * nkb))
+
+    @_jit
+    def _basis_block(n, px, py, pz, rho, radial_factor, lmax, norms, pmm, uniform, ws,
+                     out, rows):
+        """out[rows[i], p, q] = radial_factor[p] j_l(rho_p r_i) Y^R_lm(u_i) for the n <= BLOCK
+        points (px[i], py[i], pz[i]), i < n (the per-point formulas of the module docstring)."""
+        (r, ux, uy, uz, A, B, pib, Y, Yt, jlt, l_of_q, x, sn, cs, jl, sel, xc, xinv,
+         w0, w1, w2, w3) = ws
+        n_radial = rho.shape[0]
+        n_l = lmax + 1
+        n_coef = n_l * n_l
+        for i in range(n):
+            x0 = px[i]
+            y0 = py[i]
+            z0 = pz[i]
+            rr = math.sqrt(x0 * x0 + y0 * y0 + z0 * z0)
+            r[i] = rr
+            if rr > 0:
+                inv = 1.0 / rr
+                ux[i] = x0 * inv
+                uy[i] = y0 * inv
+                uz[i] = z0 * inv
+            else:      # the zero vector gets the direction +z (as real_sph_harm)
+                ux[i] = 0.0
+                uy[i] = 0.0
+                uz[i] = 1.0
+        _ylm_block(lmax, n, ux, uy, uz, norms, pmm, A, B, pib, Y)
+        nk = n_radial * n
+        for p in range(n_radial):
+            for i in range(n):
+                x[p * n + i] = r[i] * rho[p]
+        if uniform:
+            # rho_p = p drho: sin/cos of p theta by angle addition from theta = r drho
+            for i in range(n):
+                sn[i] = 0.0
+                cs[i] = 1.0
+            if n_radial > 1:
+                for i in range(n):
+                    sn[n + i] = math.sin(x[n + i])
+                    cs[n + i] = math.cos(x[n + i])
+            for p in range(2, n_radial):
+                for i in range(n):
+                    k = p * n + i
+                    s1 = sn[n + i]
+                    c1 = cs[n + i]
+                    sn[k] = sn[k - n] * c1 + cs[k - n] * s1
+                    cs[k] = cs[k - n] * c1 - sn[k - n] * s1
+        else:
+            for k in range(nk):
+                sn[k] = math.sin(x[k])
+                cs[k] = math.cos(x[k])
+        _jn_block(lmax, nk, x, sn, cs, jl, sel, xc, xinv, w0, w1, w2, w3)
+        for l in range(n_l):
+            for k in range(nk):
+                jlt[k, l] = jl[l, k]
+        for q in range(n_coef):
+            for i in range(n):
+                Yt[i, q] = Y[q, i]
+        for i in range(n):
+            for p in range(n_radial):
+                k = p * n + i
+                f = radial_factor[p]
+                orow = out[rows[i], p]
+                for q in range(n_coef):
+                    orow[q] = jlt[k, l_of_q[q]] * f * Yt[i, q]
+
+    @_jit
+    def _basis_kernel(xyz, index, rho, radial_factor, lmax, norms, pmm, uniform, out):
+        n_points = index.shape[0]
+        ws = _basis_workspace(lmax + 1, rho.shape[0])
+        px = np.empty(BLOCK)
+        py = np.empty(BLOCK)
+        pz = np.empty(BLOCK)
         for start in range(0, n_points, BLOCK):
             n = min(BLOCK, n_points - start)
             for i in range(n):
                 row = index[start + i]
-                x0 = xyz[row, 0]
-                y0 = xyz[row, 1]
-                z0 = xyz[row, 2]
-                rr = math.sqrt(x0 * x0 + y0 * y0 + z0 * z0)
-                r[i] = rr
-                if rr > 0:
-                    inv = 1.0 / rr
-                    ux[i] = x0 * inv
-                    uy[i] = y0 * inv
-                    uz[i] = z0 * inv
-                else:      # the zero vector gets the direction +z (as real_sph_harm)
-                    ux[i] = 0.0
-                    uy[i] = 0.0
-                    uz[i] = 1.0
-            _ylm_block(lmax, n, ux, uy, uz, norms, pmm, A, B, pib, Y)
-            nk = n_radial * n
-            for p in range(n_radial):
-                for i in range(n):
-                    x[p * n + i] = r[i] * rho[p]
-            if uniform:
-                # rho_p = p drho: sin/cos of p theta by angle addition from theta = r drho
-                for i in range(n):
-                    sn[i] = 0.0
-                    cs[i] = 1.0
-                if n_radial > 1:
-                    for i in range(n):
-                        sn[n + i] = math.sin(x[n + i])
-                        cs[n + i] = math.cos(x[n + i])
-                for p in range(2, n_radial):
-                    for i in range(n):
-                        k = p * n + i
-                        s1 = sn[n + i]
-                        c1 = cs[n + i]
-                        sn[k] = sn[k - n] * c1 + cs[k - n] * s1
-                        cs[k] = cs[k - n] * c1 - sn[k - n] * s1
-            else:
-                for k in range(nk):
-                    sn[k] = math.sin(x[k])
-                    cs[k] = math.cos(x[k])
-            _jn_block(lmax, nk, x, sn, cs, jl, sel, xc, xinv, w0, w1, w2, w3)
-            for l in range(n_l):
-                for k in range(nk):
-                    jlt[k, l] = jl[l, k]
-            for q in range(n_coef):
-                for i in range(n):
-                    Yt[i, q] = Y[q, i]
-            for i in range(n):
-                for p in range(n_radial):
-                    k = p * n + i
-                    f = radial_factor[p]
-                    orow = out[index[start + i], p]
-                    for q in range(n_coef):
-                        orow[q] = jlt[k, l_of_q[q]] * f * Yt[i, q]
+                px[i] = xyz[row, 0]
+                py[i] = xyz[row, 1]
+                pz[i] = xyz[row, 2]
+            _basis_block(n, px, py, pz, rho, radial_factor, lmax, norms, pmm, uniform, ws,
+                         out, index[start:start + n])
+
+    @_jit
+    def _cell_grid(points, h, max_cells):
+        """Cell list (cubes of side >= h) of the finite rows of ``points`` (m, 3).
+
+        Returns (lo, h, dims, start, items, sxyz): the items of cell c (ravelled
+        (ix, iy, iz) index) are ``items[start[c]:start[c + 1]]``, ascending, and
+        ``sxyz[t] = points[items[t]]`` (contiguous coordinates per cell).
+        """
+        m = points.shape[0]
+        lo = np.zeros(3)
+        hi = np.zeros(3)
+        first = True
+        for a in range(m):
+            x0 = points[a, 0]
+            y0 = points[a, 1]
+            z0 = points[a, 2]
+            if math.isfinite(x0) and math.isfinite(y0) and math.isfinite(z0):
+                if first:
+                    lo[0] = hi[0] = x0
+                    lo[1] = hi[1] = y0
+                    lo[2] = hi[2] = z0
+                    first = False
+                else:
+                    lo[0] = min(lo[0], x0)
+                    lo[1] = min(lo[1], y0)
+                    lo[2] = min(lo[2], z0)
+                    hi[0] = max(hi[0], x0)
+                    hi[1] = max(hi[1], y0)
+                    hi[2] = max(hi[2], z0)
+        while ((math.floor((hi[0] - lo[0]) / h) + 1.0) * (math.floor((hi[1] - lo[1]) / h) + 1.0)
+               * (math.floor((hi[2] - lo[2]) / h) + 1.0)) > max_cells:
+            h = 2.0 * h               # coarser cells: still exact, only more candidates
+        dims = np.empty(3, dtype=np.int64)
+        for d in range(3):
+            dims[d] = int(math.floor((hi[d] - lo[d]) / h)) + 1
+        n_cells = dims[0] * dims[1] * dims[2]
+        cell_of = np.full(m, -1, dtype=np.int64)
+        start = np.zeros(n_cells + 1, dtype=np.int64)
+        for a in range(m):
+            x0 = points[a, 0]
+            y0 = points[a, 1]
+            z0 = points[a, 2]
+            if math.isfinite(x0) and math.isfinite(y0) and math.isfinite(z0):
+                ix = min(int((x0 - lo[0]) / h), dims[0] - 1)
+                iy = min(int((y0 - lo[1]) / h), dims[1] - 1)
+                iz = min(int((z0 - lo[2]) / h), dims[2] - 1)
+                c = (ix * dims[1] + iy) * dims[2] + iz
+                cell_of[a] = c
+                start[c + 1] += 1
+        for c in range(n_cells):
+            start[c + 1] += start[c]
+        fill = start[:n_cells].copy()
+        items = np.empty(start[n_cells], dtype=np.int64)
+        sxyz = np.empty((start[n_cells], 3))
+        for a in range(m):
+            c = cell_of[a]
+            if c >= 0:
+                t = fill[c]
+                items[t] = a
+                sxyz[t, 0] = points[a, 0]
+                sxyz[t, 1] = points[a, 1]
+                sxyz[t, 2] = points[a, 2]
+                fill[c] += 1
+        return lo, h, dims, start, items, sxyz
+
+    @_jit
+    def _gather(cx, cy, cz, skip, r2, span, lo, h, dims, start, items, sxyz, buf):
+        """Rows a != skip of the gridded points with dx*dx + dy*dy + dz*dz < r2 (d = point - c).
+
+        ``span`` cells on each side are searched (span * h > the radius).
+        Stores the rows ascending in ``buf`` when they fit (else only the
+        count is exact); returns the count.
+        """
+        cap = buf.shape[0]
+        fx = math.floor((cx - lo[0]) / h)
+        fy = math.floor((cy - lo[1]) / h)
+        fz = math.floor((cz - lo[2]) / h)
+        if not (math.isfinite(fx) and math.isfinite(fy) and math.isfinite(fz)):
+            return 0
+        x0 = int(max(fx - span, 0.0))
+        x1 = int(min(fx + span, dims[0] - 1.0))
+        y0 = int(max(fy - span, 0.0))
+        y1 = int(min(fy + span, dims[1] - 1.0))
+        z0 = int(max(fz - span, 0.0))
+        z1 = int(min(fz + span, dims[2] - 1.0))
+        n = 0
+        for ix in range(x0, x1 + 1):
+            for iy in range(y0, y1 + 1):
+                c0 = (ix * dims[1] + iy) * dims[2]
+                for t in range(start[c0 + z0], start[c0 + z1 + 1]):
+                    dx = sxyz[t, 0] - cx
+                    dy = sxyz[t, 1] - cy
+                    dz = sxyz[t, 2] - cz
+                    if dx * dx + dy * dy + dz * dz < r2:
+                        a = items[t]
+                        if a != skip:
+                            if n < cap:
+                                buf[n] = a
+                            n += 1
+        if n <= cap:
+            buf[:n].sort()
+        return n
+
+    @_jit
+    def _neighbour_lists(c0, c1, centres, exclude_self, r2, span, lo, h, dims, start, items,
+                         sxyz, lists, counts):
+        for c in range(c0, c1):
+            counts[c] = _gather(centres[c, 0], centres[c, 1], centres[c, 2],
+                                c if exclude_self else -1, r2, span, lo, h, dims, start, items,
+                                sxyz, lists[c])
+
+    @_jit
+    def _neighbourhood_basis(c0, c1, centres, frames, points, lists, counts, rho,
+                             radial_factor, lmax, norms, pmm, uniform, pad_index, basis, index_out,
+                             mask_out):
+        ws = _basis_workspace(lmax + 1, rho.shape[0])
+        px = np.empty(BLOCK)
+        py = np.empty(BLOCK)
+        pz = np.empty(BLOCK)
+        rows = np.empty(BLOCK, dtype=np.int64)
+        width = basis.shape[1]
+        flat = basis.reshape((basis.shape[0] * width, basis.shape[2], basis.shape[3]))
+        nb = 0                      # blocks of BLOCK (centre, atom) pairs, across centres
+        for c in range(c0, c1):
+            n = counts[c]
+            ox = centres[c, 0]
+            oy = centres[c, 1]
+            oz = centres[c, 2]
+            for k in range(n):
+                a = lists[c, k]
+                dx = points[a, 0] - ox
+                dy = points[a, 1] - oy
+                dz = points[a, 2] - oz
+                px[nb] = dx * frames[c, 0, 0] + dy * frames[c, 1, 0] + dz * frames[c, 2, 0]
+                py[nb] = dx * frames[c, 0, 1] + dy * frames[c, 1, 1] + dz * frames[c, 2, 1]
+                pz[nb] = dx * frames[c, 0, 2] + dy * frames[c, 1, 2] + dz * frames[c, 2, 2]
+                rows[nb] = c * width + k
+                nb += 1
+                index_out[c, k] = a
+                mask_out[c, k] = True
+                if nb == BLOCK:
+                    _basis_block(nb, px, py, pz, rho, radial_factor, lmax, norms, pmm, uniform,
+                                 ws, flat, rows)
+                    nb = 0
+            for k in range(n, width):
+                basis[c, k] = 0.0
+                index_out[c, k] = pad_index
+                mask_out[c, k] = False
+        if nb > 0:
+            _basis_block(nb, px, py, pz, rho, radial_factor, lmax, norms, pmm, uniform, ws,
+                         flat, rows)
+
+
+#: Threads of the neighbourhood kernels (None: NUMBA_NUM_THREADS, i.e. the CPUs).
+_POOL = {"pid": None, "pool": None, "size": 0}
+
+
+def default_threads():
+    """Threads used by :func:`neighbour_lists` / :func:`neighbourhood_basis` by default."""
+    return max(1, int(numba.config.NUMBA_NUM_THREADS)) if AVAILABLE else 1
+
+
+def _pool(size):
+    """Shared thread pool of at least ``size`` threads (a new one after a fork)."""
+    import concurrent.futures
+    pid = os.getpid()
+    size = max(size, default_threads())
+    if _POOL["pid"] != pid or _POOL["size"] < size:
+        pool = concurrent.futures.ThreadPoolExecutor(size, thread_name_prefix="fourier6d")
+        _POOL.update(pid=pid, size=size, pool=pool)
+    return _POOL["pool"]
+
+
+def _run_ranges(fn, bounds, n_threads, block=True):
+    """Call ``fn(c0, c1)`` for consecutive ranges of ``bounds``; in threads when > 1 range.
+
+    The kernels are compiled with ``nogil=True``, so the ranges run in parallel.
+    ``block=False``: every range runs in the pool and a function that waits
+    for them (and re-raises their errors) is returned.
+    """
+    jobs = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    if not block:
+        futures = [_pool(n_threads).submit(fn, a, b) for a, b in jobs]
+        return lambda: [f.result() for f in futures] and None
+    if len(jobs) <= 1 or n_threads <= 1:
+        for a, b in jobs:
+            fn(a, b)
+        return None
+    futures = [_pool(len(jobs) - 1).submit(fn, a, b) for a, b in jobs[1:]]
+    fn(*jobs[0])
+    for f in futures:
+        f.result()
+    return None
+
+
+def _split(n, n_threads, weights=None):
+    """Range bounds splitting 0..n into n_threads parts (of about equal total weight)."""
+    if weights is None:
+        return np.linspace(0, n, n_threads + 1).round().astype(np.int64)
+    cum = np.concatenate([[0], np.cumsum(weights, dtype=np.float64)])
+    inner = np.searchsorted(cum, np.linspace(0, cum[-1], n_threads + 1)[1:-1])
+    return np.concatenate([[0], inner, [n]]).astype(np.int64)
+
+
+def neighbour_lists(points, centres, radius, *, exclude_self=False, n_threads=None, cap=128):
+    """Rows of ``points`` within ``radius`` of each centre, ascending (cell list, exact).
+
+    The test is ``dx*dx + dy*dy + dz*dz < radius**2`` with d = points[a] - centre
+    (as ``np.einsum("mk,mk->m", d, d)``).
+
+    Parameters
+    ----------
+    points : numpy.ndarray, shape (m, 3)
+    centres : numpy.ndarray, shape (n, 3)
+    radius : float
+    exclude_self : bool
+        Drop row c from the list of centre c (``points`` are the centres).
+    n_threads : int, optional
+        Threads (default :func:`default_threads`).
+
+    Returns
+    -------
+    lists : numpy.ndarray of int64, shape (n, >= max(counts))
+        ``lists[c, :counts[c]]`` are the rows, ascending.
+    counts : numpy.ndarray of int64, shape (n,)
+    """
+    if not AVAILABLE:
+        raise RuntimeError("numba is not available")
+    points = np.ascontiguousarray(points, dtype=np.float64)
+    centres = np.ascontiguousarray(centres, dtype=np.float64)
+    n = centres.shape[0]
+    n_threads = default_threads() if n_threads is None else max(1, int(n_threads))
+    n_threads = min(n_threads, max(1, n // 16))
+    radius = float(radius)
+    # cells of side just above radius / CELLS_PER_RADIUS (the margin keeps the search exact
+    # under rounding of the cell index); coarser when the points are very spread out
+    lo, h, dims, start, items, sxyz = _cell_grid(points, radius / CELLS_PER_RADIUS * (1 + 1e-9),
+                                                 8 * points.shape[0] + 1000)
+    span = float(math.ceil(radius / h))
+    r2 = radius * radius
+    bounds = _split(n, n_threads)
+    counts = np.zeros(n, dtype=np.int64)
+    while True:
+        lists = np.empty((n, cap), dtype=np.int64)
+        _run_ranges(lambda a, b: _neighbour_lists(a, b, centres, exclude_self, r2, span, lo, h,
+                                                  dims, start, items, sxyz, lists, counts),
+                    bounds, n_threads)
+        width = int(counts.max()) if n else 0
+        if width <= cap:
+            return lists, counts
+        cap = width
+
+
+def neighbourhood_basis(points, centres, frames, lists, counts, rho, radial_factor, lmax,
+                        dtype, *, n_threads=None, pad_index=-1, block=True):
+    """Padded basis of the neighbourhoods in the centre frames (fused :func:`basis_into`).
+
+    For centre c and slot k < counts[c], with a = lists[c, k] and
+    ``x = frames[c]^T (points[a] - centres[c])`` (``x_k = sum_j d_j F[j, k]``,
+    j = 0, 1, 2 in order): ``basis[c, k, p, q] = radial_factor[p] j_l(rho_p |x|) Y^R_lm(x)``
+    (the formulas of :func:`basis_into`), ``index[c, k] = a``, ``mask[c, k] = True``;
+    slots k >= counts[c] are 0 / ``pad_index`` / False.  Width = max(counts), at least 1.
+
+    Parameters
+    ----------
+    points, centres, frames : (m, 3), (n, 3), (n, 3, 3) float
+    lists, counts : from :func:`neighbour_lists`
+    rho, radial_factor, lmax : as :func:`basis_into`
+    dtype : float32 or float64
+    n_threads : int, optional
+    pad_index : int
+    block : bool
+        False: return at once, the kernel running in background threads (nogil);
+        a fourth item, a function, waits for it.
+
+    Returns
+    -------
+    basis : (n, width, n_radial, (lmax+1)**2) dtype, index : (n, width) int64,
+    mask : (n, width) bool[, wait]
+    """
+    if not AVAILABLE:
+        raise RuntimeError("numba is not available")
+    lmax = int(lmax)
+    rho = np.ascontiguousarray(rho, dtype=np.float64)
+    radial_factor = np.ascontiguousarray(radial_factor, dtype=np.float64)
+    points = np.ascontiguousarray(points, dtype=np.float64)
+    centres = np.ascontiguousarray(centres, dtype=np.float64)
+    frames = np.ascontiguousarray(frames, dtype=np.float64)
+    lists = np.ascontiguousarray(lists, dtype=np.int64)
+    counts = np.ascontiguousarray(counts, dtype=np.int64)
+    n = centres.shape[0]
+    width = max(int(counts.max()) if n else 0, 1)
+    n_radial = rho.shape[0]
+    basis = np.empty((n, width, n_radial, (lmax + 1) ** 2), dtype=dtype)
+    index = np.empty((n, width), dtype=np.int64)
+    mask = np.empty((n, width), dtype=bool)
+    uniform = bool(n_radial > 1 and rho[0] == 0.0
+                   and np.array_equal(rho, np.arange(n_radial) * rho[1]))
+    n_threads = default_threads() if n_threads is None else max(1, int(n_threads))
+    n_threads = min(n_threads, max(1, n // 8))
+    # in the background: more ranges than threads, taken by the pool threads as they get free
+    n_ranges = n_threads if block or n_threads == 1 else min(4 * n_threads, max(1, n // 8))
+    bounds = _split(n, n_ranges, weights=counts + 8)
+    norms, pmm = _norm_table(lmax), _pmm_table(lmax)
+    wait = _run_ranges(lambda a, b: _neighbourhood_basis(a, b, centres, frames, points, lists,
+                                                         counts, rho, radial_factor, lmax, norms,
+                                                         pmm, uniform, int(pad_index), basis,
+                                                         index, mask),
+                       bounds, n_threads, block=block)
+    return (basis, index, mask) if block else (basis, index, mask, wait)
 
 
 def basis_into(xyz, rho, radial_factor, lmax, out, index=None):

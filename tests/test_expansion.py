@@ -393,3 +393,51 @@ def test_basis_into_checks_out_and_index(rng):
     full = bessel_harmonic_basis(xyz, GRID, 4)
     assert np.all(out[[0, 2, 4]] == 7.0)
     assert np.abs(out[[1, 3]] - full[[1, 3]]).max() < 1e-14
+
+
+@needs_numba
+@pytest.mark.parametrize("radius", [3.0, 8.0])
+def test_neighbour_lists_equal_brute_force(radius, rng):
+    pts = rng.uniform(-20, 20, size=(1500, 3))
+    pts[7] = np.nan                                            # never a neighbour
+    pts[8] = [5e5, 0, 0]                                       # far away: coarser cells
+    centres = np.concatenate([pts[::17], [[100.0, 100.0, 100.0], [0.0, 0.0, 0.0]]])
+    d = pts[None] - centres[:, None]
+    with np.errstate(invalid="ignore"):
+        within = np.einsum("cmk,cmk->cm", d, d) < radius * radius
+    for n_threads in (1, 2):
+        lists, counts = _numba_kernels.neighbour_lists(pts, centres, radius, n_threads=n_threads,
+                                                       cap=4)
+        for c in range(len(centres)):
+            np.testing.assert_array_equal(lists[c, :counts[c]], np.flatnonzero(within[c]))
+    # exclude_self: centres are the points
+    lists, counts = _numba_kernels.neighbour_lists(pts[:300], pts[:300], radius, exclude_self=True)
+    d = pts[:300, None] - pts[None, :300]
+    within = np.einsum("cmk,cmk->cm", d, d) < radius * radius
+    np.fill_diagonal(within, False)
+    for c in range(300):
+        np.testing.assert_array_equal(lists[c, :counts[c]], np.flatnonzero(within[c]))
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_neighbourhood_basis_equals_point_basis(dtype, rng):
+    """The fused kernel = point_basis of the local coordinates, padded (to rounding)."""
+    pts = rng.uniform(-10, 10, size=(400, 3))
+    centres = pts[:40].copy()
+    frames = np.linalg.qr(rng.normal(size=(40, 3, 3)))[0]
+    lists, counts = _numba_kernels.neighbour_lists(pts, centres, 6.0)
+    gauss = gaussian_radial_factor(GRID, 2.0)
+    basis, index, mask = _numba_kernels.neighbourhood_basis(
+        pts, centres, frames, lists, counts, GRID.points(), gauss, 4, dtype, pad_index=-7,
+        n_threads=2)
+    assert basis.shape == (40, counts.max(), GRID.n_radial, 25) and basis.dtype == dtype
+    tol = 1e-12 if dtype == np.float64 else 1e-6
+    for c in range(40):
+        n = counts[c]
+        np.testing.assert_array_equal(index[c, :n], lists[c, :n])
+        assert mask[c, :n].all() and not mask[c, n:].any() and (index[c, n:] == -7).all()
+        local = np.einsum("mk,kj->mj", pts[lists[c, :n]] - centres[c], frames[c])
+        ref = _expansion._reference_basis(local, GRID, 4, gauss)
+        assert np.abs(basis[c, :n] - ref).max() <= tol * np.abs(ref).max()
+        assert (basis[c, n:] == 0).all()

@@ -236,3 +236,81 @@ def test_featurize_sample_of_shared_files(shared_dir_module):
         assert f.n_nodes == f.n_residues_total
         assert np.isfinite(f.atom_basis).all() and f.atom_mask.any(axis=1).all()
         assert (f.atom_type[f.atom_mask] < N_ATOM_TYPES).all()
+
+
+# ---------------------------------------------------------------------------
+# Numba path (fused neighbour search + local frame + basis + padding) vs reference
+# ---------------------------------------------------------------------------
+from fourier6d import _numba_kernels                      # noqa: E402
+from estimators import features as _features             # noqa: E402
+
+needs_numba = pytest.mark.skipif(not _numba_kernels.AVAILABLE, reason="numba not importable")
+
+
+def _reference_featurize(s, **kw):
+    saved = _numba_kernels.AVAILABLE
+    _numba_kernels.AVAILABLE = False
+    try:
+        return featurize(s, **kw)
+    finally:
+        _numba_kernels.AVAILABLE = saved
+
+
+def _assert_same_features(a, b, tol):
+    for name in _features._ARRAYS:
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.shape == y.shape and x.dtype == y.dtype, name
+        if name == "atom_basis":
+            assert np.abs(x.astype(np.float64) - y).max() <= tol * np.abs(y).max(), name
+        else:
+            np.testing.assert_array_equal(x, y, err_msg=name)
+    assert a.params == b.params and a.name == b.name and a.n_residues_total == b.n_residues_total
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fused_numba_path_equals_reference(native, rules, dtype):
+    """Same pairs, same order and padding; the basis equal to rounding (float64: < 1e-12)."""
+    tol = 1e-12 if dtype == np.float64 else 1e-6
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StructureWarning)
+        for s, kw in ((native, {}), (rules, dict(r_n=8.0, d_t=3)),
+                      (native, dict(lmax=2, n_radial=3, r_max=6.0))):
+            fused = featurize(s, dtype=dtype, **kw)
+            ref = _reference_featurize(s, dtype=dtype, **kw)
+            _assert_same_features(fused, ref, tol)
+            # the number of threads does not change a bit
+            one = featurize(s, dtype=dtype, n_threads=1, **kw)
+            for name in _features._ARRAYS:
+                np.testing.assert_array_equal(getattr(one, name), getattr(fused, name))
+
+
+@needs_numba
+def test_fused_path_spread_out_and_separate_chains(native):
+    """Two copies far apart (coarser cells) and a copy overlapping (many neighbours)."""
+    far = dataclasses.replace(native, coords=native.coords + [1e4, -3e3, 50.0], _cache={})
+    from estimators.structures import Structure
+    parts = (native, far)
+    big = Structure(name="two", chain_ids=np.concatenate([np.full(p.n_residues, c) for p, c in
+                                                          zip(parts, "AB")]),
+                    resnums=np.concatenate([p.resnums for p in parts]),
+                    icodes=np.concatenate([p.icodes for p in parts]),
+                    resnames=np.concatenate([p.resnames for p in parts]),
+                    aa_index=np.concatenate([p.aa_index for p in parts]),
+                    coords=np.concatenate([p.coords for p in parts]),
+                    atom_names=np.concatenate([p.atom_names for p in parts]),
+                    atom_res=np.concatenate([native.atom_res, far.atom_res + native.n_residues]))
+    _assert_same_features(featurize(big, dtype=np.float64),
+                          _reference_featurize(big, dtype=np.float64), 1e-12)
+    f = featurize(big, dtype=np.float64)
+    n = native.n_residues
+    np.testing.assert_allclose(f.atom_basis[:n], f.atom_basis[n:], atol=1e-9)
+
+
+def test_atom_types_per_distinct_pair_equal_atom_types_of(native, rules):
+    for s in (native, rules):
+        np.testing.assert_array_equal(_features._atom_types(s), atom_types_of(s))
+    # names longer than 3 characters take the np.unique path
+    long = dataclasses.replace(rules, atom_names=np.where(rules.atom_names == "CB", "CBXY",
+                                                          rules.atom_names), _cache={})
+    np.testing.assert_array_equal(_features._atom_types(long), atom_types_of(long))

@@ -121,3 +121,35 @@ def test_single_path_and_atomgroup(inputs):
         ag = StructureFeaturizer(cache_dir=None).transform([prody.parsePDB(str(good))])
     assert len(one) == 1 and len(ag) == 1
     np.testing.assert_allclose(ag[0].atom_basis, one[0].atom_basis, atol=1e-4)
+
+
+def test_threads_and_processes_give_the_same(inputs):
+    good, other, empty = inputs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StructureWarning)
+        thr = StructureFeaturizer(n_jobs=2, errors="warn").transform([good, empty, other, good])
+        proc = StructureFeaturizer(n_jobs=2, prefer="processes",
+                                   errors="warn").transform([good, empty, other, good])
+    assert thr[1] is None and proc[1] is None
+    for a, b in zip(thr[::2] + thr[3:], proc[::2] + proc[3:]):
+        _same(a, b)
+    with pytest.raises(ValueError, match="prefer"):
+        StructureFeaturizer(prefer="fork").fit()
+
+
+def test_thread_workers_keep_their_own_warnings(inputs):
+    """Each result carries the warnings of its own input (catch_warnings is not thread-safe)."""
+    from estimators.featurizer import _ThreadWarnings
+    good, other, _ = inputs
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        router = _ThreadWarnings(warnings.showwarning)
+        warnings.showwarning = router.show
+        from joblib import Parallel, delayed
+        params = StructureFeaturizer()._feature_params()
+        res = Parallel(n_jobs=2, prefer="threads")(
+            delayed(router.run)(s, params, None, 1) for s in [good, other] * 4)
+    for (feats, exc, caught), src in zip(res, [good, other] * 4):
+        assert exc is None and feats is not None
+        assert all(str(src) in str(w.message) for w in caught)
+        assert caught or src != good                          # good.pdb always warns (ACE, ILE7)
