@@ -7,7 +7,10 @@ Usage::
 
 Proteins of a given size are built by concatenating shared natives (each as its
 own chain, shifted so that they pack side by side) and trimming to the size.
-Prints a table and appends it to benchmarks/RESULTS.md (machine, versions, date).
+``featurize`` rows: one call on a Structure in memory, with the Numba kernels on
+all threads (default) and on one thread; ``files->features`` rows:
+StructureFeaturizer over 60 natives (parsing included), n_jobs as threads and as
+processes.  Prints a table and appends it to benchmarks/RESULTS.md (machine, versions, date).
 """
 from __future__ import annotations
 
@@ -75,6 +78,7 @@ def main(argv=None):
     ap.add_argument("--label", default="", help="text appended to the RESULTS.md heading")
     ap.add_argument("--no-append", action="store_true")
     args = ap.parse_args(argv)
+    load0 = os.getloadavg()[0]
     warnings.simplefilter("ignore", StructureWarning)
     data = Path(args.data)
     natives = sorted((data / "natives").glob("*.pdb"))
@@ -86,32 +90,29 @@ def main(argv=None):
         t, ss = _best(lambda: [read_structure(p) for p in files], 1)
         n = sum(s.n_residues for s in ss)
         rows.append(("parse", label, len(files), n, 1, t, n / t, ""))
-    # 2. featurization (Structure in memory) vs protein size, with time split
+    # 2. featurization (Structure in memory) vs protein size, all threads and one thread
     pool = [read_structure(p) for p in natives[:12]]
-    import cProfile
-    import pstats
+    from fourier6d import _numba_kernels
+    threads = [None, 1] if _numba_kernels.AVAILABLE else [None]
     for size in args.sizes:
         s = _concat(pool, size)
-        featurize(s)
-        t, f = _best(lambda: featurize(s), args.repeat)
-        prof = cProfile.Profile()
-        prof.enable()
-        featurize(s)
-        prof.disable()
-        st = pstats.Stats(prof)
-        tot = sum(v[3] for k, v in st.stats.items() if k[2] == "featurize")
-        pb = sum(v[3] for k, v in st.stats.items() if k[2] == "point_basis")
-        rows.append(("featurize", f"{size} res", 1, size, 1, t, size / t,
-                     f"point_basis {100 * pb / tot:.0f}%, K={f.atom_basis.shape[1]}, "
-                     f"{f.nbytes / 1e6:.1f} MB f32"))
-    # 3. end to end (files -> features) with n_jobs
+        for nt in threads:
+            featurize(s, n_threads=nt)
+            t, f = _best(lambda: featurize(s, n_threads=nt), args.repeat)
+            used = "1 thread" if nt == 1 else (f"{_numba_kernels.default_threads()} threads"
+                                               if _numba_kernels.AVAILABLE else "NumPy path")
+            rows.append(("featurize", f"{size} res", 1, size, 1, t, size / t,
+                         f"{used}, K={f.atom_basis.shape[1]}, {f.nbytes / 1e6:.1f} MB f32"))
+    # 3. end to end (files -> features) with n_jobs (threads and processes)
     sample = natives[:60]
     n_res = sum(read_structure(p).n_residues for p in sample)
     for jobs in args.jobs:
-        feat = StructureFeaturizer(n_jobs=jobs)
-        feat.transform(sample[:4])
-        t, _ = _best(lambda: feat.transform(sample), 1)
-        rows.append(("files->features", "60 natives", len(sample), n_res, jobs, t, n_res / t, ""))
+        for prefer in (("threads",) if jobs == 1 else ("threads", "processes")):
+            feat = StructureFeaturizer(n_jobs=jobs, prefer=prefer)
+            feat.transform(sample[:4])
+            t, _ = _best(lambda: feat.transform(sample), 3)
+            rows.append(("files->features", "60 natives", len(sample), n_res, jobs, t, n_res / t,
+                         "" if jobs == 1 else prefer))
 
     head = "| stage | input | structures | residues | n_jobs | seconds | residues/s | notes |"
     lines = [head, "|" + "---|" * 8]
@@ -121,7 +122,6 @@ def main(argv=None):
     print(table)
     if not args.no_append:
         import scipy
-        from fourier6d import _numba_kernels
         numba_v = (f"numba {_numba_kernels.numba.__version__} (kernel on)" if _numba_kernels.AVAILABLE
                    else "numba kernel off")
         label = f" ({args.label})" if args.label else ""
@@ -130,7 +130,8 @@ def main(argv=None):
                 f"Machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
                 f"{platform.processor() or platform.platform()}; Python {platform.python_version()}, "
                 f"numpy {np.__version__}, scipy {scipy.__version__}, {numba_v}. "
-                f"Median of {args.repeat} runs. Defaults L=4, n_radial=5, "
+                f"Median of {args.repeat} runs (files->features: 3). Load average before the "
+                f"run: {load0:.2f}. Defaults L=4, n_radial=5, "
                 f"sigma=2, R_max=8, R_n=12, float32. Target: 50,000 residues/s.\n\n")
         with open(ROOT / "benchmarks" / "RESULTS.md", "a", encoding="utf-8") as fh:
             fh.write(info + table + "\n")

@@ -47,6 +47,9 @@ __all__ = ["ProteinFeatures", "featurize", "residue_frames", "DEFAULT_PARAMS"]
 #: Defaults of :func:`featurize` (paper "Hyperparameters"; n_radial see fourier6d.radial).
 DEFAULT_PARAMS = dict(lmax=4, n_radial=5, sigma=2.0, r_max=8.0, r_n=12.0, d_t=10)
 
+#: Below this many nodes featurize runs its Numba kernels in the calling thread only.
+SMALL_PROTEIN = 64
+
 _ARRAYS = ("residue_index", "aa", "origins", "frames", "atom_basis", "atom_type", "atom_mask",
            "nbr_idx", "nbr_mask", "edge_aa_pair", "edge_topo", "edge_rot", "edge_trans")
 
@@ -315,12 +318,16 @@ def _fused_arrays(coords, types, nodes, aa, segment, origins, frames, grid, lmax
     formulas; equal to the reference to rounding (tests/test_features.py).
     """
     K = _numba_kernels
+    n_threads = K.default_threads() if n_threads is None else max(1, int(n_threads))
+    if len(nodes) < SMALL_PROTEIN:
+        n_threads = 1                   # thread hand-offs would cost more than they save
     lists, counts = K.neighbour_lists(coords, origins, r_max, n_threads=n_threads, cap=256)
-    # the basis kernel runs in background threads while this one does the rest
-    atom_basis, atom_index, atom_mask, wait = K.neighbourhood_basis(
+    # with several threads the basis kernel runs in the background while this one does the rest
+    atom_basis, atom_index, atom_mask, *wait = K.neighbourhood_basis(
         coords, origins, frames, lists, counts, grid.points(np, np.float64),
         gaussian_radial_factor(grid, float(sigma)), lmax, dt, n_threads=n_threads,
-        pad_index=len(coords), block=False)
+        pad_index=len(coords), block=n_threads == 1)
+    wait = wait[0] if wait else (lambda: None)
     try:
         types = np.append(types(), 0)                      # padding slots get type 0
         n_nodes = len(nodes)

@@ -131,7 +131,11 @@ if AVAILABLE:
         # power series, x < 1
         ns = 0
         for k in range(nk):
-            if x[k] < 1.0:
+            if x[k] == 0.0:                  # the series at x = 0 gives exactly j_0 = 1, j_l = 0
+                jl[0, k] = 1.0
+                for l in range(1, lmax + 1):
+                    jl[l, k] = 0.0
+            elif x[k] < 1.0:
                 sel[ns] = k
                 ns += 1
         if ns > 0:
