@@ -354,12 +354,13 @@ if AVAILABLE:
         return lo, h, dims, start, items, sxyz
 
     @_jit
-    def _gather(cx, cy, cz, skip, r2, span, lo, h, dims, start, items, sxyz, buf):
+    def _gather(cx, cy, cz, skip, r2, span, lo, h, dims, start, items, sxyz, scratch, buf):
         """Rows a != skip of the gridded points with dx*dx + dy*dy + dz*dz < r2 (d = point - c).
 
         ``span`` cells on each side are searched (span * h > the radius).
         Stores the rows ascending in ``buf`` when they fit (else only the
-        count is exact); returns the count.
+        count is exact); returns the count.  ``scratch`` holds at least as
+        many items as the grid.
         """
         cap = buf.shape[0]
         fx = math.floor((cx - lo[0]) / h)
@@ -381,12 +382,11 @@ if AVAILABLE:
                     dx = sxyz[t, 0] - cx
                     dy = sxyz[t, 1] - cy
                     dz = sxyz[t, 2] - cz
-                    if dx * dx + dy * dy + dz * dz < r2:
-                        a = items[t]
-                        if a != skip:
-                            if n < cap:
-                                buf[n] = a
-                            n += 1
+                    a = items[t]
+                    scratch[n] = a                    # branch-free: kept only if it passes
+                    n += (dx * dx + dy * dy + dz * dz < r2) & (a != skip)
+        for k in range(min(n, cap)):
+            buf[k] = scratch[k]
         if n <= cap:
             buf[:n].sort()
         return n
@@ -394,10 +394,11 @@ if AVAILABLE:
     @_jit
     def _neighbour_lists(c0, c1, centres, exclude_self, r2, span, lo, h, dims, start, items,
                          sxyz, lists, counts):
+        scratch = np.empty(items.shape[0] + 1, dtype=np.int64)
         for c in range(c0, c1):
             counts[c] = _gather(centres[c, 0], centres[c, 1], centres[c, 2],
                                 c if exclude_self else -1, r2, span, lo, h, dims, start, items,
-                                sxyz, lists[c])
+                                sxyz, scratch, lists[c])
 
     @_jit
     def _neighbourhood_basis(c0, c1, centres, frames, points, lists, counts, rho,
