@@ -38,6 +38,8 @@ SERIES_TERMS = 12
 MILLER_EXTRA = 24
 #: Points per block of the kernel (temporaries stay in L1/L2 cache).
 BLOCK = 64
+#: Output arrays of at least this size are allocated zeroed (glibc serves them with mmap).
+ZEROED_BYTES = 32 << 20
 #: Cells per search radius of the neighbour search (cell list).
 CELLS_PER_RADIUS = 2
 #: Arbitrary small seed of Miller's recurrence (as ``harmonics.spherical_jn``).
@@ -402,8 +404,8 @@ if AVAILABLE:
 
     @_jit
     def _neighbourhood_basis(c0, c1, centres, frames, points, lists, counts, rho,
-                             radial_factor, lmax, norms, pmm, uniform, pad_index, basis, index_out,
-                             mask_out):
+                             radial_factor, lmax, norms, pmm, uniform, pad_index, zeroed, basis,
+                             index_out, mask_out):
         ws = _basis_workspace(lmax + 1, rho.shape[0])
         px = np.empty(BLOCK)
         py = np.empty(BLOCK)
@@ -434,7 +436,8 @@ if AVAILABLE:
                                  ws, flat, rows)
                     nb = 0
             for k in range(n, width):
-                basis[c, k] = 0.0
+                if not zeroed:
+                    basis[c, k] = 0.0
                 index_out[c, k] = pad_index
                 mask_out[c, k] = False
         if nb > 0:
@@ -582,7 +585,11 @@ def neighbourhood_basis(points, centres, frames, lists, counts, rho, radial_fact
     n = centres.shape[0]
     width = max(int(counts.max()) if n else 0, 1)
     n_radial = rho.shape[0]
-    basis = np.empty((n, width, n_radial, (lmax + 1) ** 2), dtype=dtype)
+    shape = (n, width, n_radial, (lmax + 1) ** 2)
+    # large arrays: fresh zero pages from the OS (calloc), so the padding is not written again;
+    # small ones may come from recycled heap memory, where the kernel zeroes only the padding
+    zeroed = int(np.prod(shape)) * np.dtype(dtype).itemsize >= ZEROED_BYTES
+    basis = np.zeros(shape, dtype=dtype) if zeroed else np.empty(shape, dtype=dtype)
     index = np.empty((n, width), dtype=np.int64)
     mask = np.empty((n, width), dtype=bool)
     uniform = bool(n_radial > 1 and rho[0] == 0.0
@@ -595,8 +602,8 @@ def neighbourhood_basis(points, centres, frames, lists, counts, rho, radial_fact
     norms, pmm = _norm_table(lmax), _pmm_table(lmax)
     wait = _run_ranges(lambda a, b: _neighbourhood_basis(a, b, centres, frames, points, lists,
                                                          counts, rho, radial_factor, lmax, norms,
-                                                         pmm, uniform, int(pad_index), basis,
-                                                         index, mask),
+                                                         pmm, uniform, int(pad_index), zeroed,
+                                                         basis, index, mask),
                        bounds, n_threads, block=block)
     return (basis, index, mask) if block else (basis, index, mask, wait)
 

@@ -421,8 +421,10 @@ def test_neighbour_lists_equal_brute_force(radius, rng):
 
 @needs_numba
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_neighbourhood_basis_equals_point_basis(dtype, rng):
+@pytest.mark.parametrize("zeroed_bytes", [0, 1 << 60])
+def test_neighbourhood_basis_equals_point_basis(dtype, zeroed_bytes, rng, monkeypatch):
     """The fused kernel = point_basis of the local coordinates, padded (to rounding)."""
+    monkeypatch.setattr(_numba_kernels, "ZEROED_BYTES", zeroed_bytes)   # both padding paths
     pts = rng.uniform(-10, 10, size=(400, 3))
     centres = pts[:40].copy()
     frames = np.linalg.qr(rng.normal(size=(40, 3, 3)))[0]
