@@ -279,7 +279,7 @@ def _reference_arrays(coords, types, nodes, aa, segment, origins, frames, grid, 
 
 
 if _numba_kernels.AVAILABLE:
-    @_numba_kernels.numba.njit(cache=True, nogil=True, error_model="numpy")
+    @_numba_kernels._jit                     # same options (and cache) as the basis kernels
     def _graph_fill(origins, frames, lists, counts, aa, nodes, segment, d_t, nbr_idx, nbr_mask,
                     edge_aa_pair, edge_topo, edge_rot, edge_trans):
         """Edge arrays of :func:`_reference_arrays` from the neighbour lists (same formulas)."""
