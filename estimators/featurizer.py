@@ -62,12 +62,12 @@ def _featurize_core(source, params, cache_dir, n_threads=None):
         return None, exc
 
 
-def _featurize_one(source, params, cache_dir):
+def _featurize_one(source, params, cache_dir, n_threads=None):
     """Featurize (or load from cache) one source: (features or None, exception or None,
     warnings)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        return _featurize_core(source, params, cache_dir) + (caught,)
+        return _featurize_core(source, params, cache_dir, n_threads) + (caught,)
 
 
 class _ThreadWarnings:
@@ -196,7 +196,8 @@ class StructureFeaturizer(TransformerMixin, BaseEstimator):
             else:
                 from joblib import Parallel, delayed
                 gen = Parallel(n_jobs=self.n_jobs, return_as="generator")(
-                    delayed(_featurize_one)(s, params, cache_dir) for s in sources)
+                    delayed(_featurize_one)(s, params, cache_dir, self._threads_per_job())
+                    for s in sources)
                 results = []
                 for r in gen:
                     results.append(r)
@@ -207,12 +208,16 @@ class StructureFeaturizer(TransformerMixin, BaseEstimator):
                 progress.close()
         return collect_results(results, self.errors)
 
+    def _threads_per_job(self):
+        """Kernel threads of each featurize call: the CPUs shared between the n_jobs workers."""
+        from joblib import effective_n_jobs
+        return max(1, (os.cpu_count() or 1) // max(effective_n_jobs(self.n_jobs), 1))
+
     def _threaded(self, sources, params, cache_dir, progress):
         """(features, exception, warnings) of each source, in joblib threads."""
         from joblib import Parallel, delayed, effective_n_jobs
         n_jobs = effective_n_jobs(self.n_jobs)
-        # the CPUs are shared between the workers (each featurize splits its kernels)
-        n_threads = max(1, (os.cpu_count() or 1) // max(n_jobs, 1))
+        n_threads = self._threads_per_job()
         results = []
         with warnings.catch_warnings():
             warnings.simplefilter("always")
