@@ -27,9 +27,10 @@ setup(
         "plots": ["matplotlib>=3.7"],
         "docs": ["sphinx>=7.2"],
         "maps": ["mrcfile>=1.4"],
+        "dask": ["dask>=2023.1", "distributed>=2023.1"],
         "test": ["pytest>=7", "biotite>=0.40", "matplotlib>=3.7",
                  "openmm>=8.0", "pdbfixer>=1.9", "sphinx>=7.2",
-                 "mrcfile>=1.4"],
+                 "mrcfile>=1.4", "dask>=2023.1", "distributed>=2023.1"],
     },
     entry_points={"console_scripts": ["fourier6d=estimators.cli:main"]},
 )

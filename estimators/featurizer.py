@@ -70,6 +70,14 @@ def _featurize_one(source, params, cache_dir, n_threads=None):
         return _featurize_core(source, params, cache_dir, n_threads) + (caught,)
 
 
+def _threading_backend_active():
+    """Whether ``joblib.Parallel(prefer="threads")`` runs in this process's threads, i.e. the caller
+    selected no other backend (``joblib.parallel_backend("dask")``, ``parallel_config``...), whose
+    tasks must be picklable (the warnings router of :meth:`StructureFeaturizer._threaded` is not)."""
+    from joblib.parallel import get_active_backend, ThreadingBackend
+    return isinstance(get_active_backend(prefer="threads")[0], ThreadingBackend)
+
+
 class _ThreadWarnings:
     """Warnings of worker threads, kept per thread (``catch_warnings`` is process-global).
 
@@ -191,9 +199,9 @@ class StructureFeaturizer(TransformerMixin, BaseEstimator):
                     results.append(_featurize_one(s, params, cache_dir))
                     if progress is not None:
                         progress.update(1)
-            elif self.prefer == "threads":
+            elif self.prefer == "threads" and _threading_backend_active():
                 results = self._threaded(sources, params, cache_dir, progress)
-            else:
+            else:   # processes, or a backend the caller chose (Dask, loky): picklable tasks
                 from joblib import Parallel, delayed
                 gen = Parallel(n_jobs=self.n_jobs, return_as="generator")(
                     delayed(_featurize_one)(s, params, cache_dir, self._threads_per_job())

@@ -9,11 +9,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.model_selection import GroupShuffleSplit
 
-from fourier6d._backend import to_numpy
+from fourier6d._backend import to_numpy, get_array_module
 
 from .architectures import get_architecture
-from .networks import init_params, count_params, radial_grid
-from .training import model_targets, train_network, predict_nodes, init_switch_scale
+from .batching import collate
+from .networks import init_params, count_params, radial_grid, batch_to_device, forward, _lrelu
+from .training import model_targets, train_network, init_switch_scale
 
 __all__ = ["SixDQAEstimator"]
 
@@ -33,6 +34,69 @@ def _array_module(device):
         enable_cupy_autograd()
         return cupy
     raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+
+
+def forward_chunked(params, spec, dev, grid, max_nodes):
+    """:func:`~estimators.networks.forward` with the 6D layers run ``max_nodes`` residues at a time.
+
+    For prediction (no gradients).  Every layer before the graph convolutions
+    is per residue except message passing, whose receivers are chunked while
+    its sources are the previous block's output for all residues; so the result
+    equals ``forward`` (up to float rounding) while the per-edge operators of
+    message passing, ``(nodes, graph slots, n_radial, Q, Q)`` and the largest
+    arrays of the network, exist for one chunk at a time.  The graph
+    convolutions (arrays of a few numbers per edge) run on all residues at once.
+    """
+    n = dev["atom_basis"].shape[0]
+    if max_nodes is None or n <= int(max_nodes):
+        return forward(params, spec, dev, grid)
+    from fourier6d.activation import activation
+    from fourier6d.conv6d import conv6d
+    from fourier6d.embedding import embed_atoms
+    from fourier6d.message_passing import message_passing
+    from fourier6d.normalization import normalize
+    from fourier6d.switch import switch_to_vector
+    xp = get_array_module(dev["atom_basis"])
+    chunks = [slice(s, min(s + int(max_nodes), n)) for s in range(0, n, int(max_nodes))]
+    # --- as networks.continuous_part, chunk by chunk
+    F = xp.concatenate([embed_atoms(dev["atom_basis"][c], dev["atom_type"][c], params["embed"])
+                        for c in chunks])
+    for b in range(len(spec["blocks"])):
+        out = []
+        for c in chunks:
+            x = F[c]
+            if b > 0:
+                x = x + message_passing(F, dev["nbr_idx"][c], dev["nbr_mask"][c], dev["edge_rot"][c],
+                                        dev["edge_trans"][c], grid)
+            x = conv6d(x, params[f"conv{b}_w"], params[f"conv{b}_b"])
+            x = normalize(x, grid)
+            out.append(activation(x, params[f"act{b}_b"], grid))
+        F = xp.concatenate(out)
+    h = xp.concatenate([switch_to_vector(F[c], params["switch_w"], grid) for c in chunks])
+    # --- as the rest of networks.forward (all residues)
+    leak = spec["leak"]
+    h = _lrelu(h * params["switch_scale"] + params["switch_b"], leak)
+    emb = params["edge_embed"]
+    A = (emb[dev["edge_pair"]] + emb[dev["edge_topo"]]) * dev["edge_norm"][..., None]
+    n_layers = len(spec["graph"])
+    for k in range(n_layers):
+        z = xp.einsum("nke,nkd->ned", A, h[dev["nbr_idx"]])
+        w = params[f"graph{k}_w"]
+        h = z.reshape(z.shape[0], -1) @ w.reshape(-1, w.shape[-1]) + h @ params[f"graph{k}_ws"] \
+            + params[f"graph{k}_b"]
+        h = xp.tanh(h) if k == n_layers - 1 else _lrelu(h, leak)
+    return params["sigma_t"] * h[:, 0] + params["mu_t"]
+
+
+def predict_nodes_chunked(params, spec, grid, features, xp, dtype, batch_size=16, max_nodes=None):
+    """Per-node predictions (host arrays), one per ProteinFeatures, via :func:`forward_chunked`."""
+    out = []
+    for start in range(0, len(features), batch_size):
+        batch = collate(features[start:start + batch_size], dtype=dtype)
+        dev = batch_to_device(batch, xp, dtype)
+        o = to_numpy(forward_chunked(params, spec, dev, grid, max_nodes))
+        out.extend(o[s] for s in batch.node_slices)
+    return out
 
 
 class SixDQAEstimator(RegressorMixin, BaseEstimator):
@@ -62,6 +126,12 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
     dtype : {'float32', 'float64'}, default='float32'
     n_jobs : int, default=1
         Parallel featurization (joblib).
+    max_nodes : int or None, default=128
+        In :meth:`predict`, the 6D layers run on at most this many residues at
+        a time (:func:`forward_chunked`; same predictions up to float rounding).
+        Bounds the memory of message passing (6DCNN-2: about 3 MB per residue
+        with 57 graph slots) so that long proteins and large minibatches fit;
+        None = all residues of a minibatch at once.  Training is not chunked.
     errors : {'raise', 'warn'}, default='raise'
         What to do with inputs that cannot be read: in 'warn' mode they are
         skipped in fit and give ``None`` in predict.
@@ -79,7 +149,8 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
     def __init__(self, architecture="6dcnn-1", lmax=None, n_radial=None, sigma=None, r_max=None,
                  r_n=None, d_t=None, epochs=20, batch_size=16, learning_rate=1e-3, clip_norm=1.0,
                  global_weight=1.0, validation_fraction=0.2, patience=5, device="cpu",
-                 dtype="float32", n_jobs=1, errors="raise", random_state=0, verbose=0):
+                 dtype="float32", n_jobs=1, errors="raise", random_state=0, verbose=0,
+                 max_nodes=128):
         self.architecture = architecture
         self.lmax = lmax
         self.n_radial = n_radial
@@ -100,6 +171,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         self.errors = errors
         self.random_state = random_state
         self.verbose = verbose
+        self.max_nodes = max_nodes
 
     # ------------------------------------------------------------------ helpers
     def _resolve_spec(self):
@@ -259,7 +331,10 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         feats = self._features(models, spec)
         params = {k: xp.asarray(v, dtype=dtype) for k, v in self.params_.items()}
         ok = [f for f in feats if f is not None]
-        nodes = predict_nodes(params, spec, radial_grid(spec), ok, xp, dtype, int(self.batch_size)) if ok else []
+        if self.max_nodes is not None and int(self.max_nodes) < 1:
+            raise ValueError(f"max_nodes must be >= 1 or None, got {self.max_nodes!r}")
+        nodes = predict_nodes_chunked(params, spec, radial_grid(spec), ok, xp, dtype, int(self.batch_size),
+                                      self.max_nodes) if ok else []
         out, it = [], iter(nodes)
         for f in feats:
             if f is None:
