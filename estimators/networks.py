@@ -119,10 +119,15 @@ def continuous_part(params, spec, dev, grid):
             from fourier6d.message_passing import message_passing
             F = F + message_passing(F, dev["nbr_idx"], dev["nbr_mask"], dev["edge_rot"],
                                     dev["edge_trans"], grid)
-        F = conv6d(F, params[f"conv{b}_w"], params[f"conv{b}_b"])
-        F = normalize(F, grid)
-        F = activation(F, params[f"act{b}_b"], grid)
+        F = block_6d(params, b, F, grid)
     return F
+
+
+def block_6d(params, b, F, grid):
+    """6D block ``b``: convolution (Eq. 4), normalization (Eq. 7), activation (Eq. 9)."""
+    F = conv6d(F, params[f"conv{b}_w"], params[f"conv{b}_b"])
+    F = normalize(F, grid)
+    return activation(F, params[f"act{b}_b"], grid)
 
 
 def switch_features(params, spec, dev, grid):
@@ -132,9 +137,13 @@ def switch_features(params, spec, dev, grid):
 
 def forward(params, spec, dev, grid):
     """Per-node predicted lDDT, shape (N,)."""
+    return graph_head(params, spec, dev, switch_features(params, spec, dev, grid))
+
+
+def graph_head(params, spec, dev, switched):
+    """Graph convolutions (Eq. 12) on the switched vectors (N, switch): per-node lDDT (N,)."""
     leak = spec["leak"]
-    h = switch_features(params, spec, dev, grid) * params["switch_scale"] + params["switch_b"]
-    h = _lrelu(h, leak)
+    h = _lrelu(switched * params["switch_scale"] + params["switch_b"], leak)
     emb = params["edge_embed"]
     A = (emb[dev["edge_pair"]] + emb[dev["edge_topo"]]) * dev["edge_norm"][..., None]  # (N,Kn,E)
     n_layers = len(spec["graph"])

@@ -13,7 +13,8 @@ from fourier6d._backend import to_numpy, get_array_module
 
 from .architectures import get_architecture
 from .batching import collate
-from .networks import init_params, count_params, radial_grid, batch_to_device, forward, _lrelu
+from .networks import (init_params, count_params, radial_grid, batch_to_device, forward, block_6d,
+                       graph_head)
 from .training import model_targets, train_network, init_switch_scale
 
 __all__ = ["SixDQAEstimator"]
@@ -50,11 +51,8 @@ def forward_chunked(params, spec, dev, grid, max_nodes):
     n = dev["atom_basis"].shape[0]
     if max_nodes is None or n <= int(max_nodes):
         return forward(params, spec, dev, grid)
-    from fourier6d.activation import activation
-    from fourier6d.conv6d import conv6d
     from fourier6d.embedding import embed_atoms
     from fourier6d.message_passing import message_passing
-    from fourier6d.normalization import normalize
     from fourier6d.switch import switch_to_vector
     xp = get_array_module(dev["atom_basis"])
     chunks = [slice(s, min(s + int(max_nodes), n)) for s in range(0, n, int(max_nodes))]
@@ -68,24 +66,11 @@ def forward_chunked(params, spec, dev, grid, max_nodes):
             if b > 0:
                 x = x + message_passing(F, dev["nbr_idx"][c], dev["nbr_mask"][c], dev["edge_rot"][c],
                                         dev["edge_trans"][c], grid)
-            x = conv6d(x, params[f"conv{b}_w"], params[f"conv{b}_b"])
-            x = normalize(x, grid)
-            out.append(activation(x, params[f"act{b}_b"], grid))
+            out.append(block_6d(params, b, x, grid))
         F = xp.concatenate(out)
-    h = xp.concatenate([switch_to_vector(F[c], params["switch_w"], grid) for c in chunks])
-    # --- as the rest of networks.forward (all residues)
-    leak = spec["leak"]
-    h = _lrelu(h * params["switch_scale"] + params["switch_b"], leak)
-    emb = params["edge_embed"]
-    A = (emb[dev["edge_pair"]] + emb[dev["edge_topo"]]) * dev["edge_norm"][..., None]
-    n_layers = len(spec["graph"])
-    for k in range(n_layers):
-        z = xp.einsum("nke,nkd->ned", A, h[dev["nbr_idx"]])
-        w = params[f"graph{k}_w"]
-        h = z.reshape(z.shape[0], -1) @ w.reshape(-1, w.shape[-1]) + h @ params[f"graph{k}_ws"] \
-            + params[f"graph{k}_b"]
-        h = xp.tanh(h) if k == n_layers - 1 else _lrelu(h, leak)
-    return params["sigma_t"] * h[:, 0] + params["mu_t"]
+    switched = xp.concatenate([switch_to_vector(F[c], params["switch_w"], grid) for c in chunks])
+    # --- the graph convolutions on all residues
+    return graph_head(params, spec, dev, switched)
 
 
 def predict_nodes_chunked(params, spec, grid, features, xp, dtype, batch_size=16, max_nodes=None):
