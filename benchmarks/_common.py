@@ -12,24 +12,31 @@ import numpy as np
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
-def best_time(fn, repeat=5, warmup=1):
-    """Median wall time of ``fn()`` in seconds (after ``warmup`` calls)."""
+def best_time(fn, repeat=5, warmup=1, sync=None):
+    """Median wall time of ``fn()`` in seconds (after ``warmup`` calls).
+
+    ``sync``: callable that waits for queued device work (e.g.
+    ``cupy.cuda.Device().synchronize``), called before each clock reading.
+    """
+    sync = sync or (lambda: None)
     for _ in range(warmup):
         fn()
+    sync()
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - t0)
     return float(np.median(times))
 
 
-def gemm_rate(dtype, n=2048, repeat=3):
-    """Measured GEMM rate (GFLOP/s) of numpy on this machine for ``dtype``."""
+def gemm_rate(dtype, n=2048, repeat=3, xp=np, sync=None):
+    """Measured GEMM rate (GFLOP/s) of ``xp`` (numpy or cupy) on this machine for ``dtype``."""
     rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n)).astype(dtype)
-    b = rng.standard_normal((n, n)).astype(dtype)
-    t = best_time(lambda: a @ b, repeat=repeat)
+    a = xp.asarray(rng.standard_normal((n, n)).astype(dtype))
+    b = xp.asarray(rng.standard_normal((n, n)).astype(dtype))
+    t = best_time(lambda: a @ b, repeat=repeat, sync=sync)
     return 2.0 * n ** 3 / t / 1e9
 
 

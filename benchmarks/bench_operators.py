@@ -5,7 +5,10 @@ Sizes (paper): L = 4, 5 radial points, C channels (16 by default), 300 residues,
 work each implementation performs (e.g. the dense per-shell GEMMs of the 6D
 convolution, zeros of the Gaunt table included).
 
-    python benchmarks/bench_operators.py [--channels 16] [--dtype float32] [--no-append]
+    python benchmarks/bench_operators.py [--channels 16] [--dtype float32] [--device cpu|cuda] [--no-append]
+
+With ``--device cuda`` every operator runs on CuPy arrays (the same code) and
+the GEMM rate is CuPy's, timed with device synchronisation.
 """
 from __future__ import annotations
 
@@ -35,36 +38,42 @@ def main(argv=None):
     ap.add_argument("--n-radial", type=int, default=5)
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--no-append", action="store_true")
     args = ap.parse_args(argv)
+    if args.device == "cuda":
+        import cupy as xp
+        sync = xp.cuda.Device().synchronize
+    else:
+        xp, sync = np, None
 
     dt = np.dtype(args.dtype)
     rng = np.random.default_rng(0)
     N, K, A, C, L, P = args.residues, args.neighbours, args.atoms, args.channels, args.lmax, args.n_radial
     Q = n_coef(L)
     grid = RadialGrid.from_sigma(2.0, P)
-    gemm = gemm_rate(dt)
-    xyz = (rng.uniform(-1, 1, (N, A, 3)) * 8.0).astype(np.float64)
+    gemm = gemm_rate(dt, xp=xp, sync=sync)
+    xyz = xp.asarray((rng.uniform(-1, 1, (N, A, 3)) * 8.0).astype(np.float64))
     basis = point_basis(xyz, grid, L, 2.0, dtype=dt)
-    types = rng.integers(0, 168, (N, A))
-    E = rng.standard_normal((168, C)).astype(dt)
-    F = rng.standard_normal((N, P, Q, C)).astype(dt)
-    W = rng.standard_normal((P, Q, C, C)).astype(dt)
-    B = rng.standard_normal((P, Q, C)).astype(dt)
-    R = random_rotations(N * K, rng).reshape(N, K, 3, 3).astype(dt)
-    t = (rng.standard_normal((N, K, 3)) * 5).astype(dt)
-    nbr = rng.integers(0, N, (N, K))
-    mask = np.ones((N, K), bool)
+    types = xp.asarray(rng.integers(0, 168, (N, A)))
+    E = xp.asarray(rng.standard_normal((168, C)).astype(dt))
+    F = xp.asarray(rng.standard_normal((N, P, Q, C)).astype(dt))
+    W = xp.asarray(rng.standard_normal((P, Q, C, C)).astype(dt))
+    B = xp.asarray(rng.standard_normal((P, Q, C)).astype(dt))
+    R = xp.asarray(random_rotations(N * K, rng).reshape(N, K, 3, 3).astype(dt))
+    t = xp.asarray((rng.standard_normal((N, K, 3)) * 5).astype(dt))
+    nbr = xp.asarray(rng.integers(0, N, (N, K)))
+    mask = xp.ones((N, K), bool)
     D = wigner_d_real(L, R.reshape(-1, 3, 3))
-    Fe = np.repeat(F[:, None], K, axis=1).reshape(N * K, P, Q, C)
+    Fe = xp.repeat(F[:, None], K, axis=1).reshape(N * K, P, Q, C)
     ops = edge_operators(R, t, grid, L, mask)
-    d = rng.uniform(0, 10, N * K).astype(dt)
+    d = xp.asarray(rng.uniform(0, 10, N * K).astype(dt))
     blocks = sum((2 * l + 1) ** 2 for l in range(L + 1))
 
     rows = []
 
     def run(name, fn, flops):
-        sec = best_time(fn, repeat=args.repeat)
+        sec = best_time(fn, repeat=args.repeat, sync=sync)
         rate = flops / sec / 1e9 if flops else float("nan")
         rows.append((name, sec * 1e3, rate, rate / gemm if flops else float("nan")))
 
@@ -90,7 +99,8 @@ def main(argv=None):
     table = "\n".join(table)
     print(table)
     if not args.no_append:
-        append_results(f"Operators at paper sizes (L={L}, P={P}, C={C}, {dt.name}, numpy)", table,
+        backend = "cupy" if args.device == "cuda" else "numpy"
+        append_results(f"Operators at paper sizes (L={L}, P={P}, C={C}, {dt.name}, {backend})", table,
                        "FLOPs count the dense work performed (zeros of sparse tables included); "
                        "blank = not a GEMM-like operator.")
 
