@@ -22,6 +22,7 @@ plain 3D convolution here, but the difference is small and not asserted.
 """
 import numpy as np
 
+from fourier6d import random_rotations
 from fourier6d.radial import RadialGrid
 from fourier6d.expansion import expand_points
 from fourier6d.conv6d import conv6d
@@ -33,14 +34,6 @@ LMAX = 4
 PATTERN = np.array([[0.8, 0, 0], [0, 0.8, 0], [0, 0, 0.8], [-0.5, -0.5, 0],
                     [0.4, -0.3, -0.6], [-0.3, 0.5, -0.4]])
 PATTERN = PATTERN - PATTERN.mean(0)
-
-
-def _rotation(rng):
-    q = rng.normal(size=4)
-    w, x, y, z = q / np.linalg.norm(q)
-    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
 
 
 def _argmax_position(coeffs, lo, step, n):
@@ -55,7 +48,7 @@ def test_fig2_maximum_of_6d_convolution_is_at_the_copy_centre_of_mass():
     ones = np.ones((6, 1))
     W = expand_points(PATTERN, ones, GRID, LMAX, SIGMA)[:, :, :, None]   # (P, Q, 1, 1)
     for _ in range(2):
-        R = _rotation(rng)
+        R = random_rotations(rng=rng)
         H = expand_points(PATTERN @ R.T + c, ones, GRID, LMAX, SIGMA)
         out = conv6d(H, W)
         # global: coarse grid over +-3 A around c (0.25 A voxels)

@@ -48,7 +48,7 @@ ROOT = HERE.parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from fourier6d import (RadialGrid, expand_points, conv6d, inverse_transform,  # noqa: E402
+from fourier6d import (RadialGrid, random_rotations, expand_points, conv6d, inverse_transform,  # noqa: E402
                        inverse_on_grid, translate_z, parseval_norm2)
 from fourier6d.harmonics import degrees                                  # noqa: E402
 
@@ -69,15 +69,6 @@ FRAME_SHIFT = np.array([3.0, 3.0, 3.0])
 L_REF = 30
 
 VARIANTS = ("6D convolution (Eq. 4)", "3D convolution", "3D correlation")
-
-
-def random_rotation(rng):
-    """A uniformly random rotation matrix (from a random unit quaternion)."""
-    q = rng.normal(size=4)
-    w, x, y, z = q / np.linalg.norm(q)
-    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
 
 
 def expand(points, lmax):
@@ -125,7 +116,7 @@ def localisation_errors(lmaxs, n_rotations, seed=1):
 
     Returns ``{variant: array (len(lmaxs), n_rotations)}``; the same rotations for every L.
     """
-    rots = [random_rotation(np.random.default_rng([seed, k])) for k in range(n_rotations)]
+    rots = [random_rotations(rng=np.random.default_rng([seed, k])) for k in range(n_rotations)]
     out = {v: np.zeros((len(lmaxs), n_rotations)) for v in VARIANTS}
     for i, lmax in enumerate(lmaxs):
         filters = pattern_filters(lmax)
@@ -217,7 +208,7 @@ def figure_maps(out, quick=False, seed=5):
     plt = _plt()
     lmax = 4
     step = 0.15 if quick else 0.04
-    R = random_rotation(np.random.default_rng(seed))
+    R = random_rotations(rng=np.random.default_rng(seed))
     copy = PATTERN @ R.T + COPY_CENTRE
     W = pattern_filters(lmax)[VARIANTS[0]]
     maps = {"centred": (conv6d(expand(copy, lmax), W), np.zeros(3))}
