@@ -31,7 +31,9 @@ Two implementations give the same arrays: :func:`_reference_arrays` (NumPy,
 ``FOURIER6D_DISABLE_NUMBA=1``) is the reference; :func:`_fused_arrays` (default)
 runs the cell-list neighbour search, the local frame, the Eq. 2 basis written in
 the output dtype and the padding as one Numba kernel in nogil threads, on all
-CPUs.  Same pairs in the same order (ascending atom / node index per node); the
+CPUs (the calling thread computes the atom types and the graph meanwhile, then
+takes basis ranges too; ``atom_basis`` memory of results no longer referenced is
+reused, see ``fourier6d._numba_kernels.release_buffers``).  Same pairs in the same order (ascending atom / node index per node); the
 basis agrees to rounding (< 1e-12 relative in float64; tests/test_features.py).
 """
 from __future__ import annotations
@@ -316,6 +318,28 @@ if _numba_kernels.AVAILABLE:
                     edge_trans[i, k, a] = 0.0
 
 
+def _fused_graph(types, nodes, aa, segment, origins, frames, r_n, d_t):
+    """Atom types (with 0 appended for padding slots) and the graph arrays, Numba path."""
+    K = _numba_kernels
+    types = np.append(types(), 0)                      # padding slots get type 0
+    n_nodes = len(nodes)
+    elists, ecounts = K.neighbour_lists(origins, origins, r_n, exclude_self=True, n_threads=1)
+    ewidth = max(int(ecounts.max()), 1)
+    nbr_idx = np.empty((n_nodes, ewidth), dtype=np.int64)
+    nbr_mask = np.empty((n_nodes, ewidth), dtype=bool)
+    edge_aa_pair = np.empty((n_nodes, ewidth), dtype=np.int64)
+    edge_topo = np.empty((n_nodes, ewidth), dtype=np.int64)
+    edge_rot = np.empty((n_nodes, ewidth, 3, 3))
+    edge_trans = np.empty((n_nodes, ewidth, 3))
+    _graph_fill(np.ascontiguousarray(origins, dtype=np.float64),
+                np.ascontiguousarray(frames, dtype=np.float64), elists, ecounts,
+                np.ascontiguousarray(aa, dtype=np.int64),
+                np.ascontiguousarray(nodes, dtype=np.int64),
+                np.ascontiguousarray(segment, dtype=np.int64), int(d_t), nbr_idx, nbr_mask,
+                edge_aa_pair, edge_topo, edge_rot, edge_trans)
+    return types, (nbr_idx, nbr_mask, edge_aa_pair, edge_topo, edge_rot, edge_trans)
+
+
 def _fused_arrays(coords, types, nodes, aa, segment, origins, frames, grid, lmax, sigma,
                   r_max, r_n, d_t, dt, n_threads=None):
     """Same arrays as :func:`_reference_arrays` with the Numba kernels of
@@ -329,32 +353,42 @@ def _fused_arrays(coords, types, nodes, aa, segment, origins, frames, grid, lmax
     n_threads = K.default_threads() if n_threads is None else max(1, int(n_threads))
     if len(nodes) < SMALL_PROTEIN:
         n_threads = 1                   # thread hand-offs would cost more than they save
-    lists, counts = K.neighbour_lists(coords, origins, r_max, n_threads=n_threads, cap=256)
-    # with several threads the basis kernel runs in the background while this one does the rest
-    atom_basis, atom_index, atom_mask, *wait = K.neighbourhood_basis(
-        coords, origins, frames, lists, counts, grid.points(np, np.float64),
-        gaussian_radial_factor(grid, float(sigma)), lmax, dt, n_threads=n_threads,
-        pad_index=len(coords), block=n_threads == 1)
-    wait = wait[0] if wait else (lambda: None)
-    try:
-        types = np.append(types(), 0)                      # padding slots get type 0
-        n_nodes = len(nodes)
-        elists, ecounts = K.neighbour_lists(origins, origins, r_n, exclude_self=True, n_threads=1)
-        ewidth = max(int(ecounts.max()), 1)
-        nbr_idx = np.empty((n_nodes, ewidth), dtype=np.int64)
-        nbr_mask = np.empty((n_nodes, ewidth), dtype=bool)
-        edge_aa_pair = np.empty((n_nodes, ewidth), dtype=np.int64)
-        edge_topo = np.empty((n_nodes, ewidth), dtype=np.int64)
-        edge_rot = np.empty((n_nodes, ewidth, 3, 3))
-        edge_trans = np.empty((n_nodes, ewidth, 3))
-        _graph_fill(np.ascontiguousarray(origins, dtype=np.float64),
-                    np.ascontiguousarray(frames, dtype=np.float64), elists, ecounts,
-                    np.ascontiguousarray(aa, dtype=np.int64),
-                    np.ascontiguousarray(nodes, dtype=np.int64),
-                    np.ascontiguousarray(segment, dtype=np.int64), int(d_t), nbr_idx, nbr_mask,
-                    edge_aa_pair, edge_topo, edge_rot, edge_trans)
-    finally:
-        wait()
+    basis_args = (grid.points(np, np.float64), gaussian_radial_factor(grid, float(sigma)), lmax,
+                  dt)
+    if n_threads == 1:
+        lists, counts = K.neighbour_lists(coords, origins, r_max, n_threads=1, cap=256)
+        atom_basis, atom_index, atom_mask = K.neighbourhood_basis(
+            coords, origins, frames, lists, counts, *basis_args, n_threads=1,
+            pad_index=len(coords))
+        graph = _fused_graph(types, nodes, aa, segment, origins, frames, r_n, d_t)
+    else:
+        # one pool thread: atom neighbour lists, then basis ranges (with n_threads - 2 more pool
+        # threads); this thread meanwhile does the atom types and the graph, then takes basis
+        # ranges too: n_threads threads busy throughout, none waiting on another
+        import threading
+        ready = threading.Event()
+        box = []
+
+        def front():
+            try:
+                lists, counts = K.neighbour_lists(coords, origins, r_max, n_threads=1, cap=256)
+                box.append(K.neighbourhood_basis(
+                    coords, origins, frames, lists, counts, *basis_args, n_threads=n_threads,
+                    pad_index=len(coords), block=False, workers=n_threads - 2))
+            finally:
+                ready.set()
+            box[0][3]()
+
+        future = K._pool(n_threads).submit(front)
+        try:
+            graph = _fused_graph(types, nodes, aa, segment, origins, frames, r_n, d_t)
+        finally:
+            ready.wait()
+            if box:
+                box[0][3]()                     # take basis ranges too, then wait for all
+            future.result()
+        atom_basis, atom_index, atom_mask, _ = box[0]
+    types, (nbr_idx, nbr_mask, edge_aa_pair, edge_topo, edge_rot, edge_trans) = graph
     atom_type = types[atom_index]
     return (atom_basis, atom_type, atom_mask, nbr_idx, nbr_mask, edge_aa_pair, edge_topo,
             edge_rot, edge_trans)

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import math
 import os
+import sys
+import threading
 
 import numpy as np
 
@@ -465,17 +467,42 @@ def _pool(size):
     return _POOL["pool"]
 
 
-def _run_ranges(fn, bounds, n_threads, block=True):
+def _run_ranges(fn, bounds, n_threads, block=True, workers=None):
     """Call ``fn(c0, c1)`` for consecutive ranges of ``bounds``; in threads when > 1 range.
 
     The kernels are compiled with ``nogil=True``, so the ranges run in parallel.
-    ``block=False``: every range runs in the pool and a function that waits
-    for them (and re-raises their errors) is returned.
+    ``block=False``: n_threads - 1 pool threads start taking the ranges in
+    order, and a function is returned that makes the caller take the ranges
+    left (once it has done its own work), waits for the pool threads and
+    re-raises their errors.  So n_threads threads run at any time, and no
+    core idles while another thread still has a long range.  ``workers``:
+    pool threads to start instead of n_threads - 1 (the function may then be
+    called by several threads, which all take ranges).
     """
     jobs = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
     if not block:
-        futures = [_pool(n_threads).submit(fn, a, b) for a, b in jobs]
-        return lambda: [f.result() for f in futures] and None
+        queue = iter(jobs)
+        lock = threading.Lock()
+
+        def work():
+            while True:
+                with lock:
+                    job = next(queue, None)
+                if job is None:
+                    return
+                fn(*job)
+
+        workers = max(1, n_threads - 1) if workers is None else int(workers)
+        futures = [_pool(n_threads).submit(work) for _ in range(workers)]
+
+        def wait():
+            try:
+                work()
+            finally:
+                for f in futures:
+                    if not f.cancel():          # not started: no range left for it
+                        f.result()
+        return wait
     if len(jobs) <= 1 or n_threads <= 1:
         for a, b in jobs:
             fn(a, b)
@@ -546,7 +573,7 @@ def neighbour_lists(points, centres, radius, *, exclude_self=False, n_threads=No
 
 
 def neighbourhood_basis(points, centres, frames, lists, counts, rho, radial_factor, lmax,
-                        dtype, *, n_threads=None, pad_index=-1, block=True):
+                        dtype, *, n_threads=None, pad_index=-1, block=True, workers=None):
     """Padded basis of the neighbourhoods in the centre frames (fused :func:`basis_into`).
 
     For centre c and slot k < counts[c], with a = lists[c, k] and
@@ -565,7 +592,11 @@ def neighbourhood_basis(points, centres, frames, lists, counts, rho, radial_fact
     pad_index : int
     block : bool
         False: return at once, the kernel running in background threads (nogil);
-        a fourth item, a function, waits for it.
+        a fourth item, a function, takes ranges in the calling thread and waits
+        for the rest.
+    workers : int, optional
+        With ``block=False``: pool threads to start (default n_threads - 1);
+        the wait function may then be called by several threads.
 
     Returns
     -------
@@ -586,10 +617,11 @@ def neighbourhood_basis(points, centres, frames, lists, counts, rho, radial_fact
     width = max(int(counts.max()) if n else 0, 1)
     n_radial = rho.shape[0]
     shape = (n, width, n_radial, (lmax + 1) ** 2)
-    # large arrays: fresh zero pages from the OS (calloc), so the padding is not written again;
-    # small ones may come from recycled heap memory, where the kernel zeroes only the padding
-    zeroed = int(np.prod(shape)) * np.dtype(dtype).itemsize >= ZEROED_BYTES
-    basis = np.zeros(shape, dtype=dtype) if zeroed else np.empty(shape, dtype=dtype)
+    # large arrays: memory of an earlier result that is no longer referenced (pages already
+    # mapped: no page faults, no kernel zeroing, no munmap), else fresh zero pages from the OS
+    # (calloc), so the padding is not written again; small ones may come from recycled heap
+    # memory; the kernel zeroes the padding unless the memory is known to be zero
+    basis, zeroed = _output_buffer(shape, dtype)
     index = np.empty((n, width), dtype=np.int64)
     mask = np.empty((n, width), dtype=bool)
     uniform = bool(n_radial > 1 and rho[0] == 0.0
@@ -597,15 +629,79 @@ def neighbourhood_basis(points, centres, frames, lists, counts, rho, radial_fact
     n_threads = default_threads() if n_threads is None else max(1, int(n_threads))
     n_threads = min(n_threads, max(1, n // 8))
     # in the background: more ranges than threads, taken by the pool threads as they get free
-    n_ranges = n_threads if block or n_threads == 1 else min(4 * n_threads, max(1, n // 8))
+    # and by the caller once its own work is done (see _run_ranges)
+    n_ranges = n_threads if block or n_threads == 1 else min(8 * n_threads, max(1, n // 8))
     bounds = _split(n, n_ranges, weights=counts + 8)
     norms, pmm = _norm_table(lmax), _pmm_table(lmax)
     wait = _run_ranges(lambda a, b: _neighbourhood_basis(a, b, centres, frames, points, lists,
                                                          counts, rho, radial_factor, lmax, norms,
                                                          pmm, uniform, int(pad_index), zeroed,
                                                          basis, index, mask),
-                       bounds, n_threads, block=block)
+                       bounds, n_threads, block=block, workers=workers)
     return (basis, index, mask) if block else (basis, index, mask, wait)
+
+
+#: Large outputs of :func:`neighbourhood_basis` are carved from recycled buffers (at least this size).
+RECYCLE_BYTES = 4 << 20
+#: ... and at most this size (bigger ones are plain allocations).
+RECYCLE_MAX_BYTES = 128 << 20
+#: Buffers tracked for recycling (the most recent ones; up to this many x RECYCLE_MAX_BYTES
+#: stay allocated while unused, see :func:`release_buffers`); 0 disables recycling.
+RECYCLE_BUFFERS = 4
+_RECYCLE = {"lock": threading.Lock(), "bufs": []}
+if hasattr(os, "register_at_fork"):     # a child starts with its own, unlocked lock
+    os.register_at_fork(after_in_child=lambda: _RECYCLE.update(lock=threading.Lock()))
+
+
+def _refs_when_free():
+    probe = [np.empty(1)]
+    return sys.getrefcount(probe[0])      # same expression as in _output_buffer
+
+
+_FREE_REFS = _refs_when_free()
+
+
+def _output_buffer(shape, dtype):
+    """``(array, zeroed)``: an uninitialised C-contiguous array of ``shape``/``dtype``.
+
+    Large arrays are views of a tracked raw buffer; a buffer whose only
+    reference is the tracking list (every array carved from it has been
+    freed by its user) is reused without page faults or zeroing by the OS.
+    ``zeroed`` tells whether the memory is known to be zero (fresh pages).
+    """
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    if not RECYCLE_BYTES <= nbytes <= RECYCLE_MAX_BYTES or RECYCLE_BUFFERS <= 0:
+        zeroed = nbytes >= ZEROED_BYTES
+        return (np.zeros(shape, dtype=dtype) if zeroed else np.empty(shape, dtype=dtype)), zeroed
+    with _RECYCLE["lock"]:
+        bufs = _RECYCLE["bufs"]
+        best = -1
+        for k in range(len(bufs)):
+            if (sys.getrefcount(bufs[k]) == _FREE_REFS and bufs[k].nbytes >= nbytes
+                    and (best < 0 or bufs[k].nbytes < bufs[best].nbytes)):
+                best = k
+        if best >= 0:
+            raw = bufs.pop(best)
+            zeroed = False
+        else:
+            free = [k for k in range(len(bufs)) if sys.getrefcount(bufs[k]) == _FREE_REFS]
+            if free and len(bufs) >= RECYCLE_BUFFERS:       # too small: replace a free one
+                bufs.pop(free[0])
+            elif len(bufs) >= RECYCLE_BUFFERS:              # all in use: stop tracking the oldest
+                bufs.pop(0)
+            # fresh zero pages, with room for a slightly larger protein next time
+            raw = np.zeros(nbytes + nbytes // 8, dtype=np.uint8)
+            zeroed = True
+        bufs.append(raw)                                    # most recently used last
+        out = raw[:nbytes].view(dtype).reshape(shape)
+    return out, zeroed
+
+
+def release_buffers():
+    """Forget the recycled output buffers (their memory is freed once no array uses it)."""
+    with _RECYCLE["lock"]:
+        _RECYCLE["bufs"] = []
 
 
 def basis_into(xyz, rho, radial_factor, lmax, out, index=None):

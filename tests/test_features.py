@@ -314,3 +314,27 @@ def test_atom_types_per_distinct_pair_equal_atom_types_of(native, rules):
     long = dataclasses.replace(rules, atom_names=np.where(rules.atom_names == "CB", "CBXY",
                                                           rules.atom_names), _cache={})
     np.testing.assert_array_equal(_features._atom_types(long), atom_types_of(long))
+
+
+@needs_numba
+def test_recycled_output_buffers(native, monkeypatch):
+    """atom_basis memory is reused only once no array uses it; stale data never leaks."""
+    monkeypatch.setattr(_numba_kernels, "RECYCLE_BYTES", 1)      # recycle every output
+    _numba_kernels.release_buffers()
+    try:
+        ref = _reference_featurize(native, dtype=np.float64)
+        a = featurize(native, dtype=np.float64)
+        kept = a.atom_basis.copy()
+        b = featurize(native, dtype=np.float64, lmax=2)          # a is alive: not reused
+        assert not np.shares_memory(a.atom_basis, b.atom_basis)
+        np.testing.assert_array_equal(a.atom_basis, kept)
+        ptr = a.atom_basis.ctypes.data
+        a.atom_basis[...] = np.nan                               # stale data, padding included
+        del a
+        c = featurize(native, dtype=np.float64)                  # reuses a's memory
+        assert c.atom_basis.ctypes.data == ptr
+        _assert_same_features(c, ref, 1e-12)
+        np.testing.assert_array_equal(c.atom_basis, kept)
+        assert c.atom_basis.flags.c_contiguous and c.atom_basis.flags.writeable
+    finally:
+        _numba_kernels.release_buffers()
