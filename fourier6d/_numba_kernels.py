@@ -606,13 +606,9 @@ def neighbourhood_basis(points, centres, frames, lists, counts, rho, radial_fact
     if not AVAILABLE:
         raise RuntimeError("numba is not available")
     lmax = int(lmax)
-    rho = np.ascontiguousarray(rho, dtype=np.float64)
-    radial_factor = np.ascontiguousarray(radial_factor, dtype=np.float64)
-    points = np.ascontiguousarray(points, dtype=np.float64)
-    centres = np.ascontiguousarray(centres, dtype=np.float64)
-    frames = np.ascontiguousarray(frames, dtype=np.float64)
-    lists = np.ascontiguousarray(lists, dtype=np.int64)
-    counts = np.ascontiguousarray(counts, dtype=np.int64)
+    rho, radial_factor, points, centres, frames = _contiguous(np.float64, rho, radial_factor, points,
+                                                              centres, frames)
+    lists, counts = _contiguous(np.int64, lists, counts)
     n = centres.shape[0]
     width = max(int(counts.max()) if n else 0, 1)
     n_radial = rho.shape[0]
@@ -639,6 +635,12 @@ def neighbourhood_basis(points, centres, frames, lists, counts, rho, radial_fact
                                                          basis, index, mask),
                        bounds, n_threads, block=block, workers=workers)
     return (basis, index, mask) if block else (basis, index, mask, wait)
+
+
+
+def _contiguous(dtype, *arrays):
+    """C-contiguous copies (or the arrays themselves) in ``dtype``, for the kernels' arguments."""
+    return tuple(np.ascontiguousarray(a, dtype=dtype) for a in arrays)
 
 
 #: Large outputs of :func:`neighbourhood_basis` are carved from recycled buffers (at least this size).
@@ -732,9 +734,7 @@ def basis_into(xyz, rho, radial_factor, lmax, out, index=None):
     if not AVAILABLE:
         raise RuntimeError("numba is not available")
     lmax = int(lmax)
-    xyz = np.ascontiguousarray(xyz, dtype=np.float64)
-    rho = np.ascontiguousarray(rho, dtype=np.float64)
-    radial_factor = np.ascontiguousarray(radial_factor, dtype=np.float64)
+    xyz, rho, radial_factor = _contiguous(np.float64, xyz, rho, radial_factor)
     shape = (xyz.shape[0], rho.shape[0], (lmax + 1) ** 2)
     if out.shape != shape or not out.flags.c_contiguous or out.dtype.kind != "f":
         raise ValueError(f"out must be a C-contiguous float array of shape {shape}, "
