@@ -9,13 +9,11 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.model_selection import GroupShuffleSplit
 
-from fourier6d._backend import to_numpy, get_array_module
+from fourier6d._backend import to_numpy
 
 from .architectures import get_architecture
-from .batching import collate
-from .networks import (init_params, count_params, radial_grid, batch_to_device, forward, block_6d,
-                       graph_head)
-from .training import model_targets, train_network, init_switch_scale
+from .networks import init_params, count_params, radial_grid
+from .training import model_targets, train_network, predict_nodes, init_switch_scale
 
 __all__ = ["SixDQAEstimator"]
 
@@ -35,56 +33,6 @@ def _array_module(device):
         enable_cupy_autograd()
         return cupy
     raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
-
-
-def forward_chunked(params, spec, dev, grid, max_nodes):
-    """:func:`~estimators.networks.forward` with the 6D layers run ``max_nodes`` residues at a time.
-
-    For prediction (no gradients).  Every layer before the graph convolutions
-    is per residue except message passing, whose receivers are chunked while
-    its sources are the previous block's output for all residues; so the result
-    equals ``forward`` (up to float rounding) while the per-edge operators of
-    message passing, ``(nodes, graph slots, n_radial, Q, Q)`` and the largest
-    arrays of the network, exist for one chunk at a time.  The graph
-    convolutions (arrays of a few numbers per edge) run on all residues at once.
-    Networks without message passing (fewer than two 6D blocks) have no large
-    per-edge arrays and are not chunked: small chunks only cost time there
-    (6DCNN-1, 64 CASP13 models: 14.8 models/s in chunks of 128 vs 64 whole).
-    """
-    n = dev["atom_basis"].shape[0]
-    if max_nodes is None or n <= int(max_nodes) or len(spec["blocks"]) < 2:
-        return forward(params, spec, dev, grid)
-    from fourier6d.embedding import embed_atoms
-    from fourier6d.message_passing import message_passing
-    from fourier6d.switch import switch_to_vector
-    xp = get_array_module(dev["atom_basis"])
-    chunks = [slice(s, min(s + int(max_nodes), n)) for s in range(0, n, int(max_nodes))]
-    # --- as networks.continuous_part, chunk by chunk
-    F = xp.concatenate([embed_atoms(dev["atom_basis"][c], dev["atom_type"][c], params["embed"])
-                        for c in chunks])
-    for b in range(len(spec["blocks"])):
-        out = []
-        for c in chunks:
-            x = F[c]
-            if b > 0:
-                x = x + message_passing(F, dev["nbr_idx"][c], dev["nbr_mask"][c], dev["edge_rot"][c],
-                                        dev["edge_trans"][c], grid)
-            out.append(block_6d(params, b, x, grid))
-        F = xp.concatenate(out)
-    switched = xp.concatenate([switch_to_vector(F[c], params["switch_w"], grid) for c in chunks])
-    # --- the graph convolutions on all residues
-    return graph_head(params, spec, dev, switched)
-
-
-def predict_nodes_chunked(params, spec, grid, features, xp, dtype, batch_size=16, max_nodes=None):
-    """Per-node predictions (host arrays), one per ProteinFeatures, via :func:`forward_chunked`."""
-    out = []
-    for start in range(0, len(features), batch_size):
-        batch = collate(features[start:start + batch_size], dtype=dtype)
-        dev = batch_to_device(batch, xp, dtype)
-        o = to_numpy(forward_chunked(params, spec, dev, grid, max_nodes))
-        out.extend(o[s] for s in batch.node_slices)
-    return out
 
 
 class SixDQAEstimator(RegressorMixin, BaseEstimator):
@@ -116,7 +64,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         Parallel featurization (joblib).
     max_nodes : int or None, default=128
         In :meth:`predict`, the 6D layers run on at most this many residues at
-        a time (:func:`forward_chunked`; same predictions up to float rounding).
+        a time (:func:`estimators.networks.forward_chunked`; same predictions up to float rounding).
         Bounds the memory of message passing (6DCNN-2: about 3 MB per residue
         with 57 graph slots) so that long proteins and large minibatches fit;
         None = all residues of a minibatch at once.  Only networks with message
@@ -323,8 +271,8 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         ok = [f for f in feats if f is not None]
         if self.max_nodes is not None and int(self.max_nodes) < 1:
             raise ValueError(f"max_nodes must be >= 1 or None, got {self.max_nodes!r}")
-        nodes = predict_nodes_chunked(params, spec, radial_grid(spec), ok, xp, dtype, int(self.batch_size),
-                                      self.max_nodes) if ok else []
+        nodes = predict_nodes(params, spec, radial_grid(spec), ok, xp, dtype, int(self.batch_size),
+                              max_nodes=self.max_nodes) if ok else []
         out, it = [], iter(nodes)
         for f in feats:
             if f is None:

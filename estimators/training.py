@@ -21,7 +21,7 @@ from autograd import value_and_grad
 from fourier6d._backend import get_array_module, to_numpy
 
 from .batching import collate
-from .networks import forward, batch_to_device, switch_features, TRAINABLE_EXCLUDE
+from .networks import forward, forward_chunked, batch_to_device, switch_features, TRAINABLE_EXCLUDE
 
 __all__ = ["Adam", "model_targets", "train_network", "predict_nodes"]
 
@@ -101,14 +101,18 @@ def _device_targets(batch, node_y, model_y, idx, xp, dtype):
     return to(np.where(mask, y, 0)), to(mask), to(np.where(gmask, gm, 0)), to(gmask), to(avg)
 
 
-def predict_nodes(params, spec, grid, features, xp, dtype, batch_size=16):
-    """Per-node predictions (host arrays), one per ProteinFeatures."""
+def predict_nodes(params, spec, grid, features, xp, dtype, batch_size=16, max_nodes=None):
+    """Per-node predictions (host arrays), one per ProteinFeatures.
+
+    ``max_nodes``: run the 6D layers on at most this many residues at a time
+    (:func:`estimators.networks.forward_chunked`); None = whole minibatches.
+    """
     out = []
     for start in range(0, len(features), batch_size):
         chunk = features[start:start + batch_size]
         batch = collate(chunk, dtype=dtype)
         dev = batch_to_device(batch, xp, dtype)
-        o = to_numpy(forward(params, spec, dev, grid))
+        o = to_numpy(forward_chunked(params, spec, dev, grid, max_nodes))
         out.extend(o[s] for s in batch.node_slices)
     return out
 

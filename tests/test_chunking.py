@@ -5,8 +5,8 @@ import pytest
 from estimators.architectures import ARCHITECTURES, get_architecture
 from estimators.batching import collate
 from estimators.features import featurize
-from estimators.networks import batch_to_device, forward, init_params, radial_grid
-from estimators.qa_estimator import SixDQAEstimator, forward_chunked
+from estimators.networks import batch_to_device, forward, forward_chunked, init_params, radial_grid
+from estimators.qa_estimator import SixDQAEstimator
 from estimators.structures import read_structure
 
 
