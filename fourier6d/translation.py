@@ -268,10 +268,11 @@ def translation_matrices(lmax, grid, t, rotation=None):
         right = wigner_d_real(lmax, S @ rotation)
     # D(S)^T Tz_p D(SR) for every shell p as two GEMMs batched over the translations only,
     # the shells folded into the rows: X = [Tz_p D(SR)]_p, then out_p^T = X_p^T D(S)
-    # (4x faster than broadcasting 25x25 products over (batch, shell))
-    batch = Tz.shape[:-3]
+    # (about 3x faster at 7,500 edges than broadcasting 25x25 products over (batch, shell))
     P, Q = Tz.shape[-3], Tz.shape[-1]
-    X = (Tz.reshape(batch + (P * Q, Q)) @ right).reshape(batch + (P, Q, Q))
+    X = Tz.reshape(Tz.shape[:-3] + (P * Q, Q)) @ right
+    batch = X.shape[:-2]            # t's batch broadcast with the rotations'
+    X = X.reshape(batch + (P, Q, Q))
     Xt = xp.ascontiguousarray(xp.swapaxes(X, -1, -2)).reshape(batch + (P * Q, Q))
     out_t = (Xt @ DS).reshape(batch + (P, Q, Q))
     return xp.swapaxes(out_t, -1, -2)
