@@ -145,3 +145,15 @@ def test_table_and_bad_input():
         translate_z(np.zeros((3, 9, 1)), 1.0, GRID)
     with pytest.raises(TypeError):
         translate_z(np.zeros((GRID.n_radial, 9, 1), dtype=int), 1.0, GRID)
+
+
+def test_translation_matrices_broadcast_one_t_over_many_rotations():
+    from fourier6d import random_rotations
+    from fourier6d.translation import translation_matrices
+    grid = RadialGrid(4, 0.5)
+    R = random_rotations(6, 0)
+    t = np.array([1.0, 2.0, -0.5])
+    one = translation_matrices(3, grid, t, rotation=R)
+    tiled = translation_matrices(3, grid, np.tile(t, (6, 1)), rotation=R)
+    assert one.shape == (6, 4, 16, 16)
+    np.testing.assert_allclose(one, tiled, rtol=0, atol=1e-14)
