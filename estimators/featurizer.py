@@ -110,6 +110,16 @@ class _ThreadWarnings:
                 del self.logs[threading.get_ident()]
 
 
+def _drain(results, progress):
+    """The items of ``results`` as a list, ticking ``progress`` (or None) once per item."""
+    out = []
+    for r in results:
+        out.append(r)
+        if progress is not None:
+            progress.update(1)
+    return out
+
+
 class StructureFeaturizer(TransformerMixin, BaseEstimator):
     """Turn structures (paths, ProDy atom groups) into :class:`ProteinFeatures`.
 
@@ -194,11 +204,7 @@ class StructureFeaturizer(TransformerMixin, BaseEstimator):
             progress = tqdm(total=len(sources), desc="featurize", unit="structure")
         try:
             if self.n_jobs == 1 or len(sources) < 2:
-                results = []
-                for s in sources:
-                    results.append(_featurize_one(s, params, cache_dir))
-                    if progress is not None:
-                        progress.update(1)
+                results = _drain((_featurize_one(s, params, cache_dir) for s in sources), progress)
             elif self.prefer == "threads" and _threading_backend_active():
                 results = self._threaded(sources, params, cache_dir, progress)
             else:   # processes, or a backend the caller chose (Dask, loky): picklable tasks
@@ -206,11 +212,7 @@ class StructureFeaturizer(TransformerMixin, BaseEstimator):
                 gen = Parallel(n_jobs=self.n_jobs, return_as="generator")(
                     delayed(_featurize_one)(s, params, cache_dir, self._threads_per_job())
                     for s in sources)
-                results = []
-                for r in gen:
-                    results.append(r)
-                    if progress is not None:
-                        progress.update(1)
+                results = _drain(gen, progress)
         finally:
             if progress is not None:
                 progress.close()
@@ -226,15 +228,10 @@ class StructureFeaturizer(TransformerMixin, BaseEstimator):
         from joblib import Parallel, delayed, effective_n_jobs
         n_jobs = effective_n_jobs(self.n_jobs)
         n_threads = self._threads_per_job()
-        results = []
         with warnings.catch_warnings():
             warnings.simplefilter("always")
             router = _ThreadWarnings(warnings.showwarning)
             warnings.showwarning = router.show
             gen = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
                 delayed(router.run)(s, params, cache_dir, n_threads) for s in sources)
-            for r in gen:
-                results.append(r)
-                if progress is not None:
-                    progress.update(1)
-        return results
+            return _drain(gen, progress)
