@@ -22,8 +22,7 @@ sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from _common import best_time, gemm_rate, append_results  # noqa: E402
 
 from fourier6d import (random_rotations, RadialGrid, point_basis, embed_atoms, wigner_d_real, rotate,
-                       conv6d,
-                       normalize, activation, switch_to_vector, edge_operators, pass_messages,
+                       conv6d, normalize, activation, switch_to_vector, edge_operators, pass_messages,
                        translate_z)
 from fourier6d.harmonics import n_coef
 

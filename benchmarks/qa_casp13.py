@@ -135,7 +135,7 @@ def leave_one_target_out(arch, feats, local_true, groups, corpus, args, log=prin
     c_feats, c_labels, c_groups = corpus
     pred_local = [None] * len(feats)
     folds = []
-    if getattr(args, "corpus_only", False):
+    if args.corpus_only:
         # one network trained on the decoys alone predicts every CASP13 target
         splits = [("all (corpus only)", np.arange(len(feats)), np.arange(0))]
     else:
