@@ -331,11 +331,9 @@ def _fused_graph(types, nodes, aa, segment, origins, frames, r_n, d_t):
     edge_topo = np.empty((n_nodes, ewidth), dtype=np.int64)
     edge_rot = np.empty((n_nodes, ewidth, 3, 3))
     edge_trans = np.empty((n_nodes, ewidth, 3))
-    _graph_fill(np.ascontiguousarray(origins, dtype=np.float64),
-                np.ascontiguousarray(frames, dtype=np.float64), elists, ecounts,
-                np.ascontiguousarray(aa, dtype=np.int64),
-                np.ascontiguousarray(nodes, dtype=np.int64),
-                np.ascontiguousarray(segment, dtype=np.int64), int(d_t), nbr_idx, nbr_mask,
+    origins, frames = K._contiguous(np.float64, origins, frames)
+    aa, nodes, segment = K._contiguous(np.int64, aa, nodes, segment)
+    _graph_fill(origins, frames, elists, ecounts, aa, nodes, segment, int(d_t), nbr_idx, nbr_mask,
                 edge_aa_pair, edge_topo, edge_rot, edge_trans)
     return types, (nbr_idx, nbr_mask, edge_aa_pair, edge_topo, edge_rot, edge_trans)
 
