@@ -547,8 +547,7 @@ def neighbour_lists(points, centres, radius, *, exclude_self=False, n_threads=No
     """
     if not AVAILABLE:
         raise RuntimeError("numba is not available")
-    points = np.ascontiguousarray(points, dtype=np.float64)
-    centres = np.ascontiguousarray(centres, dtype=np.float64)
+    points, centres = _contiguous(np.float64, points, centres)
     n = centres.shape[0]
     n_threads = default_threads() if n_threads is None else max(1, int(n_threads))
     n_threads = min(n_threads, max(1, n // 16))
@@ -635,7 +634,6 @@ def neighbourhood_basis(points, centres, frames, lists, counts, rho, radial_fact
                                                          basis, index, mask),
                        bounds, n_threads, block=block, workers=workers)
     return (basis, index, mask) if block else (basis, index, mask, wait)
-
 
 
 def _contiguous(dtype, *arrays):
