@@ -3,20 +3,25 @@
 One job: a fused, per-point loop for NumPy inputs of
 :func:`fourier6d.expansion.bessel_harmonic_basis` and
 :func:`fourier6d.expansion.point_basis`.  It evaluates, point by point and
-without temporaries, exactly the formulas of the array-agnostic reference
-path (:func:`fourier6d.harmonics.real_sph_harm` and
-:func:`fourier6d.harmonics.spherical_jn`):
+without temporaries:
 
 * ``Y^R_lm`` by the Cartesian recurrences ``A_m + i B_m = (x + i y)^m`` and
-  the three-term recurrence in l of ``Pi_l^m`` (``P_l^m = sin^m(t) Pi_l^m``);
-* ``j_l(x)`` by the power series for x < 1, the upward recurrence from j_0
-  and j_1 for x > l + 1, and Miller's downward recurrence normalised by
-  ``sum_l (2l+1) j_l^2 = 1`` otherwise (same start index and constants);
+  the three-term recurrence in l of ``Pi_l^m`` (``P_l^m = sin^m(t) Pi_l^m``),
+  as :func:`fourier6d.harmonics.real_sph_harm`;
+* ``j_l(x)`` in three regimes: the power series for x < 1 and the upward
+  recurrence from j_0 and j_1 for x > l + 1 (both as
+  :func:`fourier6d.harmonics.spherical_jn`); for 1 <= x <= l + 1, unlike the
+  reference path (Miller's recurrence from l = 2 lmax + 24), the power series
+  of j_lmax and j_(lmax-1) in x^2 (Horner, truncated below 1e-18 at
+  x = lmax + 1: 18 terms for lmax = 4) followed by the downward recurrence,
+  which is stable in that direction; about 3x fewer operations than Miller's
+  32 steps at lmax = 4;
 * times a per-radial-point factor (ones, or the Gaussian factor of Eq. 2).
 
 The array-agnostic path stays the reference (and the CuPy path); the tests
-check that both agree to 1e-12 in float64.  Everything here is computed in
-float64 and written in the dtype of ``out``.
+check that both agree to 1e-12 in float64, and the kernel's j_l against
+:func:`scipy.special.spherical_jn` to 1e-15 (lmax <= 4) in every regime.
+Everything here is computed in float64 and written in the dtype of ``out``.
 
 Numba is optional: :data:`AVAILABLE` is False when it cannot be imported,
 and callers then use the reference path.  Setting the environment variable
@@ -36,16 +41,15 @@ __all__ = ["AVAILABLE", "ylm_norms", "basis_into", "neighbour_lists", "neighbour
 
 #: Terms of the power series of j_l for x < 1 (as ``harmonics._jn_series``).
 SERIES_TERMS = 12
-#: Miller's start index is ``2 * lmax + MILLER_EXTRA`` (as ``harmonics.spherical_jn``).
-MILLER_EXTRA = 24
+#: Truncation of the power series of j_lmax and j_(lmax-1) for 1 <= x <= lmax + 1 (last term
+#: at x = lmax + 1 below this).
+SERIES_TOL = 1e-18
 #: Points per block of the kernel (temporaries stay in L1/L2 cache).
 BLOCK = 64
 #: Output arrays of at least this size are allocated zeroed (glibc serves them with mmap).
 ZEROED_BYTES = 32 << 20
 #: Cells per search radius of the neighbour search (cell list).
 CELLS_PER_RADIUS = 2
-#: Arbitrary small seed of Miller's recurrence (as ``harmonics.spherical_jn``).
-MILLER_SEED = 1e-30
 
 try:  # pragma: no branch
     if os.environ.get("FOURIER6D_DISABLE_NUMBA", "") not in ("", "0"):
@@ -115,11 +119,12 @@ if AVAILABLE:
                         Y[q0 - m, i] = c * B[m, i]
 
     @_jit
-    def _jn_block(lmax, nk, x, sn, cs, jl, sel, xc, xinv, w0, w1, w2, w3):
+    def _jn_block(lmax, nk, x, sn, cs, jl, sel, xc, xinv, w0, w1, w2, w3, ser):
         """jl[l, k] = j_l(x[k]), k < nk, given sn = sin(x), cs = cos(x) where x >= 1.
 
-        The three regimes of spherical_jn; the series and Miller's recurrence
-        run on compacted index lists (sel) so that each loop vectorises.
+        The three regimes of the module docstring; the series and the
+        middle regime run on compacted index lists (sel) so that each loop
+        vectorises.  ``ser``: :func:`_series_table` (lmax).
         """
         # upward recurrence from j_0, j_1 (used where x > l + 1, and for j_0 where x >= 1)
         for k in range(nk):
@@ -160,7 +165,9 @@ if AVAILABLE:
                         w1[j] = w1[j] + w0[j]
                 for j in range(ns):
                     jl[l, sel[j]] = w2[j] * w1[j]
-        # Miller's downward recurrence, 1 <= x <= lmax + 1
+        # 1 <= x <= lmax + 1: j_lmax and j_(lmax-1) by their power series in x^2 (Horner,
+        # coefficients ser[1] and ser[0], enough terms for x = lmax + 1), then the downward
+        # recurrence j_(l-1) = (2l+1)/x j_l - j_(l+1) (the stable direction) for l < lmax - 1
         if lmax < 1:
             return
         nm = 0
@@ -170,53 +177,81 @@ if AVAILABLE:
                 nm += 1
         if nm == 0:
             return
+        n_terms = ser.shape[1]
         for j in range(nm):
-            xc[j] = xinv[sel[j]]                     # 1 / x
-            w0[j] = 0.0                              # j_{l+1}
-            w1[j] = MILLER_SEED                      # j_l
-            w2[j] = 0.0                              # sum (2l+1) j_l^2
-        for l in range(2 * lmax + MILLER_EXTRA, 0, -1):
-            if l <= lmax:
-                for j in range(nm):
-                    w3[l * nm + j] = w1[j]
+            xc[j] = x[sel[j]]
+            w2[j] = xc[j] * xc[j]
+            w0[j] = ser[0, n_terms - 1]              # series of j_(lmax-1) / x^(lmax-1)
+            w1[j] = ser[1, n_terms - 1]              # series of j_lmax / x^lmax
+        for t in range(n_terms - 2, -1, -1):
+            a0 = ser[0, t]
+            a1 = ser[1, t]
             for j in range(nm):
-                prev = (2 * l + 1) * xc[j] * w1[j] - w0[j]
-                w2[j] = w2[j] + (2 * l + 1) * w1[j] * w1[j]
-                w0[j] = w1[j]
-                w1[j] = prev
+                w0[j] = w0[j] * w2[j] + a0
+                w1[j] = w1[j] * w2[j] + a1
         for j in range(nm):
-            k = sel[j]
-            scale = 1.0 / math.sqrt(w2[j] + w1[j] * w1[j])
-            if w1[j] * jl[0, k] < 0:                 # the sum rule fixes |scale| only
-                scale = -scale
-            xk = x[k]
-            for l in range(1, lmax + 1):
-                if not (xk > l + 1):
-                    jl[l, k] = w3[l * nm + j] * scale
+            pw = 1.0                                 # x^(lmax-1)
+            for l in range(lmax - 1):
+                pw *= xc[j]
+            w3[(lmax - 1) * nm + j] = w0[j] * pw
+            w3[lmax * nm + j] = w1[j] * pw * xc[j]
+        for l in range(lmax - 1, 0, -1):
+            for j in range(nm):
+                w3[(l - 1) * nm + j] = ((2 * l + 1) * xinv[sel[j]] * w3[l * nm + j]
+                                        - w3[(l + 1) * nm + j])
+        for l in range(lmax + 1):
+            for j in range(nm):
+                if not (xc[j] > l + 1):              # else the upward value (more accurate)
+                    jl[l, sel[j]] = w3[l * nm + j]
+
+    @_jit
+    def _series_table(lmax):
+        """Power-series coefficients of j_(lmax-1) and j_lmax (rows 0, 1): j_l(x) =
+        x^l sum_t a[t] x^(2t), a[0] = 1/(2l+1)!!, a[t] = -a[t-1] / (2t (2l+2t+1));
+        terms until |a[t]| x^(2t+l) < SERIES_TOL at x = lmax + 1 (rows zero-padded)."""
+        x_max = lmax + 1.0
+        n_terms = 1
+        for row in range(2):
+            l = max(lmax - 1 + row, 0)
+            a = 1.0
+            for k in range(1, l + 1):
+                a /= 2 * k + 1
+            t = 0
+            while abs(a) * x_max ** (2 * t + l) >= SERIES_TOL or t < 2:
+                t += 1
+                a = -a * 0.5 / (t * (2 * l + 2 * t + 1))
+            n_terms = max(n_terms, t + 1)
+        ser = np.zeros((2, n_terms))
+        for row in range(2):
+            l = max(lmax - 1 + row, 0)
+            a = 1.0
+            for k in range(1, l + 1):
+                a /= 2 * k + 1
+            for t in range(n_terms):
+                if t > 0:
+                    a = -a * 0.5 / (t * (2 * l + 2 * t + 1))
+                ser[row, t] = a
+        return ser
 
     @_jit
     def _basis_workspace(n_l, n_radial):
         """Scratch arrays of :func:`_basis_block` (one set per thread)."""
         nkb = n_radial * BLOCK
         n_coef = n_l * n_l
-        l_of_q = np.empty(n_coef, dtype=np.int64)
-        for l in range(n_l):
-            for q in range(l * l, (l + 1) * (l + 1)):
-                l_of_q[q] = l
         return (np.empty(BLOCK), np.empty(BLOCK), np.empty(BLOCK), np.empty(BLOCK),
                 np.empty((n_l, BLOCK)), np.empty((n_l, BLOCK)), np.empty((n_l, BLOCK)),
                 np.empty((n_coef, BLOCK)), np.empty((BLOCK, n_coef)), np.empty((nkb, n_l)),
-                l_of_q, np.empty(nkb), np.empty(nkb), np.empty(nkb), np.empty((n_l, nkb)),
+                np.empty(nkb), np.empty(nkb), np.empty(nkb), np.empty((n_l, nkb)),
                 np.empty(nkb, dtype=np.int64), np.empty(nkb), np.empty(nkb), np.empty(nkb),
-                np.empty(nkb), np.empty(nkb), np.empty(n_l * nkb))
+                np.empty(nkb), np.empty(nkb), np.empty(n_l * nkb), _series_table(n_l - 1))
 
     @_jit
     def _basis_block(n, px, py, pz, rho, radial_factor, lmax, norms, pmm, uniform, ws,
                      out, rows):
         """out[rows[i], p, q] = radial_factor[p] j_l(rho_p r_i) Y^R_lm(u_i) for the n <= BLOCK
         points (px[i], py[i], pz[i]), i < n (the per-point formulas of the module docstring)."""
-        (r, ux, uy, uz, A, B, pib, Y, Yt, jlt, l_of_q, x, sn, cs, jl, sel, xc, xinv,
-         w0, w1, w2, w3) = ws
+        (r, ux, uy, uz, A, B, pib, Y, Yt, jlt, x, sn, cs, jl, sel, xc, xinv,
+         w0, w1, w2, w3, ser) = ws
         n_radial = rho.shape[0]
         n_l = lmax + 1
         n_coef = n_l * n_l
@@ -260,20 +295,24 @@ if AVAILABLE:
             for k in range(nk):
                 sn[k] = math.sin(x[k])
                 cs[k] = math.cos(x[k])
-        _jn_block(lmax, nk, x, sn, cs, jl, sel, xc, xinv, w0, w1, w2, w3)
+        _jn_block(lmax, nk, x, sn, cs, jl, sel, xc, xinv, w0, w1, w2, w3, ser)
         for l in range(n_l):
             for k in range(nk):
                 jlt[k, l] = jl[l, k]
         for q in range(n_coef):
             for i in range(n):
                 Yt[i, q] = Y[q, i]
+        flat = out.reshape(-1)          # out[row, p, q] = flat[(row * n_radial + p) * n_coef + q]
         for i in range(n):
+            base = rows[i] * n_radial
             for p in range(n_radial):
                 k = p * n + i
                 f = radial_factor[p]
-                orow = out[rows[i], p]
-                for q in range(n_coef):
-                    orow[q] = jlt[k, l_of_q[q]] * f * Yt[i, q]
+                o = (base + p) * n_coef
+                for l in range(n_l):
+                    v = jlt[k, l] * f
+                    for q in range(l * l, (l + 1) * (l + 1)):
+                        flat[o + q] = v * Yt[i, q]
 
     @_jit
     def _basis_kernel(xyz, index, rho, radial_factor, lmax, norms, pmm, uniform, out):

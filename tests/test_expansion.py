@@ -381,6 +381,32 @@ def test_point_basis_bad_arguments(rng):
 
 
 @needs_numba
+@pytest.mark.parametrize("lmax", [1, 2, 4, 8, 12])
+def test_numba_bessel_all_regimes_against_scipy(lmax):
+    # points on +z: Y^R_lm = 0 for m != 0 and Y^R_l0 = sqrt((2l+1)/(4 pi)), so
+    # out[:, p, l^2 + l] / Y_l0 is j_l(rho_p r) itself; x = rho_p r dense over
+    # [0, 3 (lmax + 1)]: series (x < 1), series of j_lmax, j_(lmax-1) + downward
+    # recurrence (1 <= x <= lmax + 1) and upward recurrence (x > lmax + 1)
+    x = np.concatenate([np.linspace(0.0, 3.0 * (lmax + 1), 4001),
+                        [1.0 - 1e-15, 1.0, lmax + 1.0, np.nextafter(lmax + 1.0, 9e9)]])
+    rho = np.array([0.0, 1.0, 0.37])
+    xyz = np.zeros((len(x), 3))
+    xyz[:, 2] = x
+    out = np.empty((len(x), 3, (lmax + 1) ** 2))
+    _numba_kernels.basis_into(xyz, rho, np.ones(3), lmax, out)
+    for l in range(lmax + 1):
+        y_l0 = np.sqrt((2 * l + 1) / (4 * np.pi))
+        q = l * l + l
+        for p in (1, 2):
+            want = sp.spherical_jn(l, rho[p] * x)
+            assert np.abs(out[:, p, q] / y_l0 - want).max() < 1e-15 * max(1, lmax / 4), (l, p)
+        assert np.all(out[:, 0, q] == (y_l0 if l == 0 else 0.0))
+        others = [k for k in range(l * l, (l + 1) ** 2) if k != q]
+        if others:
+            assert np.abs(out[:, :, others]).max() < 1e-15
+
+
+@needs_numba
 def test_basis_into_checks_out_and_index(rng):
     xyz = rng.normal(size=(5, 3))
     rho, ones = GRID.points(), np.ones(GRID.n_radial)
