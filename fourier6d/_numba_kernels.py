@@ -238,10 +238,14 @@ if AVAILABLE:
         """Scratch arrays of :func:`_basis_block` (one set per thread)."""
         nkb = n_radial * BLOCK
         n_coef = n_l * n_l
+        l_of_q = np.empty(n_coef, dtype=np.int64)
+        for l in range(n_l):
+            for q in range(l * l, (l + 1) * (l + 1)):
+                l_of_q[q] = l
         return (np.empty(BLOCK), np.empty(BLOCK), np.empty(BLOCK), np.empty(BLOCK),
                 np.empty((n_l, BLOCK)), np.empty((n_l, BLOCK)), np.empty((n_l, BLOCK)),
                 np.empty((n_coef, BLOCK)), np.empty((BLOCK, n_coef)), np.empty((nkb, n_l)),
-                np.empty(nkb), np.empty(nkb), np.empty(nkb), np.empty((n_l, nkb)),
+                l_of_q, np.empty(nkb), np.empty(nkb), np.empty(nkb), np.empty((n_l, nkb)),
                 np.empty(nkb, dtype=np.int64), np.empty(nkb), np.empty(nkb), np.empty(nkb),
                 np.empty(nkb), np.empty(nkb), np.empty(n_l * nkb), _series_table(n_l - 1))
 
@@ -250,7 +254,7 @@ if AVAILABLE:
                      out, rows):
         """out[rows[i], p, q] = radial_factor[p] j_l(rho_p r_i) Y^R_lm(u_i) for the n <= BLOCK
         points (px[i], py[i], pz[i]), i < n (the per-point formulas of the module docstring)."""
-        (r, ux, uy, uz, A, B, pib, Y, Yt, jlt, x, sn, cs, jl, sel, xc, xinv,
+        (r, ux, uy, uz, A, B, pib, Y, Yt, jlt, l_of_q, x, sn, cs, jl, sel, xc, xinv,
          w0, w1, w2, w3, ser) = ws
         n_radial = rho.shape[0]
         n_l = lmax + 1
@@ -302,17 +306,13 @@ if AVAILABLE:
         for q in range(n_coef):
             for i in range(n):
                 Yt[i, q] = Y[q, i]
-        flat = out.reshape(-1)          # out[row, p, q] = flat[(row * n_radial + p) * n_coef + q]
         for i in range(n):
-            base = rows[i] * n_radial
             for p in range(n_radial):
                 k = p * n + i
                 f = radial_factor[p]
-                o = (base + p) * n_coef
-                for l in range(n_l):
-                    v = jlt[k, l] * f
-                    for q in range(l * l, (l + 1) * (l + 1)):
-                        flat[o + q] = v * Yt[i, q]
+                orow = out[rows[i], p]
+                for q in range(n_coef):
+                    orow[q] = jlt[k, l_of_q[q]] * f * Yt[i, q]
 
     @_jit
     def _basis_kernel(xyz, index, rho, radial_factor, lmax, norms, pmm, uniform, out):

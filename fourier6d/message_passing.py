@@ -13,9 +13,10 @@ reused by every layer), and the messages
 
     m_i = sum_k mask[i, k] T_ik G_{nbr_idx[i, k]}
 
-are one batched GEMM over all edges followed by a sum over the neighbour
-slots (:func:`pass_messages`, an autograd primitive differentiable w.r.t.
-the coefficients; no gradient flows to the geometry).
+are, per receiver and radial point, one GEMM whose contraction runs over
+the neighbour slots and coefficients together (:func:`pass_messages`, an
+autograd primitive differentiable w.r.t. the coefficients; no gradient
+flows to the geometry).
 
 Accuracy: the translation is exact except for the truncation at degree L
 (Eq. 5's error term); it is accurate for |t_ij| up to about sigma L / 2
@@ -28,7 +29,8 @@ from autograd.extend import primitive, defvjp
 
 from ._backend import get_array_module
 from .radial import RadialGrid
-from .translation import translation_matrices, _lmax_of
+from .harmonics import n_coef
+from .translation import translation_matrices, translation_matrices_t, _lmax_of
 
 __all__ = ["edge_operators", "pass_messages", "message_passing"]
 
@@ -50,6 +52,18 @@ def _check_graph(nbr_idx, nbr_mask, n_source):
     return valid
 
 
+#: Elements of the largest temporary of one chunk in the loops below (16 MB in float32).
+#: Temporaries this small are served from the heap and reused from chunk to chunk (glibc
+#: raises its mmap threshold up to 32 MB), whereas one large temporary costs fresh
+#: first-touch page faults on every call (about 0.2 s per GB measured on the 2-core machine).
+CHUNK_ELEMENTS = 1 << 22
+
+
+def _chunks(n, per_item):
+    step = max(1, CHUNK_ELEMENTS // max(int(per_item), 1))
+    return [slice(s, min(s + step, n)) for s in range(0, n, step)]
+
+
 def edge_operators(R_ij, t_ij, grid, lmax, nbr_mask=None):
     """Per-edge operators T(j -> i) = D(S)^T T_z(|t|) D(S) D(R_ij).
 
@@ -62,13 +76,24 @@ def edge_operators(R_ij, t_ij, grid, lmax, nbr_mask=None):
     grid : RadialGrid
     lmax : int
     nbr_mask : array of bool, shape (N, K), optional
-        Operators of masked (padding) edges are set to zero.
+        Operators of masked (padding) edges are zero (and not computed).
 
     Returns
     -------
     array, shape (N, K, n_radial, Q, Q)
         Maps coefficients in j's frame to those of the same function in i's
-        frame; dtype and array module of ``t_ij``.
+        frame; dtype and array module of ``t_ij``.  Memory layout: a
+        transposed view of a C-contiguous ``(N, n_radial, K, Q, Q)`` array of
+        the transposed matrices, the layout in which :func:`pass_messages`
+        folds the sum over neighbours into its GEMMs without a copy (any
+        other layout passed to it is copied into this one first).
+
+    Notes
+    -----
+    Computed for the unmasked edges only, ``CHUNK_ELEMENTS`` at a time (by
+    :func:`fourier6d.translation.translation_matrices_t`), each chunk written
+    into place.  Batches of other than two dimensions are returned as
+    :func:`fourier6d.translation.translation_matrices` gives them.
     """
     if not isinstance(grid, RadialGrid):
         raise TypeError(f"grid must be a RadialGrid, got {type(grid).__name__}")
@@ -77,35 +102,110 @@ def edge_operators(R_ij, t_ij, grid, lmax, nbr_mask=None):
     if getattr(R_ij, "shape", None) != tuple(t_ij.shape[:-1]) + (3, 3):
         raise ValueError(f"R_ij must have shape {tuple(t_ij.shape[:-1]) + (3, 3)}, "
                          f"got {getattr(R_ij, 'shape', None)}")
+    if isinstance(lmax, bool) or int(lmax) != lmax or lmax < 0:
+        raise ValueError(f"lmax must be a non-negative integer, got {lmax!r}")
+    lmax = int(lmax)
     xp = get_array_module(R_ij, t_ij)
     t_ij = xp.asarray(t_ij)
     if t_ij.dtype.kind != "f":
         t_ij = t_ij.astype(np.float64)
-    ops = translation_matrices(lmax, grid, t_ij, rotation=xp.asarray(R_ij, dtype=t_ij.dtype))
+    R_ij = xp.asarray(R_ij, dtype=t_ij.dtype)
+    mask = None
     if nbr_mask is not None:
-        ops = ops * xp.asarray(nbr_mask, dtype=ops.dtype)[..., None, None, None]
-    return ops
+        mask = xp.asarray(nbr_mask)
+        if mask.shape != t_ij.shape[:-1]:
+            raise ValueError(f"nbr_mask must have shape {t_ij.shape[:-1]}, got {mask.shape}")
+    if t_ij.ndim != 3:
+        ops = translation_matrices(lmax, grid, t_ij, rotation=R_ij)
+        if mask is not None:
+            ops = ops * mask.astype(ops.dtype)[..., None, None, None]
+        return ops
+    N, K = t_ij.shape[:2]
+    P, Q = grid.n_radial, n_coef(lmax)
+    buf = xp.zeros((N, P, K, Q, Q), dtype=t_ij.dtype)
+    edges = xp.arange(N * K) if mask is None else xp.nonzero(mask.reshape(-1).astype(bool))[0]
+    t_flat, R_flat = t_ij.reshape(-1, 3), R_ij.reshape(-1, 3, 3)
+    for c in _chunks(int(edges.shape[0]), P * Q * Q):
+        e = edges[c]
+        buf[e // K, :, e % K] = translation_matrices_t(lmax, grid, t_flat[e], rotation=R_flat[e])
+    return buf.transpose(0, 2, 1, 4, 3)
 
 
-def _forward(coeffs, ops, idx):
-    gathered = coeffs[idx]                                      # (N, K, P, Q, C)
-    return (ops @ gathered).sum(axis=1)
+def _ops_t(edge_ops):
+    """``(N, P, K, Q, Q)`` C-contiguous, ``[i, p, k] = edge_ops[i, k, p].T`` (a view if possible)."""
+    xp = get_array_module(edge_ops)
+    return xp.ascontiguousarray(edge_ops.transpose(0, 2, 1, 4, 3))
+
+
+def _source_rows(idx, mask, n_src, n_radial):
+    """``(N, P, K)`` rows of ``coeffs.reshape(n_src * P, -1)`` read by slot (i, k) at radius p.
+
+    Masked slots read row ``n_src * P``: a zero row appended by the forward pass
+    (and a discarded row of the gradient).
+    """
+    xp = get_array_module(idx, mask)
+    rows = idx[:, None, :] * n_radial + xp.arange(n_radial)[None, :, None]
+    return xp.where(mask[:, None, :], rows, n_src * n_radial)
+
+
+def _forward(coeffs, ops_t, rows):
+    xp = get_array_module(coeffs, ops_t)
+    n_src, P, Q, C = coeffs.shape
+    N, _, K = rows.shape
+    src = xp.concatenate([coeffs.reshape(n_src * P, Q * C), xp.zeros((1, Q * C), coeffs.dtype)])
+    out = xp.empty((N, P, Q, C), dtype=xp.result_type(coeffs.dtype, ops_t.dtype))
+    # per receiver i and radius p ONE GEMM (Q x KQ) @ (KQ x C): the neighbour sum is the
+    # contraction over (k, q'), the neighbours' coefficients gathered row by row
+    for c in _chunks(N, P * K * Q * max(Q, C)):
+        n = c.stop - c.start
+        gathered = xp.take(src, rows[c].reshape(-1), axis=0).reshape(n, P, K * Q, C)
+        xp.matmul(ops_t[c].reshape(n, P, K * Q, Q).swapaxes(-1, -2), gathered, out=out[c])
+    return out
 
 
 @primitive
-def _messages(coeffs, ops, idx):
-    return _forward(coeffs, ops, idx)
+def _messages(coeffs, ops_t, rows):
+    return _forward(coeffs, ops_t, rows)
 
 
-def _vjp_coeffs(ans, coeffs, ops, idx):
+def _sparse_module(xp):
+    if xp is np:
+        import scipy.sparse as sparse
+    else:  # pragma: no cover - GPU only
+        import cupyx.scipy.sparse as sparse
+    return sparse
+
+
+def _scatter_rows(values, rows, n_rows):
+    """``out[r] = sum_e [rows[e] == r] values[e]``, shape (n_rows, W): one sparse product.
+
+    The 0/1 matrix has one entry per column (CSC built without sorting); a
+    sparse-dense product is a single scatter-add pass over ``values``
+    (scipy.sparse on NumPy, cupyx.scipy.sparse on CuPy).  Measured at
+    7,500 edges x 5 x 400 floats: 13 ms, vs 60 ms for ``bincount`` (which
+    accumulates in float64) and 140 ms for ``np.add.at``.
+    """
+    xp = get_array_module(values, rows)
+    n = values.shape[0]
+    S = _sparse_module(xp).csc_matrix((xp.ones(n, dtype=values.dtype), rows, xp.arange(n + 1)),
+                                      shape=(n_rows, n))
+    return S @ values
+
+
+def _vjp_coeffs(ans, coeffs, ops_t, rows):
+    shape, dtype = coeffs.shape, coeffs.dtype
+
     def vjp(g):
-        xp = get_array_module(g, ops)
-        contrib = xp.swapaxes(ops, -1, -2) @ g[:, None]         # (N, K, P, Q, C)
-        n_src = coeffs.shape[0]
-        width = int(np.prod(coeffs.shape[1:]))
-        flat = (idx[..., None] * width + xp.arange(width)).reshape(-1)
-        summed = xp.bincount(flat, weights=contrib.reshape(-1), minlength=n_src * width)
-        return summed.astype(coeffs.dtype, copy=False).reshape(coeffs.shape)
+        xp = get_array_module(g, ops_t)
+        n_src, P, Q, C = shape
+        N, _, K = rows.shape
+        grad = xp.zeros((n_src * P + 1, Q * C), dtype=xp.result_type(g.dtype, ops_t.dtype))
+        # transposed GEMMs per (i, p): (KQ x Q) @ (Q x C), then a scatter-add to the sources
+        for c in _chunks(N, P * K * Q * max(Q, C)):
+            n = c.stop - c.start
+            contrib = xp.matmul(ops_t[c].reshape(n, P, K * Q, Q), g[c])
+            grad += _scatter_rows(contrib.reshape(n * P * K, Q * C), rows[c].reshape(-1), grad.shape[0])
+        return grad[:-1].reshape(shape).astype(dtype, copy=False)
     return vjp
 
 
@@ -120,7 +220,8 @@ def pass_messages(coeffs, edge_ops, nbr_idx, nbr_mask):
     coeffs : array, shape (N_src, n_radial, Q, C)
         Coefficients of every residue in its own frame.
     edge_ops : array, shape (N, K, n_radial, Q, Q)
-        From :func:`edge_operators`.
+        From :func:`edge_operators` (whose memory layout is used without a copy;
+        other layouts are copied into it first).
     nbr_idx : int array, shape (N, K)
         Source residue of each neighbour slot (any value where masked).
     nbr_mask : bool array, shape (N, K)
@@ -128,8 +229,15 @@ def pass_messages(coeffs, edge_ops, nbr_idx, nbr_mask):
     Returns
     -------
     array, shape (N, n_radial, Q, C)
-        Differentiable (autograd primitive) w.r.t. ``coeffs``; the VJP is the
-        transposed GEMM followed by one ``bincount`` scatter-add.
+        Differentiable (autograd primitive) w.r.t. ``coeffs``.
+
+    Notes
+    -----
+    Per receiver i and radius p, the sum over neighbours is one GEMM
+    ``(Q x K Q) @ (K Q x C)`` on the neighbours' gathered coefficients (masked
+    slots read a zero row, so the operators are never copied); receivers are
+    processed ``CHUNK_ELEMENTS`` at a time.  The VJP is the transposed GEMM
+    followed by one sparse scatter-add to the sources.
     """
     cshape = getattr(coeffs, "shape", None)
     if cshape is None or len(cshape) != 4:
@@ -142,8 +250,8 @@ def pass_messages(coeffs, edge_ops, nbr_idx, nbr_mask):
                          f" got {eshape}")
     xp = get_array_module(coeffs, edge_ops, nbr_idx)
     idx = _check_graph(nbr_idx, nbr_mask, cshape[0])
-    ops = edge_ops * xp.asarray(nbr_mask, dtype=edge_ops.dtype)[..., None, None, None]
-    return _messages(coeffs, ops, idx)
+    rows = _source_rows(idx, xp.asarray(nbr_mask), cshape[0], cshape[1])
+    return _messages(coeffs, _ops_t(edge_ops), rows)
 
 
 def message_passing(coeffs, nbr_idx, nbr_mask, R_ij, t_ij, grid):
@@ -175,5 +283,5 @@ def message_passing(coeffs, nbr_idx, nbr_mask, R_ij, t_ij, grid):
     dtype = np.dtype(getattr(getattr(coeffs, "_value", coeffs), "dtype"))
     xp = get_array_module(coeffs, t_ij)
     ops = edge_operators(xp.asarray(R_ij, dtype=dtype), xp.asarray(t_ij, dtype=dtype), grid,
-                         _lmax_of(cshape[2]))
+                         _lmax_of(cshape[2]), nbr_mask)
     return pass_messages(coeffs, ops, nbr_idx, nbr_mask)

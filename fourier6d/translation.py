@@ -49,7 +49,8 @@ from .harmonics import degrees, n_coef, real_sph_harm, spherical_jn
 from .radial import RadialGrid
 
 __all__ = ["z_translation_table", "z_translation_matrices", "apply_operators",
-           "translate_z", "rotation_to_z", "translation_matrices", "translate"]
+           "translate_z", "rotation_to_z", "translation_matrices", "translation_matrices_t",
+           "translate"]
 
 
 def z_translation_table(lmax):
@@ -233,6 +234,104 @@ def rotation_to_z(t):
     return xp.stack(rows, axis=-2)
 
 
+#: Largest lmax for which general translations use the plane-wave table
+#: (:func:`plane_wave_table`, (2L+1)^2 x (L+1)^4 entries: 0.4 MB at L = 4, 15 MB at
+#: L = 8); above it they rotate t onto +z, translate along z and rotate back.
+PLANE_WAVE_MAX_L = 8
+
+
+def plane_wave_table(lmax):
+    """Constant part of a general translation: ``B[(lam, mu), q, q']`` (host float64).
+
+    ``B[lam mu, lm, l'm'] = 4 pi i^(l - lam - l') C[lm, lam mu, l'm']`` for
+    lam = 0..2 lmax (flat index lam*lam + lam + mu), so that by the plane-wave
+    expansion ``exp(-i k.t) = 4 pi sum_(lam mu) (-i)^lam j_lam(rho |t|)
+    Y_lam mu(t_hat) Y_lam mu(k_hat)`` the translation by t is
+
+        T(rho, t) = sum_(lam mu) j_lam(rho |t|) Y_lam mu(t_hat) B[lam mu],
+
+    the same operator as ``D(S)^T T_z(|t|) D(S)`` (Eq. 5 rotated; both are the
+    truncation of the exact operator to degrees <= lmax).
+    """
+    lmax = int(lmax)
+    xyz, w = sphere_quadrature(4 * lmax)
+    Y = real_sph_harm(2 * lmax, xyz)                        # (n, (2L+1)^2)
+    q = n_coef(lmax)
+    Yq = Y[:, :q]
+    # C[k, a, b] = sum_n w_n Y_k Y_a Y_b, as one GEMM over the quadrature nodes
+    c = ((Y * w[:, None]).T @ (Yq[:, :, None] * Yq[:, None, :]).reshape(len(w), q * q)).reshape(-1, q, q)
+    c[np.abs(c) < 1e-14] = 0.0
+    lam = degrees(2 * lmax)
+    L = degrees(lmax)
+    power = L[None, :, None] - lam[:, None, None] - L[None, None, :]
+    # i^power for even power; odd powers multiply zero Gaunt coefficients
+    sign = np.where(power % 4 == 0, 1.0, -1.0)
+    sign = np.where(power % 2 == 0, sign, 0.0)
+    return 4 * np.pi * sign * c
+
+
+def _plane_wave_translation(lmax, grid, t):
+    """T(rho_p, t), shape (..., P, Q, Q), as ONE GEMM with :func:`plane_wave_table`."""
+    xp = get_array_module(t)
+    dtype = t.dtype
+    table = cached_table("plane_wave_translation", lmax, lambda: plane_wave_table(lmax), xp, dtype)
+    d = xp.sqrt(xp.sum(t * t, axis=-1))
+    Y = real_sph_harm(2 * lmax, t)                              # direction of t (+z for t = 0)
+    jl = spherical_jn(2 * lmax, d[..., None] * grid.points(xp, dtype))   # (..., P, 2L+1)
+    lam = xp.asarray(degrees(2 * lmax))
+    W = jl[..., lam] * Y[..., None, :]                          # (..., P, (2L+1)^2)
+    q = n_coef(lmax)
+    out = W.reshape(-1, W.shape[-1]) @ table.reshape(table.shape[0], q * q)
+    return out.reshape(t.shape[:-1] + (grid.n_radial, q, q))
+
+
+def _rotated_z_translation(lmax, grid, t):
+    """T(rho_p, t) = D(S)^T T_z(|t|) D(S), shape (..., P, Q, Q) (the lmax > PLANE_WAVE_MAX_L path)."""
+    from .rotation import wigner_d_real
+    xp = get_array_module(t)
+    DS = wigner_d_real(lmax, rotation_to_z(t))                          # (..., Q, Q)
+    Tz = z_translation_matrices(lmax, grid, xp.sqrt(xp.sum(t * t, axis=-1)))  # (..., P, Q, Q)
+    P, Q = Tz.shape[-3], Tz.shape[-1]
+    # D(S)^T Tz_p D(S) as two GEMMs batched over the translations only, the shells folded
+    # into the rows: X = [Tz_p D(S)]_p, then out_p^T = X_p^T D(S)
+    X = (Tz.reshape(Tz.shape[:-3] + (P * Q, Q)) @ DS).reshape(Tz.shape)
+    Xt = xp.ascontiguousarray(xp.swapaxes(X, -1, -2)).reshape(Tz.shape[:-3] + (P * Q, Q))
+    return xp.swapaxes((Xt @ DS).reshape(Tz.shape), -1, -2)
+
+
+def _translation(lmax, grid, t, rotation):
+    """``T(t) [D(R)]``, shape (..., P, Q, Q), C-contiguous."""
+    from .rotation import wigner_d_real
+    xp = get_array_module(t, rotation)
+    if rotation is not None:
+        rotation = xp.asarray(rotation, dtype=t.dtype)
+        t = xp.broadcast_to(t, rotation.shape[:-1])
+    if lmax <= PLANE_WAVE_MAX_L:
+        T = _plane_wave_translation(lmax, grid, t)
+    else:
+        T = _rotated_z_translation(lmax, grid, t)
+    if rotation is None:
+        return xp.ascontiguousarray(T)
+    # T_p D(R) for every shell p: one GEMM per translation, the shells folded into the rows
+    P, Q = T.shape[-3], T.shape[-1]
+    out = T.reshape(T.shape[:-3] + (P * Q, Q)) @ wigner_d_real(lmax, rotation)
+    return out.reshape(out.shape[:-2] + (P, Q, Q))
+
+
+def _check_translation_args(lmax, grid, t, rotation):
+    if not isinstance(grid, RadialGrid):
+        raise TypeError(f"grid must be a RadialGrid, got {type(grid).__name__}")
+    if isinstance(lmax, bool) or int(lmax) != lmax or lmax < 0:
+        raise ValueError(f"lmax must be a non-negative integer, got {lmax!r}")
+    xp = get_array_module(t, rotation)
+    t = xp.asarray(t)
+    if t.dtype.kind != "f":
+        t = t.astype(np.float64)
+    if t.ndim < 1 or t.shape[-1] != 3:
+        raise ValueError(f"t must have shape (..., 3), got {t.shape}")
+    return int(lmax), t
+
+
 def translation_matrices(lmax, grid, t, rotation=None):
     """Matrices of the translation by a general vector t (Eqs. 5-6), batched.
 
@@ -248,34 +347,43 @@ def translation_matrices(lmax, grid, t, rotation=None):
     Returns
     -------
     array, shape (..., n_radial, Q, Q)
-        ``D(S)^T T_z(|t|) D(S) [D(R)]`` with ``S t = |t| e_z``: maps the
-        coefficients of f to those of ``f(R^-1 (r - t))`` (one dense matrix
-        per batch element and radius; all factors composed by GEMMs).
+        ``T(t) [D(R)]`` with ``T(t) = D(S)^T T_z(|t|) D(S)``, ``S t = |t| e_z``:
+        maps the coefficients of f to those of ``f(R^-1 (r - t))`` (one dense
+        matrix per batch element and radius).
+
+    Notes
+    -----
+    For lmax <= ``PLANE_WAVE_MAX_L``, T(t) is evaluated by the plane-wave
+    expansion (:func:`plane_wave_table`): one GEMM of the per-(translation,
+    radius) factors ``j_lam(rho |t|) Y_lam mu(t_hat)`` with a fixed table, no
+    Wigner matrices; above, by rotating t onto +z (Eq. 5 between two Eq. 6
+    rotations).  ``D(R)`` is applied by one GEMM per translation.
     """
-    from .rotation import wigner_d_real
+    lmax, t = _check_translation_args(lmax, grid, t, rotation)
+    return _translation(lmax, grid, t, rotation)
+
+
+def translation_matrices_t(lmax, grid, t, rotation=None):
+    """The TRANSPOSED matrices of :func:`translation_matrices`, C-contiguous.
+
+    Returns
+    -------
+    array, shape (..., n_radial, Q, Q)
+        ``out[..., p, b, a] = translation_matrices(lmax, grid, t, rotation)[..., p, a, b]``.
+
+    Notes
+    -----
+    Computed directly: ``(T(t) D(R))^T = D(R^T) T(-t) = T(-R^T t) D(R^T)``
+    (rotations are orthogonal, ``T(-t) = T(t)^T``, and ``D(R) T(t) = T(R t) D(R)``,
+    all exact after truncation), i.e. the operator of the reversed edge, in the
+    layout :func:`fourier6d.message_passing.edge_operators` stores.
+    """
+    lmax, t = _check_translation_args(lmax, grid, t, rotation)
     xp = get_array_module(t, rotation)
-    t = xp.asarray(t)
-    if t.dtype.kind != "f":
-        t = t.astype(np.float64)
-    S = rotation_to_z(t)
-    DS = wigner_d_real(lmax, S)                                        # (..., Q, Q)
-    Tz = z_translation_matrices(lmax, grid, xp.sqrt(xp.sum(t * t, axis=-1)))  # (..., P, Q, Q)
     if rotation is None:
-        right = DS
-    else:
-        # D(S) D(R) = D(S R): one Wigner matrix of the composed 3x3 rotation
-        rotation = xp.asarray(rotation, dtype=t.dtype)
-        right = wigner_d_real(lmax, S @ rotation)
-    # D(S)^T Tz_p D(SR) for every shell p as two GEMMs batched over the translations only,
-    # the shells folded into the rows: X = [Tz_p D(SR)]_p, then out_p^T = X_p^T D(S)
-    # (about 3x faster at 7,500 edges than broadcasting 25x25 products over (batch, shell))
-    P, Q = Tz.shape[-3], Tz.shape[-1]
-    X = Tz.reshape(Tz.shape[:-3] + (P * Q, Q)) @ right
-    batch = X.shape[:-2]            # t's batch broadcast with the rotations'
-    X = X.reshape(batch + (P, Q, Q))
-    Xt = xp.ascontiguousarray(xp.swapaxes(X, -1, -2)).reshape(batch + (P * Q, Q))
-    out_t = (Xt @ DS).reshape(batch + (P, Q, Q))
-    return xp.swapaxes(out_t, -1, -2)
+        return _translation(lmax, grid, -t, None)
+    Rt = xp.swapaxes(xp.asarray(rotation, dtype=t.dtype), -1, -2)
+    return _translation(lmax, grid, -(Rt @ t[..., None])[..., 0], Rt)
 
 
 def translate(coeffs, t, grid):
