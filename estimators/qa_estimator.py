@@ -19,6 +19,8 @@ __all__ = ["SixDQAEstimator"]
 
 _FEATURE_KEYS = ("lmax", "n_radial", "sigma", "r_max", "r_n", "d_t")
 FORMAT_VERSION = 1
+#: :meth:`SixDQAEstimator.predict` featurizes and scores this many models at a time.
+PREDICT_CHUNK = 64
 
 
 def _array_module(device):
@@ -256,6 +258,13 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
     def predict(self, models):
         """Per-residue predicted lDDT for each model.
 
+        Parameters
+        ----------
+        models : path, Structure, ProDy AtomGroup, ProteinFeatures, or a list of them
+            Inputs other than features are featurized and scored
+            :data:`PREDICT_CHUNK` models at a time, so memory does not grow
+            with the number of models.
+
         Returns
         -------
         list of ndarray
@@ -264,13 +273,25 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
             for inputs that failed to load when ``errors='warn'``.
         """
         self._check_fitted()
+        if isinstance(models, (str, Path)) or not hasattr(models, "__len__"):
+            models = [models]
+        models = list(models)
+        if self.max_nodes is not None and int(self.max_nodes) < 1:
+            raise ValueError(f"max_nodes must be >= 1 or None, got {self.max_nodes!r}")
+        # files / structures are featurized and scored PREDICT_CHUNK models at a time, so
+        # memory stays bounded for any number of models (features of a 300-residue model
+        # take ~20 MB) and the feature buffers of one chunk are reused by the next
+        out = []
+        for start in range(0, len(models), PREDICT_CHUNK):
+            out += self._predict_chunk(models[start:start + PREDICT_CHUNK])
+        return out
+
+    def _predict_chunk(self, models):
         spec = self.spec_
         xp, dtype = self._xp_dtype()
         feats = self._features(models, spec)
         params = {k: xp.asarray(v, dtype=dtype) for k, v in self.params_.items()}
         ok = [f for f in feats if f is not None]
-        if self.max_nodes is not None and int(self.max_nodes) < 1:
-            raise ValueError(f"max_nodes must be >= 1 or None, got {self.max_nodes!r}")
         nodes = predict_nodes(params, spec, radial_grid(spec), ok, xp, dtype, int(self.batch_size),
                               max_nodes=self.max_nodes) if ok else []
         out, it = [], iter(nodes)

@@ -681,7 +681,7 @@ def _contiguous(dtype, *arrays):
 
 
 #: Large outputs of :func:`neighbourhood_basis` are carved from recycled buffers (at least this size).
-RECYCLE_BYTES = 4 << 20
+RECYCLE_BYTES = 2 << 20
 #: ... and at most this size (bigger ones are plain allocations).
 RECYCLE_MAX_BYTES = 128 << 20
 #: Buffers tracked for recycling (the most recent ones; up to this many x RECYCLE_MAX_BYTES

@@ -182,3 +182,27 @@ def test_predict_keeps_good_results_when_one_input_is_bad(casp_small, tmp_path):
     est.set_params(errors="raise")
     with pytest.raises(ValueError, match="empty.pdb"):
         est.predict([str(bad)])
+
+
+def test_predict_streams_models_in_chunks(casp_small, tmp_path, monkeypatch):
+    # with chunks of 2 models, a bad input in the middle: same predictions as all at once
+    import estimators.qa_estimator as qa
+    models, local = casp_small
+    est = _tiny_estimator(epochs=1, errors="warn").fit(models[:4], local[:4])
+    bad = tmp_path / "empty.pdb"
+    bad.write_text("")
+    inputs = [models[0], models[1], str(bad), models[2], models[3]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        whole = est.predict(inputs)
+        calls = []
+        chunk = qa.SixDQAEstimator._predict_chunk
+        monkeypatch.setattr(qa, "PREDICT_CHUNK", 2)
+        monkeypatch.setattr(qa.SixDQAEstimator, "_predict_chunk",
+                            lambda self, m: calls.append(len(m)) or chunk(self, m))
+        chunked = est.predict(inputs)
+    assert calls == [2, 2, 1]
+    assert chunked[2] is None and whole[2] is None
+    for a, b in zip(whole, chunked):
+        if a is not None:
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
