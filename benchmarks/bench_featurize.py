@@ -8,7 +8,10 @@ Usage::
 Proteins of a given size are built by concatenating shared natives (each as its
 own chain, shifted so that they pack side by side) and trimming to the size.
 ``featurize`` rows: one call on a Structure in memory, with the Numba kernels on
-all threads (default) and on one thread; ``files->features`` rows:
+all threads (default) and on one thread; ``featurize stream`` rows: every CASP13
+model (already parsed) featurized in turn and dropped, as a scoring pipeline does
+(one worker with 1 or all threads, or 2 workers of 1 thread taking models from
+a shared queue); ``files->features`` rows:
 StructureFeaturizer over 60 natives (parsing included), n_jobs as threads and as
 processes.  Prints a table and appends it to benchmarks/RESULTS.md (machine, versions, date).
 """
@@ -59,6 +62,26 @@ def _concat(structures, n_residues):
     )
 
 
+def _stream(structures, workers, n_threads):
+    """Featurize every structure and drop the result; ``workers`` threads share the queue."""
+    import threading
+    queue, lock = iter(structures), threading.Lock()
+
+    def work():
+        while True:
+            with lock:
+                s = next(queue, None)
+            if s is None:
+                return
+            featurize(s, n_threads=n_threads)
+    threads = [threading.Thread(target=work) for _ in range(workers - 1)]
+    for t in threads:
+        t.start()
+    work()
+    for t in threads:
+        t.join()
+
+
 def _best(fn, repeat):
     """Median wall time of ``repeat`` calls (the machine is shared: medians, not minima)."""
     times = []
@@ -90,6 +113,7 @@ def main(argv=None):
         t, ss = _best(lambda: [read_structure(p) for p in files], 1)
         n = sum(s.n_residues for s in ss)
         rows.append(("parse", label, len(files), n, 1, t, n / t, ""))
+        parsed = ss
     # 2. featurization (Structure in memory) vs protein size, all threads and one thread
     pool = [read_structure(p) for p in natives[:12]]
     from fourier6d import _numba_kernels
@@ -103,7 +127,16 @@ def main(argv=None):
                                                if _numba_kernels.AVAILABLE else "NumPy path")
             rows.append(("featurize", f"{size} res", 1, size, 1, t, size / t,
                          f"{used}, K={f.atom_basis.shape[1]}, {f.nbytes / 1e6:.1f} MB f32"))
-    # 3. end to end (files -> features) with n_jobs (threads and processes)
+    # 3. a stream of real models (CASP13 server models, 75 residues on average), results dropped
+    if models and _numba_kernels.AVAILABLE:
+        n_res = sum(s.n_residues for s in parsed)
+        for workers, nt in ((1, 1), (1, None), (2, 1)):
+            _stream(parsed[:8], workers, nt)
+            t, _ = _best(lambda: _stream(parsed, workers, nt), 3)
+            used = "all threads" if nt is None else f"{nt} thread"
+            rows.append(("featurize stream", "casp13 models", len(parsed), n_res, workers, t,
+                         n_res / t, f"{workers} worker(s) x {used}"))
+    # 4. end to end (files -> features) with n_jobs (threads and processes)
     sample = natives[:60]
     n_res = sum(read_structure(p).n_residues for p in sample)
     for jobs in args.jobs:
