@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -49,7 +48,7 @@ from fourier6d import RadialGrid, point_basis
 from fourier6d import _numba_kernels
 from fourier6d.expansion import gaussian_radial_factor
 
-from .atom_types import N_ATOM_TYPES, atom_types_of
+from .atom_types import ATOM_TYPE_INDEX, N_ATOM_TYPES, OTHER_TYPE
 from .structures import StructureError, StructureWarning, read_structure
 
 __all__ = ["ProteinFeatures", "featurize", "residue_frames", "DEFAULT_PARAMS"]
@@ -158,12 +157,17 @@ def residue_frames(n, ca, c):
         Rotation matrices whose columns are the local x, y, z axes.
     """
     x = n - ca
-    x = x / np.linalg.norm(x, axis=-1, keepdims=True)
+    x = x / np.sqrt(np.einsum("...k,...k->...", x, x))[..., None]
     v = c - ca
-    y = v - np.sum(v * x, axis=-1, keepdims=True) * x
-    y = y / np.linalg.norm(y, axis=-1, keepdims=True)
-    z = np.cross(x, y)
-    return np.stack([x, y, z], axis=-1)
+    y = v - np.einsum("...k,...k->...", v, x)[..., None] * x
+    y = y / np.sqrt(np.einsum("...k,...k->...", y, y))[..., None]
+    out = np.empty(x.shape + (3,), dtype=x.dtype)
+    out[..., 0] = x
+    out[..., 1] = y
+    out[..., 2, 2] = x[..., 0] * y[..., 1] - x[..., 1] * y[..., 0]     # z = x X y
+    out[..., 0, 2] = x[..., 1] * y[..., 2] - x[..., 2] * y[..., 1]
+    out[..., 1, 2] = x[..., 2] * y[..., 0] - x[..., 0] * y[..., 2]
+    return out
 
 
 def _check_params(lmax, n_radial, sigma, r_max, r_n, d_t, dtype):
@@ -219,8 +223,9 @@ def _atom_types(s):
     seen[code] = True
     pairs = np.flatnonzero(seen)
     lut = np.zeros(len(seen), dtype=np.int64)
-    lut[pairs] = atom_types_of(SimpleNamespace(resnames=rnames, atom_res=pairs // n_a,
-                                               atom_names=anames[pairs % n_a], n_atoms=len(pairs)))
+    # the lookup of atom_types_of, on Python strings (numpy str scalars hash slowly)
+    rl, al, get = rnames.tolist(), anames.tolist(), ATOM_TYPE_INDEX.get
+    lut[pairs] = [get((rl[p // n_a], al[p % n_a]), OTHER_TYPE) for p in pairs.tolist()]
     return lut[code]
 
 

@@ -128,9 +128,10 @@ class Structure:
         with np.errstate(invalid="ignore"):
             u = n - ca
             v = c - ca
-            lu = np.linalg.norm(u, axis=1)
-            lv = np.linalg.norm(v, axis=1)
-            sin = np.linalg.norm(np.cross(u, v), axis=1) / np.maximum(lu * lv, 1e-300)
+            lu = np.sqrt(np.einsum("ij,ij->i", u, u))
+            lv = np.sqrt(np.einsum("ij,ij->i", v, v))
+            w = u[:, [1, 2, 0]] * v[:, [2, 0, 1]] - u[:, [2, 0, 1]] * v[:, [1, 2, 0]]   # u X v
+            sin = np.sqrt(np.einsum("ij,ij->i", w, w)) / np.maximum(lu * lv, 1e-300)
             has_frame = (lu > 0.1) & (lv > 0.1) & (sin > 1e-2)
         return n, ca, c, has_frame
 
