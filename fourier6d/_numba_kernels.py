@@ -555,6 +555,8 @@ def _run_ranges(fn, bounds, n_threads, block=True, workers=None):
 
 def _split(n, n_threads, weights=None):
     """Range bounds splitting 0..n into n_threads parts (of about equal total weight)."""
+    if n_threads <= 1:
+        return np.array([0, n], dtype=np.int64)
     if weights is None:
         return np.linspace(0, n, n_threads + 1).round().astype(np.int64)
     cum = np.concatenate([[0], np.cumsum(weights, dtype=np.float64)])

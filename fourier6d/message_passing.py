@@ -176,20 +176,22 @@ def _sparse_module(xp):
     return sparse
 
 
-def _scatter_rows(values, rows, n_rows):
-    """``out[r] = sum_e [rows[e] == r] values[e]``, shape (n_rows, W): one sparse product.
+def _scatter_add_rows(target, rows, values):
+    """``target[r] += sum_e [rows[e] == r] values[e]`` (in place; ``rows`` may repeat).
 
-    The 0/1 matrix has one entry per column (CSC built without sorting); a
-    sparse-dense product is a single scatter-add pass over ``values``
-    (scipy.sparse on NumPy, cupyx.scipy.sparse on CuPy).  Measured at
-    7,500 edges x 5 x 400 floats: 13 ms, vs 60 ms for ``bincount`` (which
-    accumulates in float64) and 140 ms for ``np.add.at``.
+    Only the distinct rows are touched: ``unique`` maps them to 0..u-1, a 0/1
+    sparse matrix (one entry per column, CSC built without sorting) sums the
+    values into u rows in a single pass (scipy.sparse on NumPy,
+    cupyx.scipy.sparse on CuPy), and those rows are added to ``target``.
+    Measured at 7,500 edges x 5 x 400 floats: 13 ms, vs 60 ms for
+    ``bincount`` (which accumulates in float64) and 140 ms for ``np.add.at``.
     """
     xp = get_array_module(values, rows)
+    uniq, inverse = xp.unique(rows, return_inverse=True)
     n = values.shape[0]
-    S = _sparse_module(xp).csc_matrix((xp.ones(n, dtype=values.dtype), rows, xp.arange(n + 1)),
-                                      shape=(n_rows, n))
-    return S @ values
+    S = _sparse_module(xp).csc_matrix((xp.ones(n, dtype=values.dtype), inverse.reshape(-1),
+                                       xp.arange(n + 1)), shape=(uniq.shape[0], n))
+    target[uniq] += S @ values
 
 
 def _vjp_coeffs(ans, coeffs, ops_t, rows):
@@ -204,7 +206,7 @@ def _vjp_coeffs(ans, coeffs, ops_t, rows):
         for c in _chunks(N, P * K * Q * max(Q, C)):
             n = c.stop - c.start
             contrib = xp.matmul(ops_t[c].reshape(n, P, K * Q, Q), g[c])
-            grad += _scatter_rows(contrib.reshape(n * P * K, Q * C), rows[c].reshape(-1), grad.shape[0])
+            _scatter_add_rows(grad, rows[c].reshape(-1), contrib.reshape(n * P * K, Q * C))
         return grad[:-1].reshape(shape).astype(dtype, copy=False)
     return vjp
 
