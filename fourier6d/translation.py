@@ -34,7 +34,14 @@ structure is not exploited.
 
 General translations (:func:`translate`) rotate t onto +z, translate along z
 and rotate back: ``T(t) = D(S)^T T_z(|t|) D(S)`` with ``S t = |t| e_z`` and
-the real Wigner matrices ``D`` of :mod:`fourier6d.rotation`.
+the real Wigner matrices ``D`` of :mod:`fourier6d.rotation`.  The same
+operator follows directly from the full plane-wave expansion
+``exp(-i k.t) = 4 pi sum_(lam mu) (-i)^lam j_lam(rho |t|) Y_lam mu(t_hat) Y_lam mu(k_hat)``:
+``T(rho, t) = sum_(lam mu) j_lam(rho |t|) Y_lam mu(t_hat) B[lam mu]`` with a
+fixed table B (:func:`plane_wave_table`), i.e. one GEMM for any number of
+translations and no Wigner matrices; :func:`translation_matrices` uses it
+for lmax <= ``PLANE_WAVE_MAX_L`` (the table grows as L^6) and the rotations
+above.  Both agree to rounding (tests/test_translation.py).
 """
 from __future__ import annotations
 
@@ -310,9 +317,6 @@ def _translation(lmax, grid, t, rotation):
     """``T(t) [D(R)]``, shape (..., P, Q, Q), C-contiguous."""
     from .rotation import wigner_d_real
     xp = get_array_module(t, rotation)
-    if rotation is not None:
-        rotation = xp.asarray(rotation, dtype=t.dtype)
-        t = xp.broadcast_to(t, rotation.shape[:-1])
     if lmax <= PLANE_WAVE_MAX_L:
         T = _plane_wave_translation(lmax, grid, t)
     else:
@@ -320,8 +324,10 @@ def _translation(lmax, grid, t, rotation):
     if rotation is None:
         return xp.ascontiguousarray(T)
     # T_p D(R) for every shell p: one GEMM per translation, the shells folded into the rows
+    # (batch shapes of t and the rotations broadcast)
     P, Q = T.shape[-3], T.shape[-1]
-    out = T.reshape(T.shape[:-3] + (P * Q, Q)) @ wigner_d_real(lmax, rotation)
+    DR = wigner_d_real(lmax, xp.asarray(rotation, dtype=t.dtype))
+    out = T.reshape(T.shape[:-3] + (P * Q, Q)) @ DR
     return out.reshape(out.shape[:-2] + (P, Q, Q))
 
 

@@ -157,3 +157,33 @@ def test_translation_matrices_broadcast_one_t_over_many_rotations():
     tiled = translation_matrices(3, grid, np.tile(t, (6, 1)), rotation=R)
     assert one.shape == (6, 4, 16, 16)
     np.testing.assert_allclose(one, tiled, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("lmax", [0, 1, 3, 4, 6])
+def test_plane_wave_translation_equals_rotated_z_translation(lmax):
+    # the two evaluations of T(t) (plane-wave table for lmax <= PLANE_WAVE_MAX_L, rotate-to-z
+    # above) are the same truncated operator: equal to rounding, t = 0 and t along -+z included
+    from fourier6d.translation import _plane_wave_translation, _rotated_z_translation
+    rng = np.random.default_rng(lmax)
+    t = np.concatenate([rng.normal(size=(6, 3)) * 3, [[0, 0, 0], [0, 0, 2.5], [0, 0, -1.5],
+                                                      [1e-9, 0, 1.0]]])
+    pw = _plane_wave_translation(lmax, GRID, t)
+    rz = _rotated_z_translation(lmax, GRID, t)
+    assert pw.shape == rz.shape == (10, GRID.n_radial, (lmax + 1) ** 2, (lmax + 1) ** 2)
+    assert np.abs(pw - rz).max() < 1e-12
+    pw32 = _plane_wave_translation(lmax, GRID, t.astype(np.float32))
+    assert pw32.dtype == np.float32 and np.abs(pw32 - rz).max() < 1e-5
+
+
+def test_translation_matrices_t_is_the_transpose():
+    from fourier6d import random_rotations
+    from fourier6d.translation import PLANE_WAVE_MAX_L, translation_matrices, translation_matrices_t
+    rng = np.random.default_rng(5)
+    R = random_rotations(8, rng).reshape(2, 4, 3, 3)
+    t = rng.normal(size=(2, 4, 3)) * 2
+    for lmax in (2, PLANE_WAVE_MAX_L + 1):                       # both evaluations of T(t)
+        for rot in (None, R):
+            T = translation_matrices(lmax, GRID, t, rotation=rot)
+            Tt = translation_matrices_t(lmax, GRID, t, rotation=rot)
+            assert Tt.flags.c_contiguous and T.shape == Tt.shape == (2, 4, GRID.n_radial) + ((lmax + 1) ** 2,) * 2
+            assert np.abs(Tt - np.swapaxes(T, -1, -2)).max() < 1e-12
