@@ -40,6 +40,15 @@ def gemm_rate(dtype, n=2048, repeat=3, xp=np, sync=None):
     return 2.0 * n ** 3 / t / 1e9
 
 
+def memory_rate(xp=np, sync=None, nbytes=256 << 20, repeat=3):
+    """Measured memory bandwidth (GB/s) of ``xp``: a copy of ``nbytes`` into an already-touched
+    array (read + write = 2 x nbytes moved)."""
+    a = xp.ones(nbytes // 4, dtype=np.float32)
+    b = xp.zeros_like(a)
+    t = best_time(lambda: b.__setitem__(Ellipsis, a), repeat=repeat, sync=sync)
+    return 2.0 * nbytes / t / 1e9
+
+
 def machine_line():
     import numpy, scipy
     try:

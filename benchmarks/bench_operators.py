@@ -5,6 +5,14 @@ Sizes (paper): L = 4, 5 radial points, C channels (16 by default), 300 residues,
 work each implementation performs (e.g. the dense per-shell GEMMs of the 6D
 convolution, zeros of the Gaunt table included).
 
+Each operator is also placed on a roofline: its limit is the larger of
+FLOPs / (GEMM rate) and bytes / (memory bandwidth), both measured in the same
+run, where bytes = every input read once plus the output written once (the
+least any implementation must move); "fraction of limit" = limit / measured
+time.  A memory-bound operator (few FLOPs per byte) cannot approach the GEMM
+rate, whatever its implementation; its fraction of the limit says how far it
+is from what the machine allows.
+
     python benchmarks/bench_operators.py [--channels 16] [--dtype float32] [--device cpu|cuda] [--no-append]
 
 With ``--device cuda`` every operator runs on CuPy arrays (the same code) and
@@ -19,7 +27,7 @@ import numpy as np
 import os, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from _common import best_time, gemm_rate, append_results  # noqa: E402
+from _common import best_time, gemm_rate, memory_rate, append_results  # noqa: E402
 
 from fourier6d import (random_rotations, RadialGrid, point_basis, embed_atoms, wigner_d_real, rotate,
                        conv6d, normalize, activation, switch_to_vector, edge_operators, pass_messages,
@@ -52,6 +60,7 @@ def main(argv=None):
     Q = n_coef(L)
     grid = RadialGrid.from_sigma(2.0, P)
     gemm = gemm_rate(dt, xp=xp, sync=sync)
+    bandwidth = memory_rate(xp=xp, sync=sync)
     xyz = xp.asarray((rng.uniform(-1, 1, (N, A, 3)) * 8.0).astype(np.float64))
     basis = point_basis(xyz, grid, L, 2.0, dtype=dt)
     types = xp.asarray(rng.integers(0, 168, (N, A)))
@@ -70,38 +79,56 @@ def main(argv=None):
     blocks = sum((2 * l + 1) ** 2 for l in range(L + 1))
 
     rows = []
+    f, i8 = dt.itemsize, 8                          # bytes of a float and of an index
+    E_ = N * K                                      # edges
 
-    def run(name, fn, flops):
+    def run(name, fn, flops, nbytes):
         sec = best_time(fn, repeat=args.repeat, sync=sync)
         rate = flops / sec / 1e9 if flops else float("nan")
-        rows.append((name, sec * 1e3, rate, rate / gemm if flops else float("nan")))
+        limit = max(flops / (gemm * 1e9), nbytes / (bandwidth * 1e9))
+        rows.append((name, sec * 1e3, rate, rate / gemm if flops else float("nan"),
+                     flops / nbytes, limit * 1e3, limit / sec))
 
-    run(f"point_basis ({N}x{A} atoms)", lambda: point_basis(xyz, grid, L, 2.0, dtype=dt), 0)
-    run("embed_atoms (Eq. 2, t=E[type])", lambda: embed_atoms(basis, types, E), 2 * N * A * P * Q * C)
-    run(f"wigner_d_real ({N*K} rotations)", lambda: wigner_d_real(L, R.reshape(-1, 3, 3)), 0)
-    run(f"rotate ({N*K} edges, Eq. 6)", lambda: rotate(Fe, D), 2 * N * K * P * blocks * C)
-    run(f"z-translation matrices ({N*K})", lambda: translate_z(Fe[:, :, :, :1], d, grid), 0)
-    run(f"edge_operators ({N*K} edges)", lambda: edge_operators(R, t, grid, L, mask), 0)
+    coef = N * P * Q * C * f                        # one (N, P, Q, C) coefficient array
+    run(f"point_basis ({N}x{A} atoms)", lambda: point_basis(xyz, grid, L, 2.0, dtype=dt), 0,
+        N * A * 3 * 8 + N * A * P * Q * f)
+    run("embed_atoms (Eq. 2, t=E[type])", lambda: embed_atoms(basis, types, E), 2 * N * A * P * Q * C,
+        N * A * (P * Q * f + i8) + 168 * C * f + coef)
+    run(f"wigner_d_real ({E_} rotations)", lambda: wigner_d_real(L, R.reshape(-1, 3, 3)), 0,
+        E_ * (9 * f + Q * Q * f))
+    run(f"rotate ({E_} edges, Eq. 6)", lambda: rotate(Fe, D), 2 * E_ * P * blocks * C,
+        E_ * (2 * P * Q * C + Q * Q) * f)
+    run(f"z-translation matrices ({E_})", lambda: translate_z(Fe[:, :, :, :1], d, grid), 0,
+        E_ * (f + 2 * P * Q * f))
+    run(f"edge_operators ({E_} edges)", lambda: edge_operators(R, t, grid, L, mask), 0,
+        E_ * (12 * f + P * Q * Q * f + 1))
     run(f"pass_messages ({N}x{K}, Eqs. 5-6)", lambda: pass_messages(F, ops, nbr, mask),
-        2 * N * K * P * Q * Q * C)
-    run(f"conv6d ({N} res, {C}->{C}, Eq. 4)", lambda: conv6d(F, W, B), 2 * N * P * (Q * C) ** 2)
-    run("normalize (Eq. 7)", lambda: normalize(F, grid), 3 * N * P * Q * C)
-    run("activation (Eq. 9)", lambda: activation(F, B, grid), 12 * N * P * Q * C)
-    run("switch_to_vector (Eq. 11)", lambda: switch_to_vector(F, W, grid), 2 * N * P * Q * C * C)
+        2 * E_ * P * Q * Q * C, E_ * (P * Q * Q * f + i8 + 1) + 2 * coef)
+    run(f"conv6d ({N} res, {C}->{C}, Eq. 4)", lambda: conv6d(F, W, B), 2 * N * P * (Q * C) ** 2,
+        2 * coef + (P * Q * C * C + P * Q * C) * f)
+    run("normalize (Eq. 7)", lambda: normalize(F, grid), 3 * N * P * Q * C, 2 * coef)
+    run("activation (Eq. 9)", lambda: activation(F, B, grid), 12 * N * P * Q * C,
+        2 * coef + P * Q * C * f)
+    run("switch_to_vector (Eq. 11)", lambda: switch_to_vector(F, W, grid), 2 * N * P * Q * C * C,
+        coef + P * Q * C * C * f + N * C * f)
 
-    table = [f"| operator | ms | GFLOP/s | fraction of GEMM ({gemm:.0f} GFLOP/s {dt.name}) |",
-             "|---|---|---|---|"]
-    for name, ms, rate, frac in rows:
+    table = [f"| operator | ms | GFLOP/s | fraction of GEMM ({gemm:.0f} GFLOP/s {dt.name}) "
+             f"| FLOP/byte | limit ms (GEMM, {bandwidth:.1f} GB/s) | fraction of limit |",
+             "|---|---|---|---|---|---|---|"]
+    for name, ms, rate, frac, intensity, limit_ms, frac_limit in rows:
         fr = "" if np.isnan(frac) else f"{frac:.2f}"
         rt = "" if np.isnan(rate) else f"{rate:.1f}"
-        table.append(f"| {name} | {ms:.2f} | {rt} | {fr} |")
+        table.append(f"| {name} | {ms:.2f} | {rt} | {fr} | {intensity:.1f} | {limit_ms:.2f} "
+                     f"| {frac_limit:.2f} |")
     table = "\n".join(table)
     print(table)
     if not args.no_append:
         backend = "cupy" if args.device == "cuda" else "numpy"
         append_results(f"Operators at paper sizes (L={L}, P={P}, C={C}, {dt.name}, {backend})", table,
                        "FLOPs count the dense work performed (zeros of sparse tables included); "
-                       "blank = not a GEMM-like operator.")
+                       "blank = not a GEMM-like operator. Limit = max(FLOPs / GEMM rate, bytes / "
+                       "bandwidth), bytes = inputs read once + output written once, both rates "
+                       "measured in this run; fraction of limit = limit / time.")
 
 
 if __name__ == "__main__":
