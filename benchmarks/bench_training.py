@@ -23,6 +23,7 @@ sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 from autograd import value_and_grad  # noqa: E402
+import autograd.numpy as anp  # noqa: E402
 
 from _common import append_results  # noqa: E402
 from estimators.batching import collate  # noqa: E402
@@ -77,11 +78,14 @@ def main(argv=None):
         params = {k: xp.asarray(v) for k, v in init_params(spec, 0, dt).items()}
         opt = Adam(params, 1e-3, clip_norm=1.0)
         y = xp.asarray(np.random.default_rng(0).uniform(0.3, 0.9, sum(len(f.residue_index) for f in feats)), dtype=dt)
+        inv_n = dt.type(1.0 / len(y))
 
         def iteration(params=params):
             batch = collate(feats, dtype=dt)
             dev = batch_to_device(batch, xp, dt)
-            loss = lambda p: ((forward(p, spec, dev, grid) - y) ** 2).mean()
+            # mean squared error kept in the working dtype (autograd's ``mean`` would return a
+            # float64 cotangent for float32 arrays and run the backward pass in float64)
+            loss = lambda p: anp.sum((forward(p, spec, dev, grid) - y) ** 2) * inv_n
             v, g = value_and_grad(loss)(params)
             opt.step(params, g)
             if xp is not np:
