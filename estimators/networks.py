@@ -28,6 +28,7 @@ from fourier6d._backend import get_array_module
 from fourier6d.normalization import normalize
 from fourier6d.activation import activation
 from fourier6d.switch import switch_to_vector
+from fourier6d.gather import take_rows
 from fourier6d.embedding import embed_atoms
 from fourier6d.conv6d import conv6d
 
@@ -145,10 +146,11 @@ def graph_head(params, spec, dev, switched):
     leak = spec["leak"]
     h = _lrelu(switched * params["switch_scale"] + params["switch_b"], leak)
     emb = params["edge_embed"]
-    A = (emb[dev["edge_pair"]] + emb[dev["edge_topo"]]) * dev["edge_norm"][..., None]  # (N,Kn,E)
+    A = (take_rows(emb, dev["edge_pair"]) + take_rows(emb, dev["edge_topo"])) \
+        * dev["edge_norm"][..., None]                                  # (N, Kn, E)
     n_layers = len(spec["graph"])
     for k in range(n_layers):
-        hn = h[dev["nbr_idx"]]                                     # (N, Kn, d)
+        hn = take_rows(h, dev["nbr_idx"])                          # (N, Kn, d)
         z = anp.einsum("nke,nkd->ned", A, hn)                      # (N, E, d)
         w = params[f"graph{k}_w"]                                  # (E, d, d_out)
         msg = anp.reshape(z, (z.shape[0], -1)) @ anp.reshape(w, (-1, w.shape[-1]))

@@ -19,6 +19,7 @@ normalization    Eq. 7
 activation       Eqs. 8-9
 switch           continuous -> discrete vectors (Eqs. 10-11)
 embedding        atom-type embedding applied per atom (Eq. 2 with t_n = E[type])
+gather           differentiable row gather with a fast scatter-add VJP
 autodiff         autograd support for CuPy arrays
 """
 from .radial import RadialGrid
@@ -36,6 +37,7 @@ from .normalization import normalize, parseval_weights, parseval_norm2, PARSEVAL
 from .activation import activation, activation_gain
 from .switch import switch_to_vector
 from .embedding import embed_atoms
+from .gather import take_rows
 from .autodiff import enable_cupy_autograd, is_cupy_autograd_enabled
 
 __version__ = "0.1.0"

@@ -28,6 +28,7 @@ import numpy as np
 from autograd.extend import primitive, defvjp
 
 from ._backend import get_array_module
+from .gather import scatter_add_rows
 from .radial import RadialGrid
 from .harmonics import n_coef
 from .translation import translation_matrices, translation_matrices_t, _lmax_of
@@ -166,34 +167,6 @@ def _messages(coeffs, ops_t, rows):
     return _forward(coeffs, ops_t, rows)
 
 
-def _sparse_module(xp):
-    if xp is np:
-        import scipy.sparse as sparse
-    else:  # pragma: no cover - GPU only
-        import cupyx.scipy.sparse as sparse
-    return sparse
-
-
-def _scatter_add_rows(target, rows, values):
-    """``target[r] += sum_e [rows[e] == r] values[e]`` (in place; ``rows`` may repeat).
-
-    Only the distinct rows are touched: ``unique`` maps them to 0..u-1, a 0/1
-    sparse matrix (one entry per column, CSC built without sorting) sums the
-    values into u rows in a single pass (scipy.sparse on NumPy,
-    cupyx.scipy.sparse on CuPy), and those rows are added to ``target`` (a
-    chunk of receivers has few distinct sources, so no full-size sum per
-    chunk).  Measured on the 2-core machine for 7,500 edges x 5 shells x 400
-    floats in one piece: about 15 ms, vs about 60 ms for ``bincount`` (which
-    accumulates in float64) and 130 ms for ``np.add.at``.
-    """
-    xp = get_array_module(values, rows)
-    uniq, inverse = xp.unique(rows, return_inverse=True)
-    n = values.shape[0]
-    S = _sparse_module(xp).csc_matrix((xp.ones(n, dtype=values.dtype), inverse.reshape(-1),
-                                       xp.arange(n + 1)), shape=(uniq.shape[0], n))
-    target[uniq] += S @ values
-
-
 def _vjp_coeffs(ans, coeffs, ops_t, rows):
     shape, dtype = coeffs.shape, coeffs.dtype
 
@@ -209,7 +182,7 @@ def _vjp_coeffs(ans, coeffs, ops_t, rows):
         for c in _chunks(N, P * K * Q * max(Q, C)):
             n = c.stop - c.start
             contrib = xp.matmul(ops_t[c].reshape(n, P, K * Q, Q), g[c])
-            _scatter_add_rows(grad, rows[c].reshape(-1), contrib.reshape(n * P * K, Q * C))
+            scatter_add_rows(grad, rows[c].reshape(-1), contrib.reshape(n * P * K, Q * C))
         return grad[:-1].reshape(shape).astype(dtype, copy=False)
     return vjp
 

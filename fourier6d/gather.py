@@ -1,0 +1,96 @@
+"""Differentiable row gather ``a[idx]`` with a fast scatter-add VJP.
+
+One job: :func:`take_rows` (an autograd primitive) and the scatter-add
+:func:`scatter_add_rows` it shares with :mod:`fourier6d.message_passing`.
+
+Autograd's own VJP of ``a[idx]`` accumulates with ``np.add.at``, one of
+NumPy's slowest paths: in a 6DCNN-1 training iteration (16 models, 2,849
+residues, 57 graph slots) the six gathers of the graph head spent 0.24 s of
+1.5 s there.  :func:`scatter_add_rows` instead maps the distinct rows to
+0..u-1 and sums the cotangent rows with one 0/1 sparse-matrix product
+(scipy.sparse on NumPy, cupyx.scipy.sparse on CuPy), in the cotangent's dtype.
+"""
+from __future__ import annotations
+
+import numpy as np
+from autograd.extend import primitive, defvjp
+
+from ._backend import get_array_module
+
+__all__ = ["take_rows", "scatter_add_rows"]
+
+
+def _sparse_module(xp):
+    if xp is np:
+        import scipy.sparse as sparse
+    else:  # pragma: no cover - GPU only
+        import cupyx.scipy.sparse as sparse
+    return sparse
+
+
+def scatter_add_rows(target, rows, values):
+    """``target[r] += sum_e [rows[e] == r] values[e]`` in place (``rows`` may repeat).
+
+    Parameters
+    ----------
+    target : array, shape (n, m)
+    rows : int array, shape (e,)
+        Row of ``target`` of each row of ``values``, in [0, n).
+    values : array, shape (e, m)
+
+    Notes
+    -----
+    Only the distinct rows are touched: ``unique`` maps them to 0..u-1, a 0/1
+    sparse matrix (one entry per column, CSC built without sorting) sums the
+    values into u rows in a single pass, and those rows are added to
+    ``target``.  Measured on the 2-core machine for 7,500 edges x 5 shells x
+    400 floats in one piece: about 15 ms, vs about 60 ms for ``bincount``
+    (which accumulates in float64) and 130 ms for ``np.add.at``.
+    """
+    xp = get_array_module(values, rows)
+    uniq, inverse = xp.unique(rows, return_inverse=True)
+    n = values.shape[0]
+    S = _sparse_module(xp).csc_matrix((xp.ones(n, dtype=values.dtype), inverse.reshape(-1),
+                                       xp.arange(n + 1)), shape=(uniq.shape[0], n))
+    target[uniq] += S @ values
+
+
+@primitive
+def _take_rows(a, idx):
+    return a[idx]
+
+
+@primitive
+def _sum_into_rows(g, idx, n_rows):
+    """Adjoint of ``_take_rows``: ``out[r] = sum over idx == r of g`` (shape (n_rows, ...))."""
+    xp = get_array_module(g)
+    tail = g.shape[idx.ndim:]
+    width = int(np.prod(tail))
+    out = xp.zeros((n_rows, width), dtype=g.dtype)
+    scatter_add_rows(out, idx.reshape(-1), g.reshape(-1, width))
+    return out.reshape((n_rows,) + tuple(tail))
+
+
+# each is the other's adjoint, so derivatives of any order are defined
+defvjp(_take_rows, lambda ans, a, idx: lambda g: _sum_into_rows(g, idx, a.shape[0]))
+defvjp(_sum_into_rows, lambda ans, g, idx, n_rows: lambda h: _take_rows(h, idx))
+
+
+def take_rows(a, idx):
+    """``a[idx]`` along the first axis, differentiable w.r.t. ``a``.
+
+    Parameters
+    ----------
+    a : array, shape (n, ...)
+    idx : int array, any shape, values in [0, n)
+
+    Returns
+    -------
+    array, shape ``idx.shape + a.shape[1:]``
+        The VJP scatters the cotangent back with :func:`scatter_add_rows`.
+    """
+    xp = get_array_module(a, idx)
+    idx = xp.asarray(idx)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"idx must be an integer array, got dtype {idx.dtype}")
+    return _take_rows(a, idx)
