@@ -109,7 +109,11 @@ def batch_to_device(batch, xp, dtype):
 
 
 def _lrelu(x, leak):
-    return anp.where(x > 0, x, leak * x)
+    """Leaky ReLU as ``x * slope`` with a constant slope array of x's dtype (autograd's VJP of
+    ``where`` builds float64 zeros, which would turn the whole backward pass into float64)."""
+    raw = getattr(x, "_value", x)
+    xp = get_array_module(raw)
+    return x * xp.where(raw > 0, 1.0, leak).astype(raw.dtype)
 
 
 def continuous_part(params, spec, dev, grid):
@@ -151,7 +155,8 @@ def graph_head(params, spec, dev, switched):
     n_layers = len(spec["graph"])
     for k in range(n_layers):
         hn = take_rows(h, dev["nbr_idx"])                          # (N, Kn, d)
-        z = anp.einsum("nke,nkd->ned", A, hn)                      # (N, E, d)
+        z = anp.matmul(anp.swapaxes(A, 1, 2), hn)                  # (N, E, d) (matmul: its VJP
+        #                                                   keeps the dtype, einsum's gives float64)
         w = params[f"graph{k}_w"]                                  # (E, d, d_out)
         msg = anp.reshape(z, (z.shape[0], -1)) @ anp.reshape(w, (-1, w.shape[-1]))
         h = msg + h @ params[f"graph{k}_ws"] + params[f"graph{k}_b"]

@@ -27,7 +27,7 @@ Consequences (per channel, ignoring the DC coefficient that N zeroes):
 from __future__ import annotations
 
 import numpy as np
-from autograd.extend import primitive, defvjp
+from autograd.extend import primitive, defvjp_argnums
 
 from ._backend import get_array_module
 from .normalization import (_check_coeffs, _dtype_of, parseval_weights,
@@ -65,18 +65,20 @@ def _activation(x, bias, pw, eps):
     return _forward(x, bias, pw, eps)[0]
 
 
-def _vjp_maker(argnum):
-    def make(ans, x, bias, pw, eps):
-        _, cache = _forward(x, bias, pw, eps)
-        n_lead = x.ndim - 3
+def _vjp_argnums(argnums, ans, args, kwargs):
+    # one forward cache and one backward pass for the cotangents of x and bias together
+    # (separate VJP makers per argument would run both twice)
+    x, bias, pw, eps = args
+    _, cache = _forward(x, bias, pw, eps)
+    n_lead = x.ndim - 3
 
-        def vjp(g):
-            return _backward(g, cache, pw, n_lead)[argnum]
-        return vjp
-    return make
+    def vjp(g):
+        grads = _backward(g, cache, pw, n_lead)
+        return tuple(grads[a] for a in argnums)
+    return vjp
 
 
-defvjp(_activation, _vjp_maker(0), _vjp_maker(1))
+defvjp_argnums(_activation, _vjp_argnums)
 
 
 def _check_bias(coeffs, bias, grid):

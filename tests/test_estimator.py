@@ -83,6 +83,36 @@ def test_whole_network_gradient(tiny_batch):
         check_grads(partial, modes=["rev"], order=1)(vals[i])
 
 
+@pytest.mark.parametrize("arch", ["6dcnn-1", "6dcnn-2"])
+def test_float32_network_backward_stays_float32(tiny_batch, arch):
+    # every gradient and the cotangent reaching the embedding are float32: a float64
+    # cotangent anywhere (e.g. autograd's VJPs of where/einsum/mean) would run the whole
+    # backward pass in float64 at twice the memory traffic
+    import fourier6d.embedding as emb_mod
+    from autograd import grad
+    from autograd.extend import defvjp
+    s, _ = tiny_batch
+    spec = dict(get_architecture(arch), **{k: TINY[k] for k in ("lmax", "n_radial")})
+    f = featurize(s, lmax=spec["lmax"], n_radial=spec["n_radial"], dtype=np.float32)
+    dev = batch_to_device(collate([f]), np, np.float32)
+    params = init_params(spec, 0, np.float32)
+    y = np.linspace(0.2, 0.9, dev["atom_basis"].shape[0]).astype(np.float32)
+    seen = []
+    original = emb_mod._vjp_emb
+
+    def spy(ans, basis, types, emb):
+        inner = original(ans, basis, types, emb)
+        return lambda g: (seen.append(g.dtype), inner(g))[1]
+    defvjp(emb_mod._embed, emb_mod._vjp_basis, None, spy)
+    try:
+        grads = grad(lambda p: anp.sum((forward(p, spec, dev, radial_grid(spec)) - y) ** 2)
+                     * np.float32(1.0 / len(y)))(params)
+    finally:
+        defvjp(emb_mod._embed, emb_mod._vjp_basis, None, original)
+    assert seen == [np.float32]
+    assert {k: g.dtype for k, g in grads.items() if g.dtype != np.float32} == {}
+
+
 def test_predictions_invariant_to_rigid_motion(tiny_batch, rng):
     s, f = tiny_batch
     spec = get_architecture(TINY)
