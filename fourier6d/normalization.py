@@ -29,6 +29,7 @@ import math
 import numpy as np
 from autograd.extend import primitive, defvjp
 
+from . import _numba_norm
 from ._backend import get_array_module
 from .radial import RadialGrid
 
@@ -97,6 +98,8 @@ def normalize_forward(x, pw, eps):
     ``pw`` is :func:`parseval_weights` (shape (P,)); ``scale`` has shape
     ``x.shape[:-3] + (1, 1, C)``.
     """
+    if _numba_norm.applicable(x):
+        return _numba_norm.forward(x, pw, eps)
     xp = get_array_module(x)
     xm = x * _dc_mask(xp, x.shape[-3], x.shape[-2], x.dtype)
     s2 = ((xm * xm).sum(axis=-2, keepdims=True) * pw[:, None, None]).sum(axis=-3, keepdims=True)
@@ -111,6 +114,8 @@ def normalize_backward(g, y, scale, pw):
 
         dL/dx = (M g - pw_p y <g, y>) / s,   <g, y> = sum_pq g y  (per channel).
     """
+    if _numba_norm.applicable(g, y, scale) and g.shape == y.shape:
+        return _numba_norm.backward(g, y, scale, pw)
     xp = get_array_module(g, y)
     mask = _dc_mask(xp, y.shape[-3], y.shape[-2], y.dtype)
     gy = (g * y).sum(axis=(-3, -2), keepdims=True)
@@ -123,10 +128,7 @@ def _normalize(x, pw, eps):
 
 
 def _normalize_vjp(ans, x, pw, eps):
-    xp = get_array_module(x)
-    xm = x * _dc_mask(xp, x.shape[-3], x.shape[-2], x.dtype)
-    s2 = ((xm * xm).sum(axis=-2, keepdims=True) * pw[:, None, None]).sum(axis=-3, keepdims=True)
-    scale = xp.sqrt(s2 + eps)
+    scale = normalize_forward(x, pw, eps)[1]
     return lambda g: normalize_backward(g, ans, scale, pw)
 
 

@@ -167,3 +167,25 @@ def test_bad_input():
         normalize(np.zeros((3, 4, 2)), 0.5)
     with pytest.raises(ValueError, match="eps"):
         normalize(np.zeros((3, 4, 2)), grid, eps=-1.0)
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-6)])
+def test_numba_kernels_equal_array_path(dtype, tol, monkeypatch):
+    # fourier6d._numba_norm (used for NumPy inputs) against the array expressions (CuPy's path)
+    from fourier6d import _numba_norm
+    from fourier6d.normalization import normalize_forward, normalize_backward
+    if not _numba_norm.AVAILABLE:
+        pytest.skip("numba not importable")
+    rng = np.random.default_rng(3)
+    grid = RadialGrid.from_sigma(2.0, 5)
+    pw = parseval_weights(grid, np, dtype)
+    x = rng.normal(size=(3, 7, 5, 16, 6)).astype(dtype)
+    g = rng.normal(size=x.shape).astype(dtype)
+    y1, s1 = normalize_forward(x, pw, 1e-12)
+    dx1 = normalize_backward(g, y1, s1, pw)
+    monkeypatch.setattr(_numba_norm, "AVAILABLE", False)
+    y0, s0 = normalize_forward(x, pw, 1e-12)
+    dx0 = normalize_backward(g, y0, s0, pw)
+    assert y1.dtype == y0.dtype == dx1.dtype == dtype and s1.shape == s0.shape
+    for a, b in ((y1, y0), (s1, s0), (dx1, dx0)):
+        assert np.abs(a - b).max() <= tol * max(1.0, np.abs(b).max())
