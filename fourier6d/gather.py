@@ -17,7 +17,7 @@ from autograd.extend import primitive, defvjp
 
 from ._backend import get_array_module
 
-__all__ = ["take_rows", "scatter_add_rows"]
+__all__ = ["take_rows", "scatter_add_rows", "sum_rows_by_index"]
 
 
 def _sparse_module(xp):
@@ -26,6 +26,22 @@ def _sparse_module(xp):
     else:  # pragma: no cover - GPU only
         import cupyx.scipy.sparse as sparse
     return sparse
+
+
+def sum_rows_by_index(values, index, n_rows):
+    """``out[r] = sum_e [index[e] == r] values[e]``, shape ``(n_rows, m)``, in ``values``' dtype.
+
+    One 0/1 sparse-matrix product (CSC with one entry per column: no sorting),
+    for a small ``n_rows`` such as the 168 atom types of the embedding: on the
+    2-core machine 360k rows x 15 channels took ~10 ms, vs 25-140 ms for a
+    ``bincount`` on the flattened (row, channel) index, which accumulates a
+    float64 copy.
+    """
+    xp = get_array_module(values, index)
+    n = values.shape[0]
+    S = _sparse_module(xp).csc_matrix((xp.ones(n, dtype=values.dtype), index.reshape(-1),
+                                       xp.arange(n + 1)), shape=(n_rows, n))
+    return xp.asarray(S @ values)
 
 
 def scatter_add_rows(target, rows, values):
