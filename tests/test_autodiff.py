@@ -55,9 +55,20 @@ fake_cupy = _FakeCupy("cupy")
 fake_cupy.random = types.SimpleNamespace(randn=lambda *s: _to_fake(np.random.randn(*s)))
 
 
+# cupyx.scipy.sparse of the fake device: scipy.sparse (whose products return host arrays;
+# the library wraps them with xp.asarray / adds them into device arrays)
+fake_cupyx = types.ModuleType("cupyx")
+fake_cupyx.scipy = types.ModuleType("cupyx.scipy")
+
+
 @pytest.fixture
 def fake_device(monkeypatch):
+    import scipy.sparse
     monkeypatch.setitem(sys.modules, "cupy", fake_cupy)
+    monkeypatch.setattr(fake_cupyx.scipy, "sparse", scipy.sparse, raising=False)
+    monkeypatch.setitem(sys.modules, "cupyx", fake_cupyx)
+    monkeypatch.setitem(sys.modules, "cupyx.scipy", fake_cupyx.scipy)
+    monkeypatch.setitem(sys.modules, "cupyx.scipy.sparse", scipy.sparse)
     return fake_cupy
 
 
