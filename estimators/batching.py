@@ -76,12 +76,18 @@ def collate(features, dtype=None):
     k_atoms = max(f.atom_basis.shape[1] for f in features)
     k_nbrs = max(f.nbr_idx.shape[1] for f in features)
     dtype = np.dtype(dtype or features[0].atom_basis.dtype)
-    basis, types, nidx, nmask, pair, topo, rot, trans, owner, slices = ([] for _ in range(10))
+    nidx, nmask, pair, topo, rot, trans, owner, slices = ([] for _ in range(8))
+    # the atom arrays (the large ones) are written once into the batch, padding included
+    n_total = sum(f.atom_basis.shape[0] for f in features)
+    basis = np.empty((n_total, k_atoms) + features[0].atom_basis.shape[2:], dtype=dtype)
+    types = np.empty((n_total, k_atoms), dtype=features[0].atom_type.dtype)
     offset = 0
     for b, f in enumerate(features):
-        n = f.atom_basis.shape[0]
-        basis.append(_pad_axis1(f.atom_basis.astype(dtype, copy=False), k_atoms))
-        types.append(_pad_axis1(f.atom_type, k_atoms))
+        n, k = f.atom_basis.shape[:2]
+        basis[offset:offset + n, :k] = f.atom_basis
+        basis[offset:offset + n, k:] = 0
+        types[offset:offset + n, :k] = f.atom_type
+        types[offset:offset + n, k:] = 0
         idx = _pad_axis1(f.nbr_idx, k_nbrs)
         msk = _pad_axis1(f.nbr_mask, k_nbrs, False)
         idx = np.where(msk, idx, np.arange(n)[:, None])
@@ -97,7 +103,7 @@ def collate(features, dtype=None):
         owner.append(np.full(n, b, dtype=np.int64))
         slices.append(slice(offset, offset + n))
         offset += n
-    return Batch(atom_basis=np.concatenate(basis), atom_type=np.concatenate(types),
+    return Batch(atom_basis=basis, atom_type=types,
                  nbr_idx=np.concatenate(nidx), nbr_mask=np.concatenate(nmask),
                  edge_aa_pair=np.concatenate(pair), edge_topo=np.concatenate(topo),
                  edge_rot=np.concatenate(rot), edge_trans=np.concatenate(trans),

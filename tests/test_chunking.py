@@ -65,3 +65,14 @@ def test_max_nodes_is_a_plain_parameter():
     est = SixDQAEstimator(max_nodes=64)
     assert est.get_params()["max_nodes"] == 64
     assert SixDQAEstimator().max_nodes == 128
+
+
+def test_collate_pads_each_model_and_keeps_its_arrays(casp_feats):
+    widths = [f.atom_basis.shape[1] for f in casp_feats]
+    b = collate(casp_feats, dtype=np.float32)
+    assert b.atom_basis.shape[1] == max(widths) and b.atom_basis.dtype == np.float32
+    for f, sl in zip(casp_feats, b.node_slices):
+        k = f.atom_basis.shape[1]
+        np.testing.assert_array_equal(b.atom_basis[sl, :k], f.atom_basis.astype(np.float32))
+        np.testing.assert_array_equal(b.atom_type[sl, :k], f.atom_type)
+        assert not b.atom_basis[sl, k:].any() and not b.atom_type[sl, k:].any()
