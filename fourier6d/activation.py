@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 from autograd.extend import primitive, defvjp_argnums
 
+from . import _numba_activation
 from ._backend import get_array_module
 from .normalization import (_check_coeffs, _dtype_of, parseval_weights,
                             normalize_forward, normalize_backward)
@@ -62,6 +63,9 @@ def _backward(g, cache, pw, n_lead):
 
 @primitive
 def _activation(x, bias, pw, eps):
+    if _numba_activation.applicable(x, bias):
+        z, _ = normalize_forward(bias, pw, eps)
+        return _numba_activation.forward(x, bias, z, pw, eps)
     return _forward(x, bias, pw, eps)[0]
 
 
@@ -69,6 +73,16 @@ def _vjp_argnums(argnums, ans, args, kwargs):
     # one forward cache and one backward pass for the cotangents of x and bias together
     # (separate VJP makers per argument would run both twice)
     x, bias, pw, eps = args
+    if _numba_activation.applicable(x, bias):
+        z, s_z = normalize_forward(bias, pw, eps)
+
+        def fused(g):
+            grad_x, rows_b, grad_z = _numba_activation.backward(g, x, bias, z, pw, eps)
+            grad_b = rows_b.astype(bias.dtype) + normalize_backward(grad_z.astype(bias.dtype), z,
+                                                                    s_z, pw)
+            grads = (grad_x, grad_b)
+            return tuple(grads[a] for a in argnums)
+        return fused
     _, cache = _forward(x, bias, pw, eps)
     n_lead = x.ndim - 3
 
