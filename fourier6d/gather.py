@@ -6,9 +6,10 @@ One job: :func:`take_rows` (an autograd primitive) and the scatter-add
 Autograd's own VJP of ``a[idx]`` accumulates with ``np.add.at``, one of
 NumPy's slowest paths: in a 6DCNN-1 training iteration (16 models, 2,849
 residues, 57 graph slots) the six gathers of the graph head spent 0.24 s of
-1.5 s there.  :func:`scatter_add_rows` instead maps the distinct rows to
-0..u-1 and sums the cotangent rows with one 0/1 sparse-matrix product
-(scipy.sparse on NumPy, cupyx.scipy.sparse on CuPy), in the cotangent's dtype.
+1.5 s there.  Here the cotangent rows are summed with one 0/1 sparse-matrix
+product (:func:`sum_rows_by_index`; scipy.sparse on NumPy, cupyx.scipy.sparse
+on CuPy), in the cotangent's dtype; :func:`scatter_add_rows` first maps the
+distinct rows to 0..u-1, for targets much larger than the rows touched.
 """
 from __future__ import annotations
 
@@ -79,11 +80,9 @@ def _take_rows(a, idx):
 @primitive
 def _sum_into_rows(g, idx, n_rows):
     """Adjoint of ``_take_rows``: ``out[r] = sum over idx == r of g`` (shape (n_rows, ...))."""
-    xp = get_array_module(g)
     tail = g.shape[idx.ndim:]
     width = int(np.prod(tail))
-    out = xp.zeros((n_rows, width), dtype=g.dtype)
-    scatter_add_rows(out, idx.reshape(-1), g.reshape(-1, width))
+    out = sum_rows_by_index(g.reshape(-1, width), idx, n_rows)
     return out.reshape((n_rows,) + tuple(tail))
 
 
