@@ -16,12 +16,10 @@ Numba is optional (:data:`AVAILABLE`; ``FOURIER6D_DISABLE_NUMBA=1`` disables it)
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from . import _numba_norm
-from ._numba_norm import AVAILABLE, numba
+from ._numba_kernels import AVAILABLE, numba, run_over
 
 __all__ = ["AVAILABLE", "applicable", "forward", "backward"]
 
@@ -100,12 +98,6 @@ if AVAILABLE:
                         acc_b[p, q, c] += v
 
 
-def _ranges(n_rows):
-    from . import _numba_kernels as K
-    n_threads = min(K.default_threads(), max(1, n_rows // ROWS_PER_THREAD))
-    return K, K._split(n_rows, n_threads), n_threads
-
-
 def forward(x, bias, z, pw, eps):
     """``a N(x + b)`` (Eq. 9) for x of shape (..., P, Q, C), given ``z = N(b)``."""
     P, Q, C = bias.shape
@@ -113,8 +105,7 @@ def forward(x, bias, z, pw, eps):
     out = np.empty_like(x4)
     args = (x4, np.ascontiguousarray(bias, dtype=np.float64), np.ascontiguousarray(z, dtype=np.float64),
             np.ascontiguousarray(pw, dtype=np.float64), float(eps), out)
-    K, bounds, n_threads = _ranges(x4.shape[0])
-    K._run_ranges(lambda a, b: _forward_rows(a, b, *args), bounds, n_threads)
+    run_over(_forward_rows, x4.shape[0], ROWS_PER_THREAD, *args)
     return out.reshape(x.shape)
 
 
@@ -125,13 +116,14 @@ def backward(g, x, bias, z, pw, eps):
     x4 = np.ascontiguousarray(x).reshape(-1, P, Q, C)
     g4 = np.ascontiguousarray(np.broadcast_to(g, x.shape), dtype=x.dtype).reshape(x4.shape)
     grad_x = np.empty_like(x4)
-    K, bounds, n_threads = _ranges(x4.shape[0])
-    starts = [int(a) for a in bounds[:-1]]
-    acc = np.zeros((len(starts), 2, P, Q, C))            # per range: bias rows, z cotangent
     args = (g4, x4, np.ascontiguousarray(bias, dtype=np.float64),
             np.ascontiguousarray(z, dtype=np.float64), np.ascontiguousarray(pw, dtype=np.float64),
             float(eps), grad_x)
-    K._run_ranges(lambda a, b: _backward_rows(a, b, *args, acc[starts.index(a), 0],
-                                              acc[starts.index(a), 1]), bounds, n_threads)
-    total = acc.sum(axis=0)
+    sums = {}                                         # per range: bias rows, z cotangent
+
+    def rows(a, b):
+        acc = sums.setdefault(a, np.zeros((2, P, Q, C)))
+        _backward_rows(a, b, *args, acc[0], acc[1])
+    run_over(rows, x4.shape[0], ROWS_PER_THREAD)
+    total = sum(sums.values())
     return grad_x.reshape(x.shape), total[0], total[1]

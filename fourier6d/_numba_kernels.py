@@ -553,6 +553,17 @@ def _run_ranges(fn, bounds, n_threads, block=True, workers=None):
     return None
 
 
+def run_over(kernel, n_items, per_thread, *args):
+    """``kernel(i0, i1, *args)`` over ranges of ``n_items`` in the nogil thread pool.
+
+    One range per thread, at least ``per_thread`` items each (fewer items: the
+    calling thread only).  Used by the kernels of :mod:`fourier6d._numba_rotate`,
+    :mod:`fourier6d._numba_norm` and :mod:`fourier6d._numba_activation`.
+    """
+    n_threads = min(default_threads(), max(1, n_items // per_thread))
+    _run_ranges(lambda a, b: kernel(a, b, *args), _split(n_items, n_threads), n_threads)
+
+
 def _split(n, n_threads, weights=None):
     """Range bounds splitting 0..n into n_threads parts (of about equal total weight)."""
     if n_threads <= 1:

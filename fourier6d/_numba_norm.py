@@ -20,20 +20,12 @@ Numba is optional (:data:`AVAILABLE`; ``FOURIER6D_DISABLE_NUMBA=1`` disables it)
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 
-__all__ = ["AVAILABLE", "applicable", "forward", "backward"]
+from ._numba_kernels import AVAILABLE, numba, run_over
 
-try:  # pragma: no branch
-    if os.environ.get("FOURIER6D_DISABLE_NUMBA", "") not in ("", "0"):
-        raise ImportError("disabled by FOURIER6D_DISABLE_NUMBA")
-    import numba
-    AVAILABLE = True
-except ImportError:  # pragma: no cover - depends on the environment
-    numba = None
-    AVAILABLE = False
+__all__ = ["AVAILABLE", "applicable", "forward", "backward"]
 
 #: Rows per thread below which the kernels run in the calling thread only.
 ROWS_PER_THREAD = 256
@@ -93,20 +85,14 @@ if AVAILABLE:
                             / scale[m, c]
 
 
-def _over_rows(kernel, n_rows, *args):
-    from . import _numba_kernels as K
-    n_threads = min(K.default_threads(), max(1, n_rows // ROWS_PER_THREAD))
-    K._run_ranges(lambda a, b: kernel(a, b, *args), K._split(n_rows, n_threads), n_threads)
-
-
 def forward(x, pw, eps):
     """``(y, scale)`` as :func:`fourier6d.normalization.normalize_forward`."""
     lead, (P, Q, C) = x.shape[:-3], x.shape[-3:]
     x4 = np.ascontiguousarray(x).reshape(-1, P, Q, C)
     y = np.empty_like(x4)
     scale = np.empty((x4.shape[0], C), dtype=x.dtype)
-    _over_rows(_forward_rows, x4.shape[0], x4, np.ascontiguousarray(pw, dtype=np.float64),
-               float(eps), y, scale)
+    run_over(_forward_rows, x4.shape[0], ROWS_PER_THREAD, x4,
+             np.ascontiguousarray(pw, dtype=np.float64), float(eps), y, scale)
     return y.reshape(x.shape), scale.reshape(lead + (1, 1, C))
 
 
@@ -118,6 +104,6 @@ def backward(g, y, scale, pw):
     s2 = np.ascontiguousarray(np.broadcast_to(scale, y.shape[:-3] + (1, 1, C)),
                               dtype=y.dtype).reshape(-1, C)
     out = np.empty_like(y4)
-    _over_rows(_backward_rows, y4.shape[0], g4, y4, s2, np.ascontiguousarray(pw, dtype=np.float64),
-               out)
+    run_over(_backward_rows, y4.shape[0], ROWS_PER_THREAD, g4, y4, s2,
+             np.ascontiguousarray(pw, dtype=np.float64), out)
     return out.reshape(y.shape)

@@ -23,21 +23,11 @@ or when the environment variable ``FOURIER6D_DISABLE_NUMBA=1`` is set.
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
+from ._numba_kernels import AVAILABLE, numba, run_over
+
 __all__ = ["AVAILABLE", "applicable", "rotate_forward", "rotate_vjp_D"]
-
-try:  # pragma: no branch
-    if os.environ.get("FOURIER6D_DISABLE_NUMBA", "") not in ("", "0"):
-        raise ImportError("disabled by FOURIER6D_DISABLE_NUMBA")
-    import numba
-    AVAILABLE = True
-except ImportError:  # pragma: no cover - depends on the environment
-    numba = None
-    AVAILABLE = False
-
 
 def applicable(coeffs, D):
     """True when the kernels handle ``rotate(coeffs, D)`` (NumPy, simple shapes)."""
@@ -104,19 +94,12 @@ def _lmax(q):
 EDGES_PER_THREAD = 256
 
 
-def _over_edges(kernel, n_edges, *args):
-    """``kernel(e0, e1, *args)`` over ranges of edges in the nogil thread pool."""
-    from . import _numba_kernels as K
-    n_threads = min(K.default_threads(), max(1, n_edges // EDGES_PER_THREAD))
-    K._run_ranges(lambda a, b: kernel(a, b, *args), K._split(n_edges, n_threads), n_threads)
-
-
 def rotate_forward(coeffs, D, transpose=False):
     """``D G`` per edge, shell and channel (``D^T G`` when ``transpose``), same dtype."""
     G = np.ascontiguousarray(coeffs)
     Dc = np.ascontiguousarray(D)
     out = np.empty_like(G)
-    _over_edges(_apply_blocks, G.shape[0], G, Dc, _lmax(G.shape[-2]), transpose, out)
+    run_over(_apply_blocks, G.shape[0], EDGES_PER_THREAD, G, Dc, _lmax(G.shape[-2]), transpose, out)
     return out
 
 
@@ -125,5 +108,5 @@ def rotate_vjp_D(g, coeffs):
     g = np.ascontiguousarray(g, dtype=coeffs.dtype)
     G = np.ascontiguousarray(coeffs)
     out = np.empty(G.shape[:1] + (G.shape[-2], G.shape[-2]), dtype=G.dtype)
-    _over_edges(_block_outer, G.shape[0], g, G, _lmax(G.shape[-2]), out)
+    run_over(_block_outer, G.shape[0], EDGES_PER_THREAD, g, G, _lmax(G.shape[-2]), out)
     return out

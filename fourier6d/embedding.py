@@ -21,7 +21,6 @@ from __future__ import annotations
 import numpy as np
 from autograd.extend import primitive, defvjp
 
-from ._backend import get_array_module
 from .gather import sum_rows_by_index
 
 __all__ = ["embed_atoms"]

@@ -220,7 +220,6 @@ def wigner_blocks(lmax, alpha, beta, gamma):
     batch = alpha.shape
     blocks = [xp.ones(batch + (1, 1), dtype=dtype)]
     for l in range(1, lmax + 1):
-        n = 2 * l + 1
         J = cached_table("wigner_swap", l, lambda l=l: _swap_matrix(l), xp, dtype)
         Jt = J.T
         cg, sg = _z_factors(l, gamma, xp)
