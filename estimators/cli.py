@@ -4,8 +4,6 @@ from __future__ import annotations
 import argparse
 import csv
 import glob
-import json
-import os
 import sys
 import warnings
 from pathlib import Path

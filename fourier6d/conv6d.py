@@ -39,7 +39,7 @@ from autograd.extend import primitive, defvjp
 
 from ._backend import get_array_module, cached_table
 from .gaunt import real_gaunt
-from .harmonics import n_coef, degrees
+from .harmonics import degrees
 
 __all__ = ["conv6d", "conv6d_operator", "conv6d_table"]
 
@@ -137,7 +137,6 @@ def _shell_matmul(x, M):
 
 
 def _forward(coeffs, filters):
-    xp = get_array_module(coeffs, filters)
     P, Q, ci, co = filters.shape
     M = conv6d_operator(filters)                             # (P, Q ci, Q co)
     x, lead = _flat(coeffs)                                  # (N, P, Q ci)
@@ -152,7 +151,6 @@ def _conv6d(coeffs, filters):
 
 def _vjp_coeffs(ans, coeffs, filters):
     def vjp(g):
-        xp = get_array_module(g, filters)
         P, Q, ci, co = filters.shape
         M = conv6d_operator(filters)
         gy, lead = _flat(g)                                  # (N, P, Q co)
@@ -209,7 +207,6 @@ def conv6d(coeffs, filters, bias=None):
     Cost: ``2 N P (Q C_in)(Q C_out)`` flops plus ``P Q^3 C_in C_out`` to
     build the operators.
     """
-    xp = get_array_module(coeffs, filters)
     _check(coeffs, filters, bias)
     out = _conv6d(coeffs, filters)
     if bias is not None:
