@@ -155,8 +155,8 @@ def graph_head(params, spec, dev, switched):
     n_layers = len(spec["graph"])
     for k in range(n_layers):
         hn = take_rows(h, dev["nbr_idx"])                          # (N, Kn, d)
-        z = anp.matmul(anp.swapaxes(A, 1, 2), hn)                  # (N, E, d) (matmul: its VJP
-        #                                                   keeps the dtype, einsum's gives float64)
+        # (N, E, d); matmul, as autograd's VJP of einsum returns float64 for float32 inputs
+        z = anp.matmul(anp.swapaxes(A, 1, 2), hn)
         w = params[f"graph{k}_w"]                                  # (E, d, d_out)
         msg = anp.reshape(z, (z.shape[0], -1)) @ anp.reshape(w, (-1, w.shape[-1]))
         h = msg + h @ params[f"graph{k}_ws"] + params[f"graph{k}_b"]
