@@ -44,7 +44,7 @@ from __future__ import annotations
 import numpy as np
 from autograd.extend import primitive, defvjp
 
-from . import _numba_rotate
+from . import _numba_rotate, _numba_wigner
 from ._backend import get_array_module, cached_table, unbroadcast
 from .harmonics import real_sph_harm, n_coef
 
@@ -287,6 +287,8 @@ def wigner_d_real(lmax, R):
     xp = get_array_module(R)
     R = _check_rotation_shape(getattr(R, "_value", R), xp)
     alpha, beta, gamma = matrix_to_euler(R)
+    if _numba_wigner.applicable(R):
+        return _numba_wigner.wigner_d(lmax, alpha, beta, gamma, R.dtype)
     return _assemble(wigner_blocks(lmax, alpha, beta, gamma), xp)
 
 

@@ -16,8 +16,8 @@ from scipy.spatial.transform import Rotation
 from fourier6d.expansion import expand_points
 from fourier6d.harmonics import complex_to_real_matrix, real_sph_harm
 from fourier6d.radial import RadialGrid
-from fourier6d.rotation import (euler_to_matrix, matrix_to_euler, rotate, wigner_d_from_euler,
-                                wigner_d_real)
+from fourier6d.rotation import (euler_to_matrix, matrix_to_euler, random_rotations, rotate,
+                                wigner_d_from_euler, wigner_d_real)
 
 
 def _host(a):
@@ -287,3 +287,24 @@ def test_numba_rotate_vjp(rng):
     D = rng.normal(size=(3, 9, 9))
     assert _numba_rotate.applicable(G, D)
     check_grads(rotate, modes=["rev"], order=1)(G, D)
+
+
+@pytest.mark.parametrize("lmax", [0, 1, 4, 8])
+def test_numba_wigner_equals_array_path(lmax, monkeypatch):
+    # fourier6d._numba_wigner (NumPy inputs) against the array path (CuPy's path), float64 and
+    # float32, including the Euler-angle edge cases beta = 0 and beta = pi
+    from fourier6d import _numba_wigner
+    if not _numba_wigner.AVAILABLE:
+        pytest.skip("numba not importable")
+    rng = np.random.default_rng(11)
+    R = random_rotations(200, rng)
+    R[0] = np.eye(3)
+    R[1] = np.diag([-1.0, 1.0, -1.0])                  # beta = pi
+    R = R.reshape(4, 50, 3, 3)
+    fused64, fused32 = wigner_d_real(lmax, R), wigner_d_real(lmax, R.astype(np.float32))
+    monkeypatch.setattr(_numba_wigner, "AVAILABLE", False)
+    ref64, ref32 = wigner_d_real(lmax, R), wigner_d_real(lmax, R.astype(np.float32))
+    assert fused64.shape == ref64.shape == (4, 50, (lmax + 1) ** 2, (lmax + 1) ** 2)
+    assert fused64.dtype == np.float64 and fused32.dtype == np.float32
+    assert np.abs(fused64 - ref64).max() < 1e-12
+    assert np.abs(fused32 - ref32).max() < 1e-5
