@@ -51,6 +51,7 @@ import numpy as np
 from autograd.extend import primitive, defvjp
 
 from ._backend import get_array_module, cached_table, unbroadcast
+from .expansion import bessel_harmonic_basis
 from .gaunt import sphere_quadrature
 from .harmonics import degrees, n_coef, real_sph_harm, spherical_jn
 from .radial import RadialGrid
@@ -291,10 +292,9 @@ def _plane_wave_translation(lmax, grid, t):
     dtype = t.dtype
     table = cached_table("plane_wave_translation", lmax, lambda: plane_wave_table(lmax), xp, dtype)
     q = n_coef(lmax)
-    d = xp.sqrt(xp.sum(t * t, axis=-1))
-    Y = real_sph_harm(2 * lmax, t)                              # direction of t (+z for t = 0)
-    jl = spherical_jn(2 * lmax, d[..., None] * grid.points(xp, dtype))  # (..., P, 2L+1)
-    W = jl[..., xp.asarray(degrees(2 * lmax))] * Y[..., None, :]       # (..., P, (2L+1)^2)
+    # W[..., p, (lam mu)] = j_lam(rho_p |t|) Y_lam mu(t_hat) (+z for t = 0): the plane-wave
+    # kernel of the expansion (the fused Numba kernel on NumPy inputs)
+    W = bessel_harmonic_basis(t, grid, 2 * lmax)                # (..., P, (2L+1)^2)
     out = W.reshape(-1, W.shape[-1]) @ table.reshape(table.shape[0], q * q)
     return out.reshape(t.shape[:-1] + (grid.n_radial, q, q))
 
