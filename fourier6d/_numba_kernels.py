@@ -751,9 +751,12 @@ def _output_buffer(shape, dtype):
 
 
 def release_buffers():
-    """Forget the recycled output buffers (their memory is freed once no array uses it)."""
+    """Forget the recycled output buffers (their memory is freed once no array uses it), those
+    of :func:`fourier6d._backend.recycled_zeros` too."""
+    from ._backend import release_buffers as release_zeros
     with _RECYCLE["lock"]:
         _RECYCLE["bufs"] = []
+    release_zeros()
 
 
 def basis_into(xyz, rho, radial_factor, lmax, out, index=None):

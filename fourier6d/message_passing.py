@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from autograd.extend import primitive, defvjp
 
-from ._backend import get_array_module
+from ._backend import get_array_module, recycled_zeros
 from .gather import scatter_add_rows
 from .radial import RadialGrid
 from .harmonics import n_coef
@@ -121,7 +121,7 @@ def edge_operators(R_ij, t_ij, grid, lmax, nbr_mask=None):
         return ops
     N, K = t_ij.shape[:2]
     P, Q = grid.n_radial, n_coef(lmax)
-    buf = xp.zeros((N, P, K, Q, Q), dtype=t_ij.dtype)
+    buf = recycled_zeros((N, P, K, Q, Q), t_ij.dtype, xp, slot="edge_operators")
     edges = xp.arange(N * K) if mask is None else xp.nonzero(mask.reshape(-1).astype(bool))[0]
     t_flat, R_flat = t_ij.reshape(-1, 3), R_ij.reshape(-1, 3, 3)
     for c in _chunks(int(edges.shape[0]), P * Q * Q):

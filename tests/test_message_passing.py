@@ -172,3 +172,27 @@ def test_edge_operators_layout_mask_and_chunks(rng, monkeypatch):
     v32 = grad(lambda a: (pass_messages(a, ops.astype(np.float32), nbr_idx, nbr_mask) * g).sum())(
         G.astype(np.float32))
     assert v32.dtype == np.float32 and np.abs(v32 - vjp).max() < 1e-4 * np.abs(vjp).max()
+
+
+def test_edge_operator_buffer_is_recycled_only_when_free(rng, monkeypatch):
+    # recycled_zeros: the second call reuses the first buffer's memory once the first result is
+    # gone (zeroed again: padding slots stay zero), never while it is alive
+    from fourier6d import _backend
+    monkeypatch.setattr(_backend, "RECYCLE_ZEROS_BYTES", 1)
+    _backend.release_buffers()
+    grid = RadialGrid.from_sigma(2.0, 3)
+    R = random_rotations(12, rng).reshape(3, 4, 3, 3)
+    t = rng.normal(size=(3, 4, 3)) * 4
+    mask = rng.random((3, 4)) < 0.6
+    first = edge_operators(R, t, grid, 2, mask)
+    expected = first.copy()
+    addr = first.base.__array_interface__["data"][0]
+    alive = edge_operators(R, -t, grid, 2, ~mask)            # first still alive: fresh memory
+    alive_addr = alive.base.__array_interface__["data"][0]
+    assert alive_addr != addr
+    del first, alive                                        # the slot now holds alive's buffer
+    again = edge_operators(R, t, grid, 2, mask)
+    assert again.base.__array_interface__["data"][0] == alive_addr
+    np.testing.assert_array_equal(again, expected)           # alive's values fully overwritten
+    assert not again[~mask].any()
+    _backend.release_buffers()
