@@ -196,3 +196,28 @@ def test_edge_operator_buffer_is_recycled_only_when_free(rng, monkeypatch):
     np.testing.assert_array_equal(again, expected)           # alive's values fully overwritten
     assert not again[~mask].any()
     _backend.release_buffers()
+
+
+@pytest.mark.parametrize("chunk_elements", [1, 1 << 22])
+def test_pass_messages_skips_only_masked_tail_slots(rng, monkeypatch, chunk_elements):
+    # receivers with no neighbour, with only the last slot, and with slots in the middle: the
+    # slots skipped per chunk (beyond the last unmasked one) change nothing, forward or VJP
+    import importlib
+    mp = importlib.import_module("fourier6d.message_passing")
+    monkeypatch.setattr(mp, "CHUNK_ELEMENTS", chunk_elements)
+    n, k, lmax = 5, 4, 2
+    _, _, _, _, R_ij, t_ij = _graph(rng, n, k, 1.0)        # any geometry
+    nbr_idx = np.array([[(i + 1 + s) % n for s in range(k)] for i in range(n)])
+    nbr_mask = np.array([[False] * 4, [False, False, False, True], [True, False, True, False],
+                         [True] * 4, [False] * 4])
+    G = rng.normal(size=(n, GRID.n_radial, (lmax + 1) ** 2, 2))
+    ops = edge_operators(R_ij, t_ij, GRID, lmax, nbr_mask)
+    out = pass_messages(G, ops, nbr_idx, nbr_mask)
+    dense = translation_matrices(lmax, GRID, t_ij, rotation=R_ij)
+    direct = np.zeros_like(out)
+    for i in range(n):
+        for s in range(k):
+            if nbr_mask[i, s]:
+                direct[i] += dense[i, s] @ G[nbr_idx[i, s]]
+    assert np.abs(out - direct).max() < 1e-12 and not out[[0, 4]].any()
+    check_grads(lambda a: pass_messages(a, ops, nbr_idx, nbr_mask), modes=["rev"], order=1)(G)
