@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._numba_kernels import AVAILABLE, numba, run_over
+from .translation import _lmax_of
 
 __all__ = ["AVAILABLE", "applicable", "rotate_forward", "rotate_vjp_D"]
 
@@ -86,10 +87,6 @@ if AVAILABLE:
                         out[e, s + a, s + b] = t
 
 
-def _lmax(q):
-    return int(round(np.sqrt(q))) - 1
-
-
 #: Edges per thread below which the kernels run in the calling thread only.
 EDGES_PER_THREAD = 256
 
@@ -99,7 +96,8 @@ def rotate_forward(coeffs, D, transpose=False):
     G = np.ascontiguousarray(coeffs)
     Dc = np.ascontiguousarray(D)
     out = np.empty_like(G)
-    run_over(_apply_blocks, G.shape[0], EDGES_PER_THREAD, G, Dc, _lmax(G.shape[-2]), transpose, out)
+    run_over(_apply_blocks, G.shape[0], EDGES_PER_THREAD, G, Dc, _lmax_of(G.shape[-2]), transpose,
+             out)
     return out
 
 
@@ -108,5 +106,5 @@ def rotate_vjp_D(g, coeffs):
     g = np.ascontiguousarray(g, dtype=coeffs.dtype)
     G = np.ascontiguousarray(coeffs)
     out = np.empty(G.shape[:1] + (G.shape[-2], G.shape[-2]), dtype=G.dtype)
-    run_over(_block_outer, G.shape[0], EDGES_PER_THREAD, g, G, _lmax(G.shape[-2]), out)
+    run_over(_block_outer, G.shape[0], EDGES_PER_THREAD, g, G, _lmax_of(G.shape[-2]), out)
     return out

@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 
+from ._backend import cached_table
 from ._numba_kernels import AVAILABLE, numba, run_over
 
 __all__ = ["AVAILABLE", "applicable", "wigner_d"]
@@ -99,18 +100,17 @@ if AVAILABLE:
                         out[e, s + i, s + k] = ca[i] * C[i, k] + sa[i] * C[n - 1 - i, k]
 
 
-_SWAP_TABLES: dict = {}
-
-
 def _swap_tables(lmax):
-    """J_l for l = 0..lmax packed into (lmax+1, 2 lmax+1, 2 lmax+1) float64 (host, cached)."""
-    if lmax not in _SWAP_TABLES:
+    """J_l for l = 0..lmax packed into (lmax+1, 2 lmax+1, 2 lmax+1) float64 (host; cached by
+    :func:`fourier6d._backend.cached_table` from the per-degree tables of the array path)."""
+    def pack():
         from .rotation import _swap_matrix
         J = np.zeros((lmax + 1, 2 * lmax + 1, 2 * lmax + 1))
         for l in range(1, lmax + 1):
-            J[l, :2 * l + 1, :2 * l + 1] = _swap_matrix(l)
-        _SWAP_TABLES[lmax] = J
-    return _SWAP_TABLES[lmax]
+            J[l, :2 * l + 1, :2 * l + 1] = cached_table("wigner_swap", l,
+                                                        lambda l=l: _swap_matrix(l))
+        return J
+    return cached_table("wigner_swap_packed", lmax, pack)
 
 
 def wigner_d(lmax, alpha, beta, gamma, dtype):

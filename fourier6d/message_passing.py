@@ -31,7 +31,7 @@ from ._backend import get_array_module, recycled_zeros, to_numpy
 from .gather import scatter_add_rows
 from .radial import RadialGrid
 from .harmonics import n_coef
-from .translation import translation_matrices, translation_matrices_t, _lmax_of
+from .translation import translation_matrices, translation_matrices_t, _as_lmax, _lmax_of
 
 __all__ = ["edge_operators", "pass_messages", "message_passing"]
 
@@ -103,9 +103,7 @@ def edge_operators(R_ij, t_ij, grid, lmax, nbr_mask=None):
     if getattr(R_ij, "shape", None) != tuple(t_ij.shape[:-1]) + (3, 3):
         raise ValueError(f"R_ij must have shape {tuple(t_ij.shape[:-1]) + (3, 3)}, "
                          f"got {getattr(R_ij, 'shape', None)}")
-    if isinstance(lmax, bool) or int(lmax) != lmax or lmax < 0:
-        raise ValueError(f"lmax must be a non-negative integer, got {lmax!r}")
-    lmax = int(lmax)
+    lmax = _as_lmax(lmax)
     xp = get_array_module(R_ij, t_ij)
     t_ij = xp.asarray(t_ij)
     if t_ij.dtype.kind != "f":

@@ -331,18 +331,24 @@ def _translation(lmax, grid, t, rotation):
     return out.reshape(out.shape[:-2] + (P, Q, Q))
 
 
+def _as_lmax(lmax):
+    """``int(lmax)`` of a non-negative integral value (bools rejected), else ValueError."""
+    if isinstance(lmax, bool) or int(lmax) != lmax or lmax < 0:
+        raise ValueError(f"lmax must be a non-negative integer, got {lmax!r}")
+    return int(lmax)
+
+
 def _check_translation_args(lmax, grid, t, rotation):
     if not isinstance(grid, RadialGrid):
         raise TypeError(f"grid must be a RadialGrid, got {type(grid).__name__}")
-    if isinstance(lmax, bool) or int(lmax) != lmax or lmax < 0:
-        raise ValueError(f"lmax must be a non-negative integer, got {lmax!r}")
+    lmax = _as_lmax(lmax)
     xp = get_array_module(t, rotation)
     t = xp.asarray(t)
     if t.dtype.kind != "f":
         t = t.astype(np.float64)
     if t.ndim < 1 or t.shape[-1] != 3:
         raise ValueError(f"t must have shape (..., 3), got {t.shape}")
-    return int(lmax), t
+    return lmax, t
 
 
 def translation_matrices(lmax, grid, t, rotation=None):
