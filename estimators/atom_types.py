@@ -143,9 +143,11 @@ def atom_types_of(structure):
     -------
     numpy.ndarray of int, shape (n_atoms,)
     """
-    resnames = structure.resnames[structure.atom_res]
+    # lookups on Python strings (.tolist()): NumPy str scalars hash slowly
+    resnames = np.asarray(structure.resnames)[np.asarray(structure.atom_res)].tolist()
     get = ATOM_TYPE_INDEX.get
-    return np.fromiter((get((r, a), OTHER_TYPE) for r, a in zip(resnames, structure.atom_names)),
+    return np.fromiter((get((r, a), OTHER_TYPE)
+                        for r, a in zip(resnames, np.asarray(structure.atom_names).tolist())),
                        dtype=np.int64, count=structure.n_atoms)
 
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -48,8 +49,8 @@ from fourier6d import RadialGrid, point_basis
 from fourier6d import _numba_kernels
 from fourier6d.expansion import gaussian_radial_factor
 
-from .atom_types import ATOM_TYPE_INDEX, N_ATOM_TYPES, OTHER_TYPE
-from .structures import StructureError, StructureWarning, read_structure
+from .atom_types import N_ATOM_TYPES, atom_types_of
+from .structures import StructureError, StructureWarning, cross, read_structure
 
 __all__ = ["ProteinFeatures", "featurize", "residue_frames", "DEFAULT_PARAMS"]
 
@@ -164,9 +165,7 @@ def residue_frames(n, ca, c):
     out = np.empty(x.shape + (3,), dtype=x.dtype)
     out[..., 0] = x
     out[..., 1] = y
-    out[..., 2, 2] = x[..., 0] * y[..., 1] - x[..., 1] * y[..., 0]     # z = x X y
-    out[..., 0, 2] = x[..., 1] * y[..., 2] - x[..., 2] * y[..., 1]
-    out[..., 1, 2] = x[..., 2] * y[..., 0] - x[..., 0] * y[..., 2]
+    out[..., 2] = cross(x, y)
     return out
 
 
@@ -223,9 +222,8 @@ def _atom_types(s):
     seen[code] = True
     pairs = np.flatnonzero(seen)
     lut = np.zeros(len(seen), dtype=np.int64)
-    # the lookup of atom_types_of, on Python strings (numpy str scalars hash slowly)
-    rl, al, get = rnames.tolist(), anames.tolist(), ATOM_TYPE_INDEX.get
-    lut[pairs] = [get((rl[p // n_a], al[p % n_a]), OTHER_TYPE) for p in pairs.tolist()]
+    lut[pairs] = atom_types_of(SimpleNamespace(resnames=rnames, atom_res=pairs // n_a,
+                                               atom_names=anames[pairs % n_a], n_atoms=len(pairs)))
     return lut[code]
 
 
