@@ -58,13 +58,15 @@ if AVAILABLE:
                 for k in range(Q):
                     out[e, i, k] = 0.0
             out[e, 0, 0] = 1.0
-            for m in range(lmax + 1):
-                trig[0, m] = math.cos(m * alpha[e])
-                trig[1, m] = math.sin(m * alpha[e])
-                trig[2, m] = math.cos(m * beta[e])
-                trig[3, m] = math.sin(m * beta[e])
-                trig[4, m] = math.cos(m * gamma[e])
-                trig[5, m] = math.sin(m * gamma[e])
+            # cos(m x), sin(m x) by angle addition from cos x, sin x (6 calls, not 6 (L+1))
+            for r, x in ((0, alpha[e]), (2, beta[e]), (4, gamma[e])):
+                c1 = math.cos(x)
+                s1 = math.sin(x)
+                trig[r, 0] = 1.0
+                trig[r + 1, 0] = 0.0
+                for m in range(1, lmax + 1):
+                    trig[r, m] = trig[r, m - 1] * c1 - trig[r + 1, m - 1] * s1
+                    trig[r + 1, m] = trig[r + 1, m - 1] * c1 + trig[r, m - 1] * s1
             for l in range(1, lmax + 1):
                 n = 2 * l + 1
                 s = l * l

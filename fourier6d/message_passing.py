@@ -27,11 +27,13 @@ from __future__ import annotations
 import numpy as np
 from autograd.extend import primitive, defvjp
 
+from . import _numba_edge
 from ._backend import get_array_module, recycled_zeros, to_numpy
 from .gather import scatter_add_rows
 from .radial import RadialGrid
 from .harmonics import n_coef
-from .translation import translation_matrices, translation_matrices_t, _as_lmax, _lmax_of
+from .translation import (translation_matrices, translation_matrices_t, _as_lmax, _lmax_of,
+                          PLANE_WAVE_MAX_L)
 
 __all__ = ["edge_operators", "pass_messages", "message_passing"]
 
@@ -122,6 +124,9 @@ def edge_operators(R_ij, t_ij, grid, lmax, nbr_mask=None):
     buf = recycled_zeros((N, P, K, Q, Q), t_ij.dtype, xp, slot="edge_operators")
     edges = xp.arange(N * K) if mask is None else xp.nonzero(mask.reshape(-1).astype(bool))[0]
     t_flat, R_flat = t_ij.reshape(-1, 3), R_ij.reshape(-1, 3, 3)
+    if lmax <= PLANE_WAVE_MAX_L and _numba_edge.applicable(R_ij, t_ij):
+        _numba_edge.edge_operators_into(buf, t_flat, R_flat, edges, K, grid, lmax)
+        return buf.transpose(0, 2, 1, 4, 3)
     for c in _chunks(int(edges.shape[0]), P * Q * Q):
         e = edges[c]
         buf[e // K, :, e % K] = translation_matrices_t(lmax, grid, t_flat[e], rotation=R_flat[e])

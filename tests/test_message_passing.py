@@ -221,3 +221,34 @@ def test_pass_messages_skips_only_masked_tail_slots(rng, monkeypatch, chunk_elem
                 direct[i] += dense[i, s] @ G[nbr_idx[i, s]]
     assert np.abs(out - direct).max() < 1e-12 and not out[[0, 4]].any()
     check_grads(lambda a: pass_messages(a, ops, nbr_idx, nbr_mask), modes=["rev"], order=1)(G)
+
+
+@pytest.mark.parametrize("lmax", [1, 4])
+def test_numba_edge_kernel_matches_array_path(rng, monkeypatch, lmax):
+    # the fused Numba kernel (NumPy inputs) against the array-agnostic GEMM path: more edges
+    # than one kernel block (64) and one thread range, masked slots, a zero translation and a
+    # translation along -z (Euler angles at beta = 0 / pi), float64 and float32
+    from fourier6d import _numba_edge
+    if not _numba_edge.AVAILABLE:
+        pytest.skip("numba not available")
+    n, k = 23, 13
+    grid = RadialGrid.from_sigma(2.0, 5)
+    R = random_rotations(n * k, rng).reshape(n, k, 3, 3)
+    R[0, 1] = np.eye(3)
+    R[0, 2] = np.diag([-1.0, 1.0, -1.0])
+    t = rng.normal(size=(n, k, 3)) * 5
+    t[0, 0] = 0.0
+    t[0, 2] = [0.0, 0.0, -3.0]
+    mask = rng.random((n, k)) < 0.7
+    mask[0, :3] = True
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 1e-5)):
+        Rd, td = R.astype(dtype), t.astype(dtype)
+        fused = edge_operators(Rd, td, grid, lmax, mask)
+        assert fused.transpose(0, 2, 1, 4, 3).flags.c_contiguous
+        fused = fused.copy()
+        with monkeypatch.context() as m:
+            m.setattr(_numba_edge, "applicable", lambda R, t: False)
+            ref = edge_operators(Rd, td, grid, lmax, mask).copy()
+        assert fused.dtype == dtype and fused.shape == ref.shape
+        assert np.abs(fused - ref).max() < tol * np.abs(ref).max(), dtype
+        assert not fused[~mask].any()
