@@ -12,7 +12,8 @@ This equals :func:`fourier6d.expansion.expand_points` with one-hot type
 features followed by a linear map E, but never forms the one-hot matrix.
 
 Cost: a gather of E rows (N, K, C) and one batched GEMM
-(N: PQ x K by K x C).  The VJP w.r.t. E is a batched GEMM back to (N, K, C)
+(N: PQ x K by K x C); on NumPy inputs the fused Numba kernels of
+:mod:`fourier6d._numba_embed` (forward: no gather, no per-residue BLAS call).  The VJP w.r.t. E is a batched GEMM back to (N, K, C)
 and a sum of those rows by type into (n_types, C): one 0/1 sparse-matrix
 product (:func:`fourier6d.gather.sum_rows_by_index`, NumPy and CuPy alike).
 """
@@ -21,12 +22,15 @@ from __future__ import annotations
 import numpy as np
 from autograd.extend import primitive, defvjp
 
+from . import _numba_embed
 from .gather import sum_rows_by_index
 
 __all__ = ["embed_atoms"]
 
 
 def _gather_matmul(basis, types, emb):
+    if _numba_embed.applicable(basis, types, emb):
+        return _numba_embed.embed_forward(basis, types, emb)
     lead = basis.shape[:-3]
     k, p, q = basis.shape[-3:]
     t = emb[types]                                                  # (..., K, C)

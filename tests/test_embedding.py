@@ -81,3 +81,27 @@ def test_bad_input(rng):
         embed_atoms(basis, types, emb[0])
     with pytest.raises(TypeError, match="dtype"):
         embed_atoms(basis, types, emb.astype(np.float32))
+
+
+def test_numba_kernel_matches_array_path(rng, monkeypatch):
+    # the fused Numba forward (NumPy inputs) against the BLAS path: several thread ranges
+    # (N > 2 x RESIDUES_PER_THREAD), K not a multiple of the rank-4 step, float64 and float32
+    from fourier6d import _numba_embed
+    if not _numba_embed.AVAILABLE:
+        pytest.skip("numba not available")
+    n_res, n_slots, n_types, C = 2 * _numba_embed.RESIDUES_PER_THREAD + 9, 11, 7, 5
+    xyz = rng.uniform(-6, 6, size=(n_res, n_slots, 3))
+    types = rng.integers(0, n_types, size=(n_res, n_slots))
+    basis = point_basis(xyz, GRID, LMAX, SIGMA)
+    emb = rng.normal(size=(n_types, C))
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 1e-5)):
+        b, e = basis.astype(dtype), emb.astype(dtype)
+        out = embed_atoms(b, types, e)
+        with monkeypatch.context() as m:
+            m.setattr(_numba_embed, "applicable", lambda *a: False)
+            ref = embed_atoms(b, types, e)
+        assert out.dtype == dtype and out.shape == ref.shape
+        assert np.abs(out - ref).max() < tol * np.abs(ref).max()
+    # unbatched (K, P, Q) input
+    np.testing.assert_allclose(embed_atoms(basis[3], types[3], emb), out[3].astype(float),
+                               rtol=1e-4, atol=1e-4 * np.abs(out[3]).max())
