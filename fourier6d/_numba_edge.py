@@ -11,9 +11,9 @@ with a block-diagonal D, and a scatter into the buffer; each temporary is a
 fresh allocation whose first touch is slow on the project's VM.
 
 Here, per block of ``BLOCK`` edges, the factors W (:func:`_basis_block` of
-:mod:`fourier6d._numba_kernels`, computed in float64) and the Wigner blocks
-(:func:`_wigner_rows` of :mod:`fourier6d._numba_wigner`) go into per-thread
-scratch; then, with the block's edges in the vector lanes, per shell p,
+:mod:`fourier6d._numba_kernels`, computed in float64) and the diagonal Wigner
+blocks (:func:`_wigner_lanes` of :mod:`fourier6d._numba_wigner`, float64,
+edges in the lanes) go into per-thread scratch; then, with the block's edges in the vector lanes, per shell p,
 
 * ``T[a, b] = sum_(lam mu) W[p, lam mu] B[lam mu, a, b]`` over the nonzeros of
   the table only (2,229 of 50,625 entries at L = 4, stored CSR by output
@@ -71,7 +71,7 @@ def _sparse_table(lmax):
 
 if AVAILABLE:
     from ._numba_kernels import _basis_block, _basis_workspace
-    from ._numba_wigner import _wigner_rows
+    from ._numba_wigner import _lane_scratch, _wigner_lanes
 
     _jit = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
 
@@ -91,9 +91,8 @@ if AVAILABLE:
         pz = np.empty(BLOCK)
         rows = np.arange(BLOCK)
         W = np.empty((BLOCK, P, n_lm), dtype=dt)
-        D = np.empty((BLOCK, Q, Q), dtype=dt)
         Wt = np.empty((n_lm, BLOCK), dtype=dt)
-        Dt = np.empty((QQ, BLOCK), dtype=dt)
+        trig, A, B, C, Dt = _lane_scratch(lmax, out)
         T = np.empty((QQ, BLOCK), dtype=dt)
         O = np.empty((QQ, BLOCK), dtype=dt)
         vals = val.astype(dt)
@@ -104,16 +103,8 @@ if AVAILABLE:
                 py[i] = t[b0 + i, 1]
                 pz[i] = t[b0 + i, 2]
             _basis_block(nb, px, py, pz, rho, ones, 2 * lmax, norms, pmm, uniform, ws, W, rows)
-            _wigner_rows(0, nb, alpha[b0:b0 + nb], beta[b0:b0 + nb], gamma[b0:b0 + nb], J,
-                         lmax, D)
             # the diagonal blocks of D, the block's edges in the lanes
-            for l in range(lmax + 1):
-                s = l * l
-                for a in range(s, s + 2 * l + 1):
-                    for b in range(s, s + 2 * l + 1):
-                        row = Dt[a * Q + b]
-                        for v in range(nb):
-                            row[v] = D[v, a, b]
+            _wigner_lanes(b0, nb, alpha, beta, gamma, J, lmax, trig, A, B, C, Dt)
             for p in range(P):
                 for k in range(n_lm):
                     row = Wt[k]

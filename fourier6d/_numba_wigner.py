@@ -3,15 +3,18 @@
 One job: the block-diagonal ``D(R)`` of many rotations for NumPy inputs, by the
 same factorisation as :func:`fourier6d.rotation.wigner_blocks`,
 ``D_l = Z_l(alpha) J_l Z_l(beta) J_l^T Z_l(gamma)`` (ZYZ Euler angles, ``J_l``
-the fixed swap matrix, ``Z_l`` the sparse z-rotation), evaluated per rotation
-in compiled loops and written straight into the ``(E, Q, Q)`` output, instead
-of a few dozen batched array operations per degree (each a pass over all
-rotations).  Only ``J_l @ B`` is a dense product (sum_l (2l+1)^3 = 1,225
-multiply-adds per rotation at L = 4), and cos/sin of m x angle are taken once per
-rotation for m = 0..L.  Computed in float64, written in the output dtype; rotations
-are split over the nogil thread pool of :mod:`fourier6d._numba_kernels`.  At 7,500
-rotations (L = 4, float32): 8.2-8.5 ms against 22-24 ms for the array path
-(benchmarks/bench_operators.py on the 2-core machine).
+the fixed swap matrix, ``Z_l`` the sparse z-rotation), evaluated in compiled
+loops instead of a few dozen batched array operations per degree (each a pass
+over all rotations).  :func:`_wigner_lanes` computes BLOCK rotations side by
+side, one per vector lane, so every step (the products with ``J_l``, its zeros
+skipped, and the sparse ``Z_l``) is a vectorised loop over the rotations; cos
+and sin of m x angle come from one cos/sin per angle by angle addition.
+Computed in float64, written in the output dtype; blocks of rotations are
+split over the nogil thread pool of :mod:`fourier6d._numba_kernels`.  The
+per-edge operators of message passing (:mod:`fourier6d._numba_edge`) call
+:func:`_wigner_lanes` directly on their lane-major scratch.  At 7,500
+rotations (L = 4, float32, 2 threads): 4.6 ms, against 9-12 ms for the
+previous one-rotation-at-a-time kernel and 22-24 ms for the array path.
 
 The array path stays the reference (and the CuPy path); tests check both agree
 to 1e-12 in float64.  Numba is optional (:data:`AVAILABLE`).
@@ -23,7 +26,7 @@ import math
 import numpy as np
 
 from ._backend import cached_table
-from ._numba_kernels import AVAILABLE, numba, run_over
+from ._numba_kernels import AVAILABLE, BLOCK, numba, run_over
 
 __all__ = ["AVAILABLE", "applicable", "wigner_d"]
 
@@ -40,66 +43,114 @@ if AVAILABLE:
     _jit = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
 
     @_jit
-    def _wigner_rows(e0, e1, alpha, beta, gamma, J, lmax, out):
-        n_max = 2 * lmax + 1
-        ca = np.empty(n_max)
-        sa = np.empty(n_max)
-        cb = np.empty(n_max)
-        sb = np.empty(n_max)
-        cg = np.empty(n_max)
-        sg = np.empty(n_max)
-        A = np.empty((n_max, n_max))
-        B = np.empty((n_max, n_max))
-        C = np.empty((n_max, n_max))
+    def _wigner_lanes(b0, nb, alpha, beta, gamma, J, lmax, trig, A, B, C, Dt):
+        """Diagonal blocks of D for the rotations b0 <= e < b0 + nb, rotation e in lane e - b0:
+        ``Dt[(s+i) Q + s+k, e - b0] = D_l[i, k]`` (entries between degrees not written).
+
+        The factorisation of the module docstring with every step a loop over the lanes
+        (vectorised); scratch ``trig`` (6, lmax+1, BLOCK) and ``A``, ``B``, ``C``
+        (2 lmax+1, 2 lmax+1, BLOCK) float64, supplied by the caller.
+        """
         Q = (lmax + 1) * (lmax + 1)
-        trig = np.empty((6, lmax + 1))         # cos(m a), sin(m a) for m = 0..lmax, 3 angles
-        for e in range(e0, e1):
-            for i in range(Q):
-                for k in range(Q):
-                    out[e, i, k] = 0.0
-            out[e, 0, 0] = 1.0
-            # cos(m x), sin(m x) by angle addition from cos x, sin x (6 calls, not 6 (L+1))
-            for r, x in ((0, alpha[e]), (2, beta[e]), (4, gamma[e])):
-                c1 = math.cos(x)
-                s1 = math.sin(x)
-                trig[r, 0] = 1.0
-                trig[r + 1, 0] = 0.0
-                for m in range(1, lmax + 1):
-                    trig[r, m] = trig[r, m - 1] * c1 - trig[r + 1, m - 1] * s1
-                    trig[r + 1, m] = trig[r + 1, m - 1] * c1 + trig[r, m - 1] * s1
-            for l in range(1, lmax + 1):
-                n = 2 * l + 1
-                s = l * l
+        for r in range(3):
+            ang = alpha if r == 0 else (beta if r == 1 else gamma)
+            ct = trig[2 * r]
+            st = trig[2 * r + 1]
+            for v in range(nb):
+                x = ang[b0 + v]
+                ct[0, v] = 1.0
+                st[0, v] = 0.0
+                if lmax > 0:
+                    ct[1, v] = math.cos(x)
+                    st[1, v] = math.sin(x)
+            # cos(m x), sin(m x) by angle addition
+            for m in range(2, lmax + 1):
+                for v in range(nb):
+                    ct[m, v] = ct[m - 1, v] * ct[1, v] - st[m - 1, v] * st[1, v]
+                    st[m, v] = st[m - 1, v] * ct[1, v] + ct[m - 1, v] * st[1, v]
+        for v in range(nb):
+            Dt[0, v] = 1.0
+        for l in range(1, lmax + 1):
+            n = 2 * l + 1
+            s = l * l
+            # A = J^T Z(gamma): A[i, k] = J[k, i] cg[k] + J[n-1-k, i] sg[n-1-k]
+            # (cos(m x), -sin(m x) for m = k - l; sg[n-1-k] = sign(m) sin(|m| gamma))
+            for i in range(n):
                 for k in range(n):
-                    m = k - l                          # cos(m a), -sin(m a) for m = -l..l
-                    am = abs(m)
-                    sign = -1.0 if m > 0 else 1.0
-                    ca[k] = trig[0, am]
-                    sa[k] = sign * trig[1, am]
-                    cb[k] = trig[2, am]
-                    sb[k] = sign * trig[3, am]
-                    cg[k] = trig[4, am]
-                    sg[k] = sign * trig[5, am]
-                # A = J^T Z(gamma): A[i, k] = J[k, i] cg[k] + J[n-1-k, i] sg[n-1-k]
-                for i in range(n):
-                    for k in range(n):
-                        A[i, k] = J[l, k, i] * cg[k] + J[l, n - 1 - k, i] * sg[n - 1 - k]
-                # B = Z(beta) A
-                for i in range(n):
-                    for k in range(n):
-                        B[i, k] = cb[i] * A[i, k] + sb[i] * A[n - 1 - i, k]
-                # C = J B
-                for i in range(n):
-                    for k in range(n):
-                        C[i, k] = 0.0
+                    m = abs(k - l)
+                    sgn = 1.0 if k - l > 0 else -1.0          # sign of sg[n-1-k]
+                    j1 = J[l, k, i]
+                    j2 = J[l, n - 1 - k, i] * sgn
+                    a = A[i, k]
+                    c = trig[4, m]
+                    sn = trig[5, m]
+                    for v in range(nb):
+                        a[v] = j1 * c[v] + j2 * sn[v]
+            # B = Z(beta) A: B[i, k] = cb[i] A[i, k] + sb[i] A[n-1-i, k]
+            for i in range(n):
+                m = abs(i - l)
+                sgn = -1.0 if i - l > 0 else 1.0
+                c = trig[2, m]
+                sn = trig[3, m]
+                for k in range(n):
+                    b = B[i, k]
+                    a1 = A[i, k]
+                    a2 = A[n - 1 - i, k]
+                    for v in range(nb):
+                        b[v] = c[v] * a1[v] + sgn * sn[v] * a2[v]
+            # C = J B (J's zeros skipped)
+            for i in range(n):
+                for k in range(n):
+                    c = C[i, k]
+                    for v in range(nb):
+                        c[v] = 0.0
                     for j in range(n):
-                        v = J[l, i, j]
-                        for k in range(n):
-                            C[i, k] += v * B[j, k]
-                # D = Z(alpha) C, into the diagonal block of degree l
-                for i in range(n):
-                    for k in range(n):
-                        out[e, s + i, s + k] = ca[i] * C[i, k] + sa[i] * C[n - 1 - i, k]
+                        w = J[l, i, j]
+                        if w != 0.0:
+                            b = B[j, k]
+                            for v in range(nb):
+                                c[v] += w * b[v]
+            # D = Z(alpha) C into the diagonal block of degree l
+            for i in range(n):
+                m = abs(i - l)
+                sgn = -1.0 if i - l > 0 else 1.0
+                c = trig[0, m]
+                sn = trig[1, m]
+                for k in range(n):
+                    d = Dt[(s + i) * Q + s + k]
+                    c1 = C[i, k]
+                    c2 = C[n - 1 - i, k]
+                    for v in range(nb):
+                        d[v] = c[v] * c1[v] + sgn * sn[v] * c2[v]
+
+
+    @_jit
+    def _lane_scratch(lmax, dtype_like):
+        """Scratch of :func:`_wigner_lanes` for BLOCK lanes, and a lane-major output block."""
+        n_max = 2 * lmax + 1
+        Q = (lmax + 1) * (lmax + 1)
+        return (np.empty((6, lmax + 1, BLOCK)), np.empty((n_max, n_max, BLOCK)),
+                np.empty((n_max, n_max, BLOCK)), np.empty((n_max, n_max, BLOCK)),
+                np.zeros((Q * Q, BLOCK), dtype=dtype_like.dtype))
+
+    @_jit
+    def _wigner_range(e0, e1, alpha, beta, gamma, J, lmax, out):
+        """out[e] = D(alpha[e], beta[e], gamma[e]) (zero between degrees), e0 <= e < e1."""
+        Q = (lmax + 1) * (lmax + 1)
+        trig, A, B, C, Dt = _lane_scratch(lmax, out)
+        for b0 in range(e0, e1, BLOCK):
+            nb = min(BLOCK, e1 - b0)
+            _wigner_lanes(b0, nb, alpha, beta, gamma, J, lmax, trig, A, B, C, Dt)
+            for v in range(nb):
+                o = out[b0 + v]
+                for i in range(Q):
+                    for k in range(Q):
+                        o[i, k] = 0.0
+                for l in range(lmax + 1):
+                    s = l * l
+                    for i in range(s, s + 2 * l + 1):
+                        for k in range(s, s + 2 * l + 1):
+                            o[i, k] = Dt[i * Q + k, v]
 
 
 def _swap_tables(lmax):
@@ -121,6 +172,6 @@ def wigner_d(lmax, alpha, beta, gamma, dtype):
     a, b, g = (np.ascontiguousarray(x, dtype=np.float64).reshape(-1) for x in (alpha, beta, gamma))
     q = (lmax + 1) ** 2
     out = np.empty((a.shape[0], q, q), dtype=dtype)
-    run_over(_wigner_rows, a.shape[0], ROTATIONS_PER_THREAD, a, b, g, _swap_tables(lmax),
+    run_over(_wigner_range, a.shape[0], ROTATIONS_PER_THREAD, a, b, g, _swap_tables(lmax),
              int(lmax), out)
     return out.reshape(shape + (q, q))
