@@ -46,6 +46,8 @@ SERIES_TERMS = 12
 SERIES_TOL = 1e-18
 #: Points per block of the kernel (temporaries stay in L1/L2 cache).
 BLOCK = 64
+#: Points per thread below which :func:`basis_into` runs in the calling thread only.
+POINTS_PER_THREAD = 2048
 #: Output arrays of at least this size are allocated zeroed (glibc serves them with mmap).
 ZEROED_BYTES = 32 << 20
 #: Cells per search radius of the neighbour search (cell list).
@@ -315,6 +317,11 @@ if AVAILABLE:
                     orow[q] = jlt[k, l_of_q[q]] * f * Yt[i, q]
 
     @_jit
+    def _basis_range(i0, i1, xyz, index, rho, radial_factor, lmax, norms, pmm, uniform, out):
+        """:func:`_basis_kernel` for the points ``index[i0:i1]`` (one thread's range)."""
+        _basis_kernel(xyz, index[i0:i1], rho, radial_factor, lmax, norms, pmm, uniform, out)
+
+    @_jit
     def _basis_kernel(xyz, index, rho, radial_factor, lmax, norms, pmm, uniform, out):
         n_points = index.shape[0]
         ws = _basis_workspace(lmax + 1, rho.shape[0])
@@ -557,8 +564,10 @@ def run_over(kernel, n_items, per_thread, *args):
     """``kernel(i0, i1, *args)`` over ranges of ``n_items`` in the nogil thread pool.
 
     One range per thread, at least ``per_thread`` items each (fewer items: the
-    calling thread only).  Used by the kernels of :mod:`fourier6d._numba_rotate`,
-    :mod:`fourier6d._numba_norm` and :mod:`fourier6d._numba_activation`.
+    calling thread only).  Used by :func:`basis_into` and the kernels of
+    :mod:`fourier6d._numba_rotate`, :mod:`fourier6d._numba_norm`,
+    :mod:`fourier6d._numba_activation`, :mod:`fourier6d._numba_wigner`,
+    :mod:`fourier6d._numba_edge` and :mod:`fourier6d._numba_embed`.
     """
     n_threads = min(default_threads(), max(1, n_items // per_thread))
     _run_ranges(lambda a, b: kernel(a, b, *args), _split(n_items, n_threads), n_threads)
@@ -777,7 +786,9 @@ def basis_into(xyz, rho, radial_factor, lmax, out, index=None):
         float32 or float64, C-contiguous; written in place.
     index : numpy.ndarray of int, shape (n_selected,), optional
         Only the rows ``index`` of ``out`` are computed and written (the
-        others are left untouched); default all rows.
+        others are left untouched); default all rows.  The points are split
+        over the nogil thread pool (:func:`run_over`, ``POINTS_PER_THREAD``
+        at least per thread).
 
     Returns
     -------
@@ -801,8 +812,8 @@ def basis_into(xyz, rho, radial_factor, lmax, out, index=None):
     n_radial = rho.shape[0]
     uniform = bool(n_radial > 1 and rho[0] == 0.0
                    and np.array_equal(rho, np.arange(n_radial) * rho[1]))
-    _basis_kernel(xyz, index, rho, radial_factor, lmax, _norm_table(lmax), _pmm_table(lmax),
-                  uniform, out)
+    run_over(_basis_range, index.shape[0], POINTS_PER_THREAD, xyz, index, rho, radial_factor,
+             lmax, _norm_table(lmax), _pmm_table(lmax), uniform, out)
     return out
 
 

@@ -469,3 +469,22 @@ def test_neighbourhood_basis_equals_point_basis(dtype, zeroed_bytes, rng, monkey
         ref = _expansion._reference_basis(local, GRID, 4, gauss)
         assert np.abs(basis[c, :n] - ref).max() <= tol * np.abs(ref).max()
         assert (basis[c, n:] == 0).all()
+
+
+@needs_numba
+def test_basis_into_thread_ranges(rng, monkeypatch):
+    # points split over the thread pool (ranges of 5 points, masked rows left untouched) give the
+    # same basis as one range
+    grid = RadialGrid.from_sigma(2.0, 5)
+    xyz = rng.normal(size=(57, 3)) * 4
+    index = np.flatnonzero(rng.random(57) < 0.7)
+    ones = np.ones(grid.n_radial)
+    one = np.full((57, grid.n_radial, 25), 7.0)
+    _numba_kernels.basis_into(xyz, grid.points(), ones, 4, one, index=index)
+    monkeypatch.setattr(_numba_kernels, "POINTS_PER_THREAD", 5)
+    monkeypatch.setattr(_numba_kernels, "default_threads", lambda: 4)
+    split = np.full_like(one, 7.0)
+    _numba_kernels.basis_into(xyz, grid.points(), ones, 4, split, index=index)
+    np.testing.assert_array_equal(split, one)
+    untouched = np.setdiff1d(np.arange(57), index)
+    assert np.all(split[untouched] == 7.0) and not np.any(split[index] == 7.0)
