@@ -121,11 +121,15 @@ def edge_operators(R_ij, t_ij, grid, lmax, nbr_mask=None):
         return ops
     N, K = t_ij.shape[:2]
     P, Q = grid.n_radial, n_coef(lmax)
-    buf = recycled_zeros((N, P, K, Q, Q), t_ij.dtype, xp, slot="edge_operators")
+    fused = lmax <= PLANE_WAVE_MAX_L and _numba_edge.applicable(R_ij, t_ij)
+    # the fused kernel writes every unmasked slot: only the masked ones are zeroed (below)
+    buf = recycled_zeros((N, P, K, Q, Q), t_ij.dtype, xp, slot="edge_operators", zero=not fused)
     edges = xp.arange(N * K) if mask is None else xp.nonzero(mask.reshape(-1).astype(bool))[0]
     t_flat, R_flat = t_ij.reshape(-1, 3), R_ij.reshape(-1, 3, 3)
-    if lmax <= PLANE_WAVE_MAX_L and _numba_edge.applicable(R_ij, t_ij):
+    if fused:
         _numba_edge.edge_operators_into(buf, t_flat, R_flat, edges, K, grid, lmax)
+        if mask is not None:
+            buf.transpose(0, 2, 1, 3, 4)[~mask.astype(bool)] = 0
         return buf.transpose(0, 2, 1, 4, 3)
     for c in _chunks(int(edges.shape[0]), P * Q * Q):
         e = edges[c]
