@@ -98,7 +98,7 @@ def main(argv=None):
         E_ * (9 * f + Q * Q * f))
     run(f"rotate ({E_} edges, Eq. 6)", lambda: rotate(Fe, D), 2 * E_ * P * blocks * C,
         E_ * (2 * P * Q * C + Q * Q) * f)
-    run(f"z-translation matrices ({E_})", lambda: translate_z(Fe[:, :, :, :1], d, grid), 0,
+    run(f"translate_z ({E_}, C=1, Eq. 5)", lambda: translate_z(Fe[:, :, :, :1], d, grid), 0,
         E_ * (f + 2 * P * Q * f))
     run(f"edge_operators ({E_} edges)", lambda: edge_operators(R, t, grid, L, mask), 0,
         E_ * (12 * f + P * Q * Q * f + 1))

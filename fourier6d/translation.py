@@ -53,7 +53,7 @@ from autograd.extend import primitive, defvjp
 from ._backend import get_array_module, cached_table, unbroadcast
 from .expansion import bessel_harmonic_basis
 from .gaunt import sphere_quadrature
-from .harmonics import degrees, n_coef, real_sph_harm, spherical_jn
+from .harmonics import degrees, n_coef, real_sph_harm
 from .radial import RadialGrid
 
 __all__ = ["z_translation_table", "z_translation_matrices", "apply_operators",
@@ -121,12 +121,14 @@ def z_translation_matrices(lmax, grid, d):
         d = d.astype(np.float64)
     dtype = d.dtype
     table = cached_table("z_translation", lmax, lambda: z_translation_table(lmax), xp, dtype)
-    rho = grid.points(xp, dtype)
-    x = xp.abs(d)[..., None] * rho                                  # (..., P)
-    jl = spherical_jn(2 * lmax, x)                                  # (..., P, 2L+1)
-    # j_lam(-x) = (-1)^lam j_lam(x)
-    parity = xp.asarray((-1.0) ** np.arange(2 * lmax + 1), dtype=dtype)
-    jl = xp.where((d < 0)[..., None, None], jl * parity, jl)
+    # j_lam(rho_p d) with the sign of d (j_lam(-x) = (-1)^lam j_lam(x)) from the plane-wave
+    # kernel at the point d e_z, where only the m = 0 harmonics survive:
+    # j_lam(rho |d|) Y_lam0(sign(d) e_z) = j_lam(rho d) sqrt((2 lam + 1) / (4 pi))
+    lam = np.arange(2 * lmax + 1)
+    zero = xp.zeros_like(d)
+    W = bessel_harmonic_basis(xp.stack([zero, zero, d], axis=-1), grid, 2 * lmax)
+    inv_y = xp.asarray(np.sqrt(4 * np.pi / (2 * lam + 1)), dtype=dtype)
+    jl = W[..., lam * lam + lam] * inv_y                            # (..., P, 2L+1)
     q = n_coef(lmax)
     out = jl @ table.reshape(2 * lmax + 1, q * q)
     return out.reshape(d.shape + (grid.n_radial, q, q))

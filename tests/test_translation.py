@@ -147,6 +147,24 @@ def test_table_and_bad_input():
         translate_z(np.zeros((GRID.n_radial, 9, 1), dtype=int), 1.0, GRID)
 
 
+def test_z_translation_matrices_equal_bessel_sum_of_the_table():
+    # T(rho_p, d) = sum_lam j_lam(rho_p d) A[lam] with scipy's Bessel functions (signed d: odd
+    # lam change sign), d negative, zero and positive, float64 and float32
+    from scipy.special import spherical_jn as jn
+    lmax = 3
+    A = z_translation_table(lmax)
+    d = np.array([-2.1, 0.0, 1.3, 6.0])
+    rho = GRID.points(np, np.float64)
+    x = d[:, None] * rho                                                    # (4, P)
+    lam = np.arange(2 * lmax + 1)
+    j = jn(lam, np.abs(x)[..., None]) * np.where(x[..., None] < 0, (-1.0) ** lam, 1.0)
+    ref = np.einsum("npk,kab->npab", j, A)
+    T = z_translation_matrices(lmax, GRID, d)
+    assert np.abs(T - ref).max() < 1e-13
+    T32 = z_translation_matrices(lmax, GRID, d.astype(np.float32))
+    assert T32.dtype == np.float32 and np.abs(T32 - ref).max() < 1e-5
+
+
 def test_translation_matrices_broadcast_one_t_over_many_rotations():
     from fourier6d import random_rotations
     from fourier6d.translation import translation_matrices
