@@ -7,7 +7,9 @@ coefficients stored ``(E, P, Q, C)``, without the per-(edge, shell, degree)
 that shells and channels could share a GEMM's columns (each transpose of the
 60 MB array costs about as much as the whole product).  Per edge the kernel
 reads its coefficients and blocks once, in cache, and writes the result once;
-the loop over channels (contiguous) vectorises.  Edges are split into
+the forward works on a (Q, P C) copy of the edge's coefficients so that its
+inner loop runs over P C contiguous values and vectorises (7,500 edges, P = 5,
+C = 16, float32, 2 threads: 20.9 -> 9.3 ms against the channel-loop version).  Edges are split into
 ranges run by the nogil thread pool of :mod:`fourier6d._numba_kernels`
 (one threading model in the library, rebuilt after a fork; no OpenMP).
 
@@ -42,20 +44,42 @@ if AVAILABLE:
 
     @_jit
     def _apply_blocks(e0, e1, G, D, lmax, transpose, out):
-        """out[e, p, s+a, :] = sum_b D_l[a, b] G[e, p, s+b, :] (D_l^T when ``transpose``), e0 <= e < e1."""
+        """out[e, p, s+a, :] = sum_b D_l[a, b] G[e, p, s+b, :] (D_l^T when ``transpose``), e0 <= e < e1.
+
+        Per edge the coefficients are first copied into a (Q, P C) scratch, so that one
+        Wigner entry multiplies a contiguous row of P C values (80 at P = 5, C = 16: long
+        enough for the compiler's vector loop, where a loop over the C channels alone ran
+        in its scalar remainder); the result is copied back into the (P, Q, C) layout.
+        """
         E, P, Q, C = G.shape
+        PC = P * C
+        Gt = np.empty((Q, PC), dtype=G.dtype)          # private to this range
+        Ot = np.empty((Q, PC), dtype=G.dtype)
         for e in range(e0, e1):
+            for p in range(P):
+                for q in range(Q):
+                    src = G[e, p, q]
+                    dst = Gt[q]
+                    for c in range(C):
+                        dst[p * C + c] = src[c]
             for l in range(lmax + 1):
                 s = l * l
                 n = 2 * l + 1
-                for p in range(P):
-                    for a in range(n):
-                        for c in range(C):
-                            out[e, p, s + a, c] = 0.0
-                        for b in range(n):
-                            d = D[e, s + b, s + a] if transpose else D[e, s + a, s + b]
-                            for c in range(C):
-                                out[e, p, s + a, c] += d * G[e, p, s + b, c]
+                for a in range(n):
+                    orow = Ot[s + a]
+                    for m in range(PC):
+                        orow[m] = 0.0
+                    for b in range(n):
+                        d = D[e, s + b, s + a] if transpose else D[e, s + a, s + b]
+                        grow = Gt[s + b]
+                        for m in range(PC):
+                            orow[m] += d * grow[m]
+            for p in range(P):
+                for q in range(Q):
+                    src = Ot[q]
+                    dst = out[e, p, q]
+                    for c in range(C):
+                        dst[c] = src[p * C + c]
 
     @_jit
     def _block_outer(e0, e1, g, G, lmax, out):
