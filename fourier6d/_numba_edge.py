@@ -38,7 +38,7 @@ import numpy as np
 from ._backend import cached_table
 from ._numba_kernels import AVAILABLE, BLOCK, numba, run_over
 
-__all__ = ["AVAILABLE", "applicable", "edge_operators_into"]
+__all__ = ["AVAILABLE", "applicable", "edge_operators_into", "zero_masked_slots"]
 
 #: Edges per thread below which the kernel runs in the calling thread only.
 EDGES_PER_THREAD = 128
@@ -143,6 +143,29 @@ if AVAILABLE:
                     dst = out[row_i[e], p, slot_k[e]]
                     for o in range(QQ):
                         dst[o] = O[o, v]
+
+
+    @_jit
+    def _zero_masked(i0, i1, mask, out):
+        """out[i, :, k] = 0 where not mask[i, k], i0 <= i < i1 (out: (N, P, K, Q*Q))."""
+        P = out.shape[1]
+        K = mask.shape[1]
+        QQ = out.shape[3]
+        for i in range(i0, i1):
+            for p in range(P):
+                for k in range(K):
+                    if not mask[i, k]:
+                        dst = out[i, p, k]
+                        for o in range(QQ):
+                            dst[o] = 0.0
+
+
+def zero_masked_slots(buf, mask):
+    """``buf[i, :, k] = 0`` for the masked slots (``mask[i, k]`` False), in the thread pool."""
+    N, P, K, Q = buf.shape[:4]
+    run_over(_zero_masked, N, EDGES_PER_THREAD, np.ascontiguousarray(mask, dtype=np.bool_),
+             buf.reshape(N, P, K, Q * Q))
+    return buf
 
 
 def edge_operators_into(buf, t, R, edges, n_slots, grid, lmax):

@@ -129,7 +129,7 @@ def edge_operators(R_ij, t_ij, grid, lmax, nbr_mask=None):
     if fused:
         _numba_edge.edge_operators_into(buf, t_flat, R_flat, edges, K, grid, lmax)
         if mask is not None:
-            buf.transpose(0, 2, 1, 3, 4)[~mask.astype(bool)] = 0
+            _numba_edge.zero_masked_slots(buf, mask)
         return buf.transpose(0, 2, 1, 4, 3)
     for c in _chunks(int(edges.shape[0]), P * Q * Q):
         e = edges[c]
