@@ -57,3 +57,29 @@ def test_sum_rows_by_index_equals_add_at(rng, dtype):
     out = sum_rows_by_index(vals, idx, 168)
     assert out.dtype == dtype and out.shape == (168, 15)
     np.testing.assert_allclose(out, want, rtol=0, atol=1e-10 if dtype == np.float64 else 2e-3)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_numba_scatter_matches_sparse_path(rng, dtype, monkeypatch):
+    # the Numba scatter-add (NumPy inputs; target rows split over threads) against the sparse
+    # array path: repeated rows, untouched rows, several thread ranges, both public functions
+    from fourier6d import _numba_gather
+    if not _numba_gather.AVAILABLE:
+        pytest.skip("numba not available")
+    n = 3 * _numba_gather.ROWS_PER_THREAD + 5
+    rows = rng.integers(0, n - 7, size=4000)
+    values = rng.normal(size=(4000, 37)).astype(dtype)
+    base = rng.normal(size=(n, 37)).astype(dtype)
+    fast, summed = base.copy(), sum_rows_by_index(values, rows, n)
+    scatter_add_rows(fast, rows, values)
+    with monkeypatch.context() as m:
+        m.setattr(_numba_gather, "applicable", lambda *a: False)
+        ref, ref_sum = base.copy(), sum_rows_by_index(values, rows, n)
+        scatter_add_rows(ref, rows, values)
+    tol = 1e-12 if dtype == np.float64 else 1e-4
+    assert fast.dtype == dtype and summed.dtype == dtype
+    np.testing.assert_allclose(fast, ref, rtol=0, atol=tol * np.abs(ref).max())
+    np.testing.assert_allclose(summed, ref_sum, rtol=0, atol=tol * np.abs(ref_sum).max())
+    np.testing.assert_array_equal(fast[n - 7:], base[n - 7:])          # rows never indexed
+    with pytest.raises(ValueError, match="rows must lie"):
+        _numba_gather.scatter_add(fast, np.array([0, n]), values[:2])
