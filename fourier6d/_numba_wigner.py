@@ -43,6 +43,24 @@ if AVAILABLE:
     _jit = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
 
     @_jit
+    def _z_left(X, ct, st, l, nb, out, base, stride):
+        """The sparse z-rotation ``Z_l(x) X`` over the lanes, written to ``out[base + i stride + k]``:
+        ``cos(|m| x) X[i, k] - sign(m) sin(|m| x) X[n-1-i, k]`` with m = i - l; ``ct``, ``st``
+        hold cos / sin of m x for m = 0..lmax."""
+        n = 2 * l + 1
+        for i in range(n):
+            m = abs(i - l)
+            sgn = -1.0 if i - l > 0 else 1.0
+            c = ct[m]
+            sn = st[m]
+            for k in range(n):
+                d = out[base + i * stride + k]
+                x1 = X[i, k]
+                x2 = X[n - 1 - i, k]
+                for v in range(nb):
+                    d[v] = c[v] * x1[v] + sgn * sn[v] * x2[v]
+
+    @_jit
     def _wigner_lanes(b0, nb, alpha, beta, gamma, J, lmax, trig, A, B, C, Dt):
         """Diagonal blocks of D for the rotations b0 <= e < b0 + nb, rotation e in lane e - b0:
         ``Dt[(s+i) Q + s+k, e - b0] = D_l[i, k]`` (entries between degrees not written).
@@ -52,6 +70,7 @@ if AVAILABLE:
         (2 lmax+1, 2 lmax+1, BLOCK) float64, supplied by the caller.
         """
         Q = (lmax + 1) * (lmax + 1)
+        n_max = 2 * lmax + 1
         for r in range(3):
             ang = alpha if r == 0 else (beta if r == 1 else gamma)
             ct = trig[2 * r]
@@ -86,18 +105,8 @@ if AVAILABLE:
                     sn = trig[5, m]
                     for v in range(nb):
                         a[v] = j1 * c[v] + j2 * sn[v]
-            # B = Z(beta) A: B[i, k] = cb[i] A[i, k] + sb[i] A[n-1-i, k]
-            for i in range(n):
-                m = abs(i - l)
-                sgn = -1.0 if i - l > 0 else 1.0
-                c = trig[2, m]
-                sn = trig[3, m]
-                for k in range(n):
-                    b = B[i, k]
-                    a1 = A[i, k]
-                    a2 = A[n - 1 - i, k]
-                    for v in range(nb):
-                        b[v] = c[v] * a1[v] + sgn * sn[v] * a2[v]
+            # B = Z(beta) A
+            _z_left(A, trig[2], trig[3], l, nb, B.reshape(n_max * n_max, B.shape[2]), 0, n_max)
             # C = J B (J's zeros skipped)
             for i in range(n):
                 for k in range(n):
@@ -111,18 +120,7 @@ if AVAILABLE:
                             for v in range(nb):
                                 c[v] += w * b[v]
             # D = Z(alpha) C into the diagonal block of degree l
-            for i in range(n):
-                m = abs(i - l)
-                sgn = -1.0 if i - l > 0 else 1.0
-                c = trig[0, m]
-                sn = trig[1, m]
-                for k in range(n):
-                    d = Dt[(s + i) * Q + s + k]
-                    c1 = C[i, k]
-                    c2 = C[n - 1 - i, k]
-                    for v in range(nb):
-                        d[v] = c[v] * c1[v] + sgn * sn[v] * c2[v]
-
+            _z_left(C, trig[0], trig[1], l, nb, Dt, s * Q + s, Q)
 
     @_jit
     def _lane_scratch(lmax, dtype_like):
