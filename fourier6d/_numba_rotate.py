@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._numba_kernels import AVAILABLE, numba, run_over
-from .translation import _lmax_of
+from .harmonics import lmax_of
 
 __all__ = ["AVAILABLE", "applicable", "rotate_forward", "rotate_vjp_D"]
 
@@ -120,7 +120,7 @@ def rotate_forward(coeffs, D, transpose=False):
     G = np.ascontiguousarray(coeffs)
     Dc = np.ascontiguousarray(D)
     out = np.empty_like(G)
-    run_over(_apply_blocks, G.shape[0], EDGES_PER_THREAD, G, Dc, _lmax_of(G.shape[-2]), transpose,
+    run_over(_apply_blocks, G.shape[0], EDGES_PER_THREAD, G, Dc, lmax_of(G.shape[-2]), transpose,
              out)
     return out
 
@@ -130,5 +130,5 @@ def rotate_vjp_D(g, coeffs):
     g = np.ascontiguousarray(g, dtype=coeffs.dtype)
     G = np.ascontiguousarray(coeffs)
     out = np.empty(G.shape[:1] + (G.shape[-2], G.shape[-2]), dtype=G.dtype)
-    run_over(_block_outer, G.shape[0], EDGES_PER_THREAD, g, G, _lmax_of(G.shape[-2]), out)
+    run_over(_block_outer, G.shape[0], EDGES_PER_THREAD, g, G, lmax_of(G.shape[-2]), out)
     return out

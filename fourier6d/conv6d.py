@@ -39,16 +39,9 @@ from autograd.extend import primitive, defvjp
 
 from ._backend import get_array_module, cached_table
 from .gaunt import real_gaunt
-from .harmonics import degrees
+from .harmonics import degrees, lmax_of
 
 __all__ = ["conv6d", "conv6d_operator", "conv6d_table"]
-
-
-def _lmax_of(q):
-    lmax = int(round(math.sqrt(q))) - 1
-    if (lmax + 1) ** 2 != q:
-        raise ValueError(f"coefficient axis has length {q}, not a square (lmax + 1)**2")
-    return lmax
 
 
 def _build_table(lmax):
@@ -89,7 +82,7 @@ def conv6d_operator(filters):
 def _table_bq_a(Q, xp, dtype):
     """T rearranged as the contiguous matrix [(b, q), a] (cached per lmax, dtype, device;
     built from the cached host table, so the Gaunt coefficients are computed once)."""
-    lmax = _lmax_of(Q)
+    lmax = lmax_of(Q)
     return cached_table("conv6d_T_bq_a", lmax,
                         lambda: np.ascontiguousarray(conv6d_table(lmax).transpose(2, 0, 1).reshape(Q * Q, Q)),
                         xp, dtype)
@@ -97,7 +90,7 @@ def _table_bq_a(Q, xp, dtype):
 
 def _table_a_bq(Q, xp, dtype):
     """T rearranged as the contiguous matrix [a, (b, q)] (cached per lmax, dtype, device)."""
-    lmax = _lmax_of(Q)
+    lmax = lmax_of(Q)
     return cached_table("conv6d_T_a_bq", lmax,
                         lambda: np.ascontiguousarray(conv6d_table(lmax).transpose(1, 2, 0).reshape(Q, Q * Q)),
                         xp, dtype)
@@ -112,7 +105,7 @@ def _check(coeffs, filters, bias):
     if bias is not None and bias.shape != (filters.shape[0], filters.shape[1], filters.shape[3]):
         raise ValueError(f"bias must have shape {(filters.shape[0], filters.shape[1], filters.shape[3])}, "
                          f"got {bias.shape}")
-    _lmax_of(filters.shape[1])
+    lmax_of(filters.shape[1])
 
 
 def _flat(coeffs):

@@ -24,13 +24,21 @@ import numpy as np
 
 from ._backend import get_array_module
 
-__all__ = ["n_coef", "lm_index", "degrees", "orders", "real_sph_harm",
+__all__ = ["n_coef", "lmax_of", "lm_index", "degrees", "orders", "real_sph_harm",
            "spherical_jn", "complex_to_real_matrix"]
 
 
 def n_coef(lmax: int) -> int:
     """Number of coefficients ``(lmax + 1)**2`` up to degree ``lmax``."""
     return (int(lmax) + 1) ** 2
+
+
+def lmax_of(n: int) -> int:
+    """Degree L of a coefficient axis of length ``n = (L + 1)**2``; ValueError otherwise."""
+    lmax = int(round(math.sqrt(n))) - 1
+    if lmax < 0 or (lmax + 1) ** 2 != n:
+        raise ValueError(f"n_coef = {n} is not a square (lmax + 1)**2")
+    return lmax
 
 
 def lm_index(l: int, m: int) -> int:

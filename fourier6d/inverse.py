@@ -31,19 +31,13 @@ from autograd.extend import primitive, defvjp
 
 from ._backend import get_array_module
 from .expansion import bessel_harmonic_basis
+from .harmonics import lmax_of
 from .radial import RadialGrid
 
 __all__ = ["inverse_basis", "inverse_transform", "inverse_on_grid", "grid_points"]
 
 #: 4 pi / (2 pi)^3, the prefactor of the inverse transform in the real basis.
 INVERSE_FACTOR = 1.0 / (2.0 * math.pi ** 2)
-
-
-def _lmax_of(n_coef):
-    lmax = int(round(math.sqrt(n_coef))) - 1
-    if (lmax + 1) ** 2 != n_coef:
-        raise ValueError(f"n_coef = {n_coef} is not (lmax + 1)**2")
-    return lmax
 
 
 def inverse_basis(xyz, grid, lmax):
@@ -112,7 +106,7 @@ def _check(coeffs, grid):
     dt = np.dtype(getattr(coeffs, "_value", coeffs).dtype)
     if dt.kind != "f":
         raise TypeError(f"coeffs must be a real floating array, got dtype {dt}")
-    return _lmax_of(shape[-2])
+    return lmax_of(shape[-2])
 
 
 def inverse_transform(coeffs, xyz, grid, chunk=65536):

@@ -31,8 +31,8 @@ from . import _numba_edge
 from ._backend import get_array_module, recycled_zeros, to_numpy
 from .gather import scatter_add_rows
 from .radial import RadialGrid
-from .harmonics import n_coef
-from .translation import (translation_matrices, translation_matrices_t, _as_lmax, _lmax_of,
+from .harmonics import lmax_of, n_coef
+from .translation import (translation_matrices, translation_matrices_t, _as_lmax,
                           PLANE_WAVE_MAX_L)
 
 __all__ = ["edge_operators", "pass_messages", "message_passing"]
@@ -244,7 +244,7 @@ def pass_messages(coeffs, edge_ops, nbr_idx, nbr_mask):
     cshape = getattr(coeffs, "shape", None)
     if cshape is None or len(cshape) != 4:
         raise ValueError(f"coeffs must have shape (N, n_radial, Q, C), got {cshape}")
-    _lmax_of(cshape[2])
+    lmax_of(cshape[2])
     eshape = getattr(edge_ops, "shape", None)
     if (eshape is None or len(eshape) != 5 or tuple(eshape[2:]) != (cshape[1], cshape[2], cshape[2])
             or tuple(eshape[:2]) != tuple(nbr_idx.shape)):
@@ -287,5 +287,5 @@ def message_passing(coeffs, nbr_idx, nbr_mask, R_ij, t_ij, grid):
     dtype = np.dtype(getattr(getattr(coeffs, "_value", coeffs), "dtype"))
     xp = get_array_module(coeffs, t_ij)
     ops = edge_operators(xp.asarray(R_ij, dtype=dtype), xp.asarray(t_ij, dtype=dtype), grid,
-                         _lmax_of(cshape[2]), nbr_mask)
+                         lmax_of(cshape[2]), nbr_mask)
     return pass_messages(coeffs, ops, nbr_idx, nbr_mask)

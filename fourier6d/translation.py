@@ -45,15 +45,13 @@ above.  Both agree to rounding (tests/test_translation.py).
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from autograd.extend import primitive, defvjp
 
 from ._backend import get_array_module, cached_table, unbroadcast
 from .expansion import bessel_harmonic_basis
 from .gaunt import sphere_quadrature
-from .harmonics import degrees, n_coef, real_sph_harm
+from .harmonics import degrees, lmax_of, n_coef, real_sph_harm
 from .radial import RadialGrid
 
 __all__ = ["z_translation_table", "z_translation_matrices", "apply_operators",
@@ -83,13 +81,6 @@ def z_translation_table(lmax):
     sign = np.where(power % 4 == 0, 1.0, -1.0)
     sign = np.where(power % 2 == 0, sign, 0.0)
     return sign * np.sqrt(4 * np.pi * (2 * lam + 1))[:, None, None] * c
-
-
-def _lmax_of(n):
-    lmax = int(round(math.sqrt(n))) - 1
-    if (lmax + 1) ** 2 != n:
-        raise ValueError(f"n_coef = {n} is not (lmax + 1)**2")
-    return lmax
 
 
 def z_translation_matrices(lmax, grid, d):
@@ -188,7 +179,7 @@ def _check_coeffs(coeffs, grid):
     dtype = getattr(getattr(coeffs, "_value", coeffs), "dtype", None)
     if dtype is None or np.dtype(dtype).kind != "f":
         raise TypeError(f"coeffs must be a real floating array, got dtype {dtype}")
-    return _lmax_of(shape[-2]), np.dtype(dtype)
+    return lmax_of(shape[-2]), np.dtype(dtype)
 
 
 def translate_z(coeffs, d, grid):
