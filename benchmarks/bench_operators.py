@@ -33,6 +33,7 @@ from fourier6d import (random_rotations, RadialGrid, point_basis, embed_atoms, w
                        conv6d, normalize, activation, switch_to_vector, edge_operators, pass_messages,
                        translate_z)
 from fourier6d.harmonics import n_coef
+from fourier6d import _numba_edge
 
 
 def main(argv=None):
@@ -100,7 +101,14 @@ def main(argv=None):
         E_ * (2 * P * Q * C + Q * Q) * f)
     run(f"translate_z ({E_}, C=1, Eq. 5)", lambda: translate_z(Fe[:, :, :, :1], d, grid), 0,
         E_ * (f + 2 * P * Q * f))
-    run(f"edge_operators ({E_} edges)", lambda: edge_operators(R, t, grid, L, mask), 0,
+    # FLOPs the implementation performs per edge and shell: the fused Numba kernel (NumPy) forms T
+    # from the plane-wave table's nonzeros and T D over D's diagonal blocks; the array path
+    # (CuPy, or no Numba) one dense GEMM with the table and one dense (Q x Q) @ (Q x Q)
+    if args.device == "cpu" and _numba_edge.AVAILABLE:
+        edge_flops = 2 * E_ * P * (int(_numba_edge._sparse_table(L)[2].size) + Q * blocks)
+    else:
+        edge_flops = 2 * E_ * P * ((2 * L + 1) ** 2 * Q * Q + Q ** 3)
+    run(f"edge_operators ({E_} edges)", lambda: edge_operators(R, t, grid, L, mask), edge_flops,
         E_ * (12 * f + P * Q * Q * f + 1))
     run(f"pass_messages ({N}x{K}, Eqs. 5-6)", lambda: pass_messages(F, ops, nbr, mask),
         2 * E_ * P * Q * Q * C, E_ * (P * Q * Q * f + i8 + 1) + 2 * coef)
