@@ -13,14 +13,20 @@ time.  A memory-bound operator (few FLOPs per byte) cannot approach the GEMM
 rate, whatever its implementation; its fraction of the limit says how far it
 is from what the machine allows.
 
-    python benchmarks/bench_operators.py [--channels 16] [--dtype float32] [--device cpu|cuda] [--no-append]
+    python benchmarks/bench_operators.py [--channels 16] [--dtype float32] [--device cpu|cuda]
+                                         [--no-append] [--no-compare]
 
 With ``--device cuda`` every operator runs on CuPy arrays (the same code) and
 the GEMM rate is CuPy's, timed with device synchronisation.
+
+On the CPU, operators that have a Numba kernel (NumPy inputs) are timed a
+second time in the same run with that kernel switched off (the array path,
+which CuPy runs, on NumPy), and the ratio is printed ("kernel speed-up").
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 import numpy as np
 
@@ -33,7 +39,33 @@ from fourier6d import (random_rotations, RadialGrid, point_basis, embed_atoms, w
                        conv6d, normalize, activation, switch_to_vector, edge_operators, pass_messages,
                        translate_z)
 from fourier6d.harmonics import n_coef
-from fourier6d import _numba_edge
+from fourier6d import (_numba_edge, _numba_embed, _numba_wigner, _numba_rotate, _numba_norm,
+                       _numba_activation, expansion)
+
+#: Per operator (row-name prefix), the switch of its Numba kernel: (module, function) replaced
+#: by one returning False while the array path is timed.
+KERNEL_SWITCHES = {
+    "point_basis": (expansion, "_use_numba"),
+    "embed_atoms": (_numba_embed, "applicable"),
+    "wigner_d_real": (_numba_wigner, "applicable"),
+    "rotate": (_numba_rotate, "applicable"),
+    "translate_z": (expansion, "_use_numba"),
+    "edge_operators": (_numba_edge, "applicable"),
+    "normalize": (_numba_norm, "applicable"),
+    "activation": (_numba_activation, "applicable"),
+}
+
+
+@contextlib.contextmanager
+def kernel_off(name):
+    """Within the block, the Numba kernel of operator ``name`` is not used (array path)."""
+    module, attr = KERNEL_SWITCHES[name]
+    saved = getattr(module, attr)
+    setattr(module, attr, lambda *a, **k: False)
+    try:
+        yield
+    finally:
+        setattr(module, attr, saved)
 
 
 def main(argv=None):
@@ -48,6 +80,8 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--no-append", action="store_true")
+    ap.add_argument("--no-compare", action="store_true",
+                    help="do not also time the array path of operators with a Numba kernel")
     args = ap.parse_args(argv)
     if args.device == "cuda":
         import cupy as xp
@@ -87,8 +121,13 @@ def main(argv=None):
         sec = best_time(fn, repeat=args.repeat, sync=sync)
         rate = flops / sec / 1e9 if flops else float("nan")
         limit = max(flops / (gemm * 1e9), nbytes / (bandwidth * 1e9))
+        key = name.split(" ")[0]
+        array_ms = float("nan")
+        if args.device == "cpu" and key in KERNEL_SWITCHES and not args.no_compare:
+            with kernel_off(key):
+                array_ms = best_time(fn, repeat=args.repeat, sync=sync) * 1e3
         rows.append((name, sec * 1e3, rate, rate / gemm if flops else float("nan"),
-                     flops / nbytes, limit * 1e3, limit / sec))
+                     flops / nbytes, limit * 1e3, limit / sec, array_ms))
 
     coef = N * P * Q * C * f                        # one (N, P, Q, C) coefficient array
     run(f"point_basis ({N}x{A} atoms)", lambda: point_basis(xyz, grid, L, 2.0, dtype=dt), 0,
@@ -121,13 +160,15 @@ def main(argv=None):
         coef + P * Q * C * C * f + N * C * f)
 
     table = [f"| operator | ms | GFLOP/s | fraction of GEMM ({gemm:.0f} GFLOP/s {dt.name}) "
-             f"| FLOP/byte | limit ms (GEMM, {bandwidth:.1f} GB/s) | fraction of limit |",
-             "|---|---|---|---|---|---|---|"]
-    for name, ms, rate, frac, intensity, limit_ms, frac_limit in rows:
+             f"| FLOP/byte | limit ms (GEMM, {bandwidth:.1f} GB/s) | fraction of limit "
+             f"| ms without its Numba kernel | kernel speed-up |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, ms, rate, frac, intensity, limit_ms, frac_limit, array_ms in rows:
         fr = "" if np.isnan(frac) else f"{frac:.2f}"
         rt = "" if np.isnan(rate) else f"{rate:.1f}"
+        am, su = ("", "") if np.isnan(array_ms) else (f"{array_ms:.2f}", f"{array_ms / ms:.1f}x")
         table.append(f"| {name} | {ms:.2f} | {rt} | {fr} | {intensity:.1f} | {limit_ms:.2f} "
-                     f"| {frac_limit:.2f} |")
+                     f"| {frac_limit:.2f} | {am} | {su} |")
     table = "\n".join(table)
     print(table)
     if not args.no_append:
@@ -136,7 +177,9 @@ def main(argv=None):
                        "FLOPs count the dense work performed (zeros of sparse tables included); "
                        "blank = not a GEMM-like operator. Limit = max(FLOPs / GEMM rate, bytes / "
                        "bandwidth), bytes = inputs read once + output written once, both rates "
-                       "measured in this run; fraction of limit = limit / time.")
+                       "measured in this run; fraction of limit = limit / time. Last two columns (CPU): the "
+                       "same operator with its Numba kernel switched off (the array path, which "
+                       "CuPy runs), in the same run, and the ratio.")
 
 
 if __name__ == "__main__":
