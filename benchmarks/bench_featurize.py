@@ -3,12 +3,13 @@
 Usage::
 
     python benchmarks/bench_featurize.py [--data DIR] [--sizes 50 100 200 300 600]
-                                         [--jobs 1 2] [--repeat 3] [--no-append]
+                                         [--jobs 1 2] [--repeat 3] [--no-append] [--no-compare]
 
 Proteins of a given size are built by concatenating shared natives (each as its
 own chain, shifted so that they pack side by side) and trimming to the size.
 ``featurize`` rows: one call on a Structure in memory, with the Numba kernels on
-all threads (default) and on one thread; ``featurize stream`` rows: every CASP13
+all threads (default) and on one thread, and on the NumPy path (kernels switched
+off in the same run, with the ratio; ``--no-compare`` skips it); ``featurize stream`` rows: every CASP13
 model (already parsed) featurized in turn and dropped, as a scoring pipeline does
 (one worker with 1 or all threads, or 2 workers of 1 thread taking models from
 a shared queue); ``files->features`` rows:
@@ -100,6 +101,8 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--label", default="", help="text appended to the RESULTS.md heading")
     ap.add_argument("--no-append", action="store_true")
+    ap.add_argument("--no-compare", action="store_true",
+                    help="skip the NumPy-path (kernels off) rows of the per-size featurization")
     args = ap.parse_args(argv)
     load0 = os.getloadavg()[0]
     warnings.simplefilter("ignore", StructureWarning)
@@ -120,13 +123,24 @@ def main(argv=None):
     threads = [None, 1] if _numba_kernels.AVAILABLE else [None]
     for size in args.sizes:
         s = _concat(pool, size)
+        best = None
         for nt in threads:
             featurize(s, n_threads=nt)
             t, f = _best(lambda: featurize(s, n_threads=nt), args.repeat)
+            best = t if best is None else min(best, t)
             used = "1 thread" if nt == 1 else (f"{_numba_kernels.default_threads()} threads"
                                                if _numba_kernels.AVAILABLE else "NumPy path")
             rows.append(("featurize", f"{size} res", 1, size, 1, t, size / t,
                          f"{used}, K={f.atom_basis.shape[1]}, {f.nbytes / 1e6:.1f} MB f32"))
+        if _numba_kernels.AVAILABLE and not args.no_compare:
+            # the same call on the NumPy path (the kernels switched off), in the same run
+            _numba_kernels.AVAILABLE = False
+            try:
+                t, f = _best(lambda: featurize(s), max(1, args.repeat // 3))
+            finally:
+                _numba_kernels.AVAILABLE = True
+            rows.append(("featurize", f"{size} res", 1, size, 1, t, size / t,
+                         f"NumPy path (kernels off): the kernels are {t / best:.1f}x faster"))
     # 3. a stream of real models (CASP13 server models, 75 residues on average), results dropped
     if models and _numba_kernels.AVAILABLE:
         n_res = sum(s.n_residues for s in parsed)
