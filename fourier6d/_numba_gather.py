@@ -49,8 +49,9 @@ if AVAILABLE:
                     dst[m] += src[m]
 
 
-def scatter_add(target, rows, values):
-    """``target[rows[e]] += values[e]`` in place; rows must lie in ``[0, len(target))``."""
+def scatter_add(target, rows, values, threads=True):
+    """``target[rows[e]] += values[e]`` in place; rows must lie in ``[0, len(target))``
+    (``threads=False``: in the calling thread only)."""
     rows = np.ascontiguousarray(rows, dtype=np.int64).reshape(-1)
     values = np.ascontiguousarray(values)
     if rows.shape[0] != values.shape[0]:
@@ -58,5 +59,8 @@ def scatter_add(target, rows, values):
     if rows.size and (rows.min() < 0 or rows.max() >= target.shape[0]):
         raise ValueError(f"rows must lie in [0, {target.shape[0]}), got range "
                          f"[{rows.min()}, {rows.max()}]")
-    run_over(_scatter_range, target.shape[0], ROWS_PER_THREAD, target, rows, values)
+    if threads:
+        run_over(_scatter_range, target.shape[0], ROWS_PER_THREAD, target, rows, values)
+    else:
+        _scatter_range(0, target.shape[0], target, rows, values)
     return target

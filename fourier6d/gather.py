@@ -53,7 +53,7 @@ def sum_rows_by_index(values, index, n_rows):
     return xp.asarray(S @ values)
 
 
-def scatter_add_rows(target, rows, values):
+def scatter_add_rows(target, rows, values, threads=True):
     """``target[r] += sum_e [rows[e] == r] values[e]`` in place (``rows`` may repeat).
 
     Parameters
@@ -62,6 +62,9 @@ def scatter_add_rows(target, rows, values):
     rows : int array, shape (e,)
         Row of ``target`` of each row of ``values``, in [0, n).
     values : array, shape (e, m)
+    threads : bool
+        False: the Numba kernel runs in the calling thread only (for callers that
+        already run in several threads).
 
     Notes
     -----
@@ -73,7 +76,7 @@ def scatter_add_rows(target, rows, values):
     """
     xp = get_array_module(values, rows)
     if _numba_gather.applicable(target, rows, values):
-        _numba_gather.scatter_add(target, rows, values)
+        _numba_gather.scatter_add(target, rows, values, threads=threads)
         return
     uniq, inverse = xp.unique(rows, return_inverse=True)
     target[uniq] += sum_rows_by_index(values, inverse, uniq.shape[0])

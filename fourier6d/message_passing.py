@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from autograd.extend import primitive, defvjp
 
-from . import _numba_edge
+from . import _numba_edge, _numba_kernels
 from ._backend import get_array_module, recycled_zeros, to_numpy
 from .gather import scatter_add_rows
 from .radial import RadialGrid
@@ -167,21 +167,37 @@ def _spans(mask, P, Q, C):
                  for c in _chunks(N, P * K * Q * max(Q, C)))
 
 
+def _span_groups(spans, xp):
+    """Bounds splitting ``spans`` into one consecutive group per thread (about equal work
+    ``(b - a) k``), and the thread count: NumPy inputs only (the GEMMs of these small shapes
+    run single-threaded in BLAS, and NumPy releases the GIL in them and in the gathers);
+    one group on CuPy or without the thread pool."""
+    n_threads = _numba_kernels.default_threads() if xp is np else 1
+    n_threads = max(1, min(n_threads, len(spans)))
+    work = [(b - a) * max(k, 1) for a, b, k in spans]
+    return _numba_kernels._split(len(spans), n_threads, work if n_threads > 1 else None), n_threads
+
+
 def _forward(coeffs, ops_t, rows, spans):
     xp = get_array_module(coeffs, ops_t)
     n_src, P, Q, C = coeffs.shape
     N = rows.shape[0]
     src = xp.concatenate([coeffs.reshape(n_src * P, Q * C), xp.zeros((1, Q * C), coeffs.dtype)])
     out = xp.empty((N, P, Q, C), dtype=xp.result_type(coeffs.dtype, ops_t.dtype))
+
     # per receiver i and radius p ONE GEMM (Q x kQ) @ (kQ x C): the neighbour sum is the
     # contraction over (k, q'), the neighbours' coefficients gathered row by row
-    for a, b, k in spans:
-        if k == 0:
-            out[a:b] = 0
-            continue
-        gathered = xp.take(src, rows[a:b, :, :k].reshape(-1), axis=0).reshape(b - a, P, k * Q, C)
-        ops = ops_t[a:b, :, :k].reshape(b - a, P, k * Q, Q)
-        xp.matmul(ops.swapaxes(-1, -2), gathered, out=out[a:b])
+    def work(s0, s1):
+        for a, b, k in spans[s0:s1]:
+            if k == 0:
+                out[a:b] = 0
+                continue
+            gathered = xp.take(src, rows[a:b, :, :k].reshape(-1), axis=0).reshape(b - a, P, k * Q, C)
+            ops = ops_t[a:b, :, :k].reshape(b - a, P, k * Q, Q)
+            xp.matmul(ops.swapaxes(-1, -2), gathered, out=out[a:b])
+
+    # groups of chunks in threads: they write disjoint receivers
+    _numba_kernels._run_ranges(work, *_span_groups(spans, xp))
     return out
 
 
@@ -199,14 +215,22 @@ def _vjp_coeffs(ans, coeffs, ops_t, rows, spans):
         # in the output's dtype: a float64 cotangent (autograd's ``mean`` gives one for
         # float32 arrays) would otherwise cast every chunk of the float32 operators
         g = xp.ascontiguousarray(g, dtype=ans.dtype)
-        grad = xp.zeros((n_src * P + 1, Q * C), dtype=ans.dtype)
+        bounds, n_threads = _span_groups(spans, xp)
+        grads = {}                    # one gradient per group of chunks (threads never share one)
+
         # transposed GEMMs per (i, p): (kQ x Q) @ (Q x C), then a scatter-add to the sources
-        for a, b, k in spans:
-            if k == 0:
-                continue
-            contrib = xp.matmul(ops_t[a:b, :, :k].reshape(b - a, P, k * Q, Q), g[a:b])
-            scatter_add_rows(grad, rows[a:b, :, :k].reshape(-1),
-                             contrib.reshape((b - a) * P * k, Q * C))
+        def work(s0, s1):
+            grad = grads.setdefault(s0, xp.zeros((n_src * P + 1, Q * C), dtype=ans.dtype))
+            for a, b, k in spans[s0:s1]:
+                if k == 0:
+                    continue
+                contrib = xp.matmul(ops_t[a:b, :, :k].reshape(b - a, P, k * Q, Q), g[a:b])
+                scatter_add_rows(grad, rows[a:b, :, :k].reshape(-1),
+                                 contrib.reshape((b - a) * P * k, Q * C),
+                                 threads=n_threads == 1)
+
+        _numba_kernels._run_ranges(work, bounds, n_threads)
+        grad = sum(grads.values()) if grads else xp.zeros((n_src * P + 1, Q * C), dtype=ans.dtype)
         return grad[:-1].reshape(shape).astype(dtype, copy=False)
     return vjp
 

@@ -252,3 +252,29 @@ def test_numba_edge_kernel_matches_array_path(rng, monkeypatch, lmax):
         assert fused.dtype == dtype and fused.shape == ref.shape
         assert np.abs(fused - ref).max() < tol * np.abs(ref).max(), dtype
         assert not fused[~mask].any()
+
+
+@pytest.mark.parametrize("n_threads", [1, 3])
+def test_pass_messages_chunk_groups_in_threads(rng, monkeypatch, n_threads):
+    # the chunks of receivers run in groups on the thread pool (NumPy): same messages and
+    # coefficient VJP as one thread, with many small chunks (each group its own gradient)
+    import importlib
+    from autograd import grad
+    mp = importlib.import_module("fourier6d.message_passing")
+    from fourier6d import _numba_kernels
+    n, k, lmax = 17, 5, 2
+    _, _, nbr_idx, nbr_mask, R_ij, t_ij = _graph(rng, n, k, 0.6)
+    G = rng.normal(size=(n, GRID.n_radial, (lmax + 1) ** 2, 3))
+    g = rng.normal(size=G.shape)
+    ops = edge_operators(R_ij, t_ij, GRID, lmax, nbr_mask)
+    loss = lambda a: (pass_messages(a, ops, nbr_idx, nbr_mask) * g).sum()
+    with monkeypatch.context() as m:
+        m.setattr(_numba_kernels, "default_threads", lambda: 1)
+        ref, gref = pass_messages(G, ops, nbr_idx, nbr_mask), grad(loss)(G)
+    monkeypatch.setattr(_numba_kernels, "default_threads", lambda: n_threads)
+    monkeypatch.setattr(mp, "CHUNK_ELEMENTS", 1)                      # one receiver per chunk
+    assert len(mp._span_groups(mp._spans(np.asarray(nbr_mask), GRID.n_radial, 9, 3), np)[0]) \
+        == n_threads + 1
+    out, gout = pass_messages(G, ops, nbr_idx, nbr_mask), grad(loss)(G)
+    assert np.abs(out - ref).max() < 1e-12 * np.abs(ref).max()
+    assert np.abs(gout - gref).max() < 1e-12 * np.abs(gref).max()
