@@ -61,6 +61,8 @@ def _vjp_emb(ans, basis, types, emb):
     def vjp(g):
         b = basis.reshape(lead + (k, -1))                           # (..., K, PQ)
         gf = g.reshape(lead + (-1, g.shape[-1]))                    # (..., PQ, C)
+        if isinstance(b, np.ndarray) and b.ndim == 3 and _numba_embed.AVAILABLE:
+            return _numba_embed.grad_embedding(b, gf, types.reshape(b.shape[:2]), emb.shape[0])
         g_slots = b @ gf                                            # (..., K, C)
         return sum_rows_by_index(g_slots.reshape(-1, g_slots.shape[-1]), types, emb.shape[0])
     return vjp

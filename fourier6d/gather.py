@@ -33,10 +33,12 @@ def _sparse_module(xp):
     return sparse
 
 
-def sum_rows_by_index(values, index, n_rows):
+def sum_rows_by_index(values, index, n_rows, threads=True):
     """``out[r] = sum_e [index[e] == r] values[e]``, shape ``(n_rows, m)``, in ``values``' dtype.
 
-    One 0/1 sparse-matrix product (CSC with one entry per column: no sorting),
+    One 0/1 sparse-matrix product (CSC with one entry per column: no sorting;
+    on NumPy the Numba scatter of :mod:`fourier6d._numba_gather`, in the calling
+    thread only when ``threads`` is False),
     for a small ``n_rows`` such as the 168 atom types of the embedding: on the
     2-core machine 360k rows x 15 channels took ~10 ms, vs 25-140 ms for a
     ``bincount`` on the flattened (row, channel) index, which accumulates a
@@ -47,7 +49,7 @@ def sum_rows_by_index(values, index, n_rows):
     if xp is np and _numba_gather.AVAILABLE:
         out = np.zeros((n_rows,) + values.shape[1:], dtype=values.dtype)
         if _numba_gather.applicable(out, index, values):
-            return _numba_gather.scatter_add(out, index, values)
+            return _numba_gather.scatter_add(out, index, values, threads=threads)
     S = _sparse_module(xp).csc_matrix((xp.ones(n, dtype=values.dtype), index.reshape(-1),
                                        xp.arange(n + 1)), shape=(n_rows, n))
     return xp.asarray(S @ values)

@@ -105,3 +105,31 @@ def test_numba_kernel_matches_array_path(rng, monkeypatch):
     # unbatched (K, P, Q) input
     np.testing.assert_allclose(embed_atoms(basis[3], types[3], emb), out[3].astype(float),
                                rtol=1e-4, atol=1e-4 * np.abs(out[3]).max())
+
+
+def test_threaded_embedding_gradient_matches_array_path(rng, monkeypatch):
+    # the embedding's VJP on NumPy: per-residue GEMMs in groups of residues on the thread pool,
+    # one gradient per group; equal to the array path (one batched GEMM + one sparse sum) for
+    # 1 and 3 threads, float64 and float32
+    from fourier6d import _numba_embed, _numba_kernels
+    if not _numba_embed.AVAILABLE:
+        pytest.skip("numba not available")
+    n_res, n_slots, n_types, C = 3 * _numba_embed.RESIDUES_PER_THREAD + 5, 7, 9, 4
+    xyz = rng.uniform(-6, 6, size=(n_res, n_slots, 3))
+    types = rng.integers(0, n_types, size=(n_res, n_slots))
+    basis = point_basis(xyz, GRID, LMAX, SIGMA)
+    emb = rng.normal(size=(n_types, C))
+    proj = rng.normal(size=(n_res, GRID.n_radial, (LMAX + 1) ** 2, C))
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 1e-4)):
+        b, e, w = basis.astype(dtype), emb.astype(dtype), proj.astype(dtype)
+        loss = lambda x: (embed_atoms(b, types, x) * w).sum()
+        with monkeypatch.context() as m:
+            m.setattr(_numba_embed, "AVAILABLE", False)
+            ref = grad(loss)(e)
+        for n_threads in (1, 3):
+            with monkeypatch.context() as m:
+                m.setattr(_numba_kernels, "default_threads", lambda: n_threads)
+                m.setattr(_numba_embed, "default_threads", lambda: n_threads)
+                out = grad(loss)(e)
+            assert out.dtype == dtype
+            assert np.abs(out - ref).max() < tol * np.abs(ref).max(), (dtype, n_threads)
