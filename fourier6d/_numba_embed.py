@@ -1,21 +1,20 @@
-"""Numba CPU kernel (and threaded backward) of the embedding layer :func:`fourier6d.embedding.embed_atoms` (Eq. 2).
+"""Numba CPU kernel and threaded backward of the embedding layer (Eq. 2, :func:`fourier6d.embedding.embed_atoms`).
 
-One job: the forward ``out[n] = basis[n]^T E[types[n]]`` per residue n for
+One job: the embedding's forward ``out[n] = basis[n]^T E[types[n]]`` per residue n for
 NumPy inputs.  The array path (kept for CuPy, other layouts, and as the
 reference) gathers ``E[types]`` into an (N, K, C) temporary and calls one
 small BLAS GEMM per residue (PQ x K by K x C, the basis operand transposed).
 Here each residue's basis rows (contiguous, K x PQ) are read once, four atoms
 at a time, as rank-4 updates of the transposed output (C, PQ) held in L1: the
-loop over the PQ = 125 coefficients vectorises (a loop over C = 16 channels
-is too short for the compiler's 32-wide vector body).  Residues are split
+loop over the PQ = 125 coefficients vectorises (a loop over the C channels
+measured slower).  Residues are split
 over the nogil thread pool of :mod:`fourier6d._numba_kernels`.  16-model
 batch (2,849 residues x 130 slots, float32, 2 threads): 27-30 ms against
-54-72 ms for the BLAS path, about 3x the time to read the basis once.  The
-backward (GEMMs, 28 ms there) stays on the array path: a Numba version of it
-measured 80-89 ms.  Accumulation is in the input dtype, as in the BLAS path;
-tests check both paths agree to 1e-12 in float64.  The backward's GEMMs stay in BLAS
-but run in groups of residues on the thread pool (:func:`grad_embedding`; 30-32 ->
-16-23 ms on that batch).
+54-72 ms for the BLAS path, about 3x the time to read the basis once.
+Accumulation is in the input dtype, as in the BLAS path; tests check both paths
+agree to 1e-12 in float64.  The backward is not a Numba kernel (one measured
+80-89 ms against 28 ms for BLAS GEMMs): :func:`grad_embedding` runs the BLAS
+GEMMs in groups of residues on the thread pool (30-32 -> 16-23 ms on that batch).
 
 Numba is optional (:data:`AVAILABLE`; ``FOURIER6D_DISABLE_NUMBA=1`` disables it).
 """
