@@ -83,17 +83,21 @@ def test_bad_input(rng):
         embed_atoms(basis, types, emb.astype(np.float32))
 
 
+def _many_residues(rng, numba_embed, ranges, extra, n_slots, n_types, n_channels):
+    """Types, basis and embedding of ``ranges`` thread ranges (+ ``extra``) of residues."""
+    if not numba_embed.AVAILABLE:
+        pytest.skip("numba not available")
+    n_res = ranges * numba_embed.RESIDUES_PER_THREAD + extra
+    xyz = rng.uniform(-6, 6, size=(n_res, n_slots, 3))
+    types = rng.integers(0, n_types, size=(n_res, n_slots))
+    return types, point_basis(xyz, GRID, LMAX, SIGMA), rng.normal(size=(n_types, n_channels))
+
+
 def test_numba_kernel_matches_array_path(rng, monkeypatch):
     # the fused Numba forward (NumPy inputs) against the BLAS path: several thread ranges
     # (N > 2 x RESIDUES_PER_THREAD), K not a multiple of the rank-4 step, float64 and float32
     from fourier6d import _numba_embed
-    if not _numba_embed.AVAILABLE:
-        pytest.skip("numba not available")
-    n_res, n_slots, n_types, C = 2 * _numba_embed.RESIDUES_PER_THREAD + 9, 11, 7, 5
-    xyz = rng.uniform(-6, 6, size=(n_res, n_slots, 3))
-    types = rng.integers(0, n_types, size=(n_res, n_slots))
-    basis = point_basis(xyz, GRID, LMAX, SIGMA)
-    emb = rng.normal(size=(n_types, C))
+    types, basis, emb = _many_residues(rng, _numba_embed, 2, 9, 11, 7, 5)
     for dtype, tol in ((np.float64, 1e-12), (np.float32, 1e-5)):
         b, e = basis.astype(dtype), emb.astype(dtype)
         out = embed_atoms(b, types, e)
@@ -112,14 +116,8 @@ def test_threaded_embedding_gradient_matches_array_path(rng, monkeypatch):
     # one gradient per group; equal to the array path (one batched GEMM + one sparse sum) for
     # 1 and 3 threads, float64 and float32
     from fourier6d import _numba_embed, _numba_kernels
-    if not _numba_embed.AVAILABLE:
-        pytest.skip("numba not available")
-    n_res, n_slots, n_types, C = 3 * _numba_embed.RESIDUES_PER_THREAD + 5, 7, 9, 4
-    xyz = rng.uniform(-6, 6, size=(n_res, n_slots, 3))
-    types = rng.integers(0, n_types, size=(n_res, n_slots))
-    basis = point_basis(xyz, GRID, LMAX, SIGMA)
-    emb = rng.normal(size=(n_types, C))
-    proj = rng.normal(size=(n_res, GRID.n_radial, (LMAX + 1) ** 2, C))
+    types, basis, emb = _many_residues(rng, _numba_embed, 3, 5, 7, 9, 4)
+    proj = rng.normal(size=(len(types), GRID.n_radial, (LMAX + 1) ** 2, emb.shape[1]))
     for dtype, tol in ((np.float64, 1e-12), (np.float32, 1e-4)):
         b, e, w = basis.astype(dtype), emb.astype(dtype), proj.astype(dtype)
         loss = lambda x: (embed_atoms(b, types, x) * w).sum()
