@@ -14,7 +14,8 @@ import threading
 import numpy as np
 
 __all__ = ["get_array_module", "cached_table", "device_of", "is_cupy_array",
-           "to_numpy", "clear_table_cache", "unbroadcast", "recycled_zeros", "release_buffers"]
+           "to_numpy", "clear_table_cache", "unbroadcast", "recycled_buffer", "recycled_zeros",
+           "release_buffers"]
 
 
 def is_cupy_array(x) -> bool:
@@ -124,37 +125,69 @@ if hasattr(os, "register_at_fork"):         # a child starts with its own, unloc
     os.register_at_fork(after_in_child=lambda: globals().update(_SLOTS_LOCK=threading.Lock()))
 
 
+def _refs_when_free():
+    probe = [np.empty(1)]
+    return sys.getrefcount(probe[0])        # same expression as in recycled_buffer
+
+
+#: ``sys.getrefcount`` of a tracked buffer that nothing else references.
+_FREE_REFS = _refs_when_free()
+
+
+def recycled_buffer(nbytes, slot, buffers=1, extra=0):
+    """``(raw, fresh)``: a NumPy uint8 buffer of at least ``nbytes`` from ``slot``'s buffers.
+
+    Large temporaries rebuilt at every call would otherwise land on fresh pages
+    each time, whose first touch cost 0.1 to 5 s per GB on the project's
+    2-core VM against about 0.05 s per GB to zero memory in place.  Up to
+    ``buffers`` raw buffers are tracked per slot.  The smallest one that is
+    large enough and that nothing views any more (every array carved from it
+    has been freed by its user) is reused, ``fresh`` False: its contents are
+    undefined.  Otherwise a new zeroed buffer of ``nbytes + extra`` bytes is
+    made (``fresh`` True: the memory is zero), replacing a free one that is
+    too small or, with ``buffers`` tracked, the oldest (no longer tracked;
+    freed once its users are done).  :func:`release_buffers` forgets all
+    slots.
+    """
+    with _SLOTS_LOCK:
+        bufs = _SLOTS.setdefault(slot, [])
+        free = [k for k in range(len(bufs)) if sys.getrefcount(bufs[k]) == _FREE_REFS]
+        fits = [k for k in free if bufs[k].nbytes >= nbytes]
+        if fits:
+            raw = bufs.pop(min(fits, key=lambda k: bufs[k].nbytes))
+            fresh = False
+        else:
+            if free and len(bufs) >= buffers:           # too small: replace a free one
+                bufs.pop(free[0])
+            elif len(bufs) >= buffers:                  # all in use: stop tracking the oldest
+                bufs.pop(0)
+            raw = np.zeros(nbytes + extra, dtype=np.uint8)
+            fresh = True
+        bufs.append(raw)                                # most recently used last
+        return raw, fresh
+
+
 def recycled_zeros(shape, dtype, xp=np, slot="default", zero=True):
     """``xp.zeros(shape, dtype)``, reusing on NumPy the memory of the last array of ``slot``.
 
     ``zero=False``: reused memory is not zeroed (its contents are undefined; for
-    a caller that overwrites or zeroes every element itself).
-
-    Large temporaries rebuilt at every call (the per-edge operators of message
-    passing: 2 GB for a 16-model 6DCNN-2 batch) would otherwise land on fresh
-    pages each time, whose first touch cost 0.1 to 5 s per GB on the
-    project's 2-core VM against about 0.05 s per GB to zero memory in place.
-    One raw buffer is kept per slot; it is reused (zeroed in place) when
-    nothing views it any more and it is large enough, else replaced by a
-    fresh one.  :func:`release_buffers` forgets the slots.
+    a caller that overwrites or zeroes every element itself).  Arrays of at
+    least ``RECYCLE_ZEROS_BYTES`` come from one :func:`recycled_buffer` per
+    slot (the per-edge operators of message passing: 2 GB for a 16-model
+    6DCNN-2 batch), zeroed in place when reused.
     """
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape)) * dtype.itemsize
     if xp is not np or nbytes < RECYCLE_ZEROS_BYTES:
         return xp.zeros(shape, dtype=dtype)
-    with _SLOTS_LOCK:
-        # free: referenced only by the dict (and getrefcount's argument); every view adds one
-        if (slot in _SLOTS and _SLOTS[slot].nbytes >= nbytes
-                and sys.getrefcount(_SLOTS[slot]) == 2):
-            out = _SLOTS[slot][:nbytes].view(dtype).reshape(shape)
-            if zero:
-                out.fill(0)
-            return out
-        _SLOTS[slot] = np.zeros(nbytes, dtype=np.uint8)
-        return _SLOTS[slot].view(dtype).reshape(shape)
+    raw, fresh = recycled_buffer(nbytes, slot)
+    out = raw[:nbytes].view(dtype).reshape(shape)
+    if zero and not fresh:
+        out.fill(0)
+    return out
 
 
 def release_buffers():
-    """Forget the buffers of :func:`recycled_zeros` (freed once no array uses them)."""
+    """Forget the buffers of :func:`recycled_buffer` (freed once no array uses them)."""
     with _SLOTS_LOCK:
         _SLOTS.clear()

@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import threading
 
 import numpy as np
 
+from ._backend import recycled_buffer, release_buffers
+
 __all__ = ["AVAILABLE", "ylm_norms", "basis_into", "neighbour_lists", "neighbourhood_basis",
-           "default_threads"]
+           "default_threads", "release_buffers"]
 
 #: Terms of the power series of j_l for x < 1 (as ``harmonics._jn_series``).
 SERIES_TERMS = 12
@@ -707,65 +708,27 @@ RECYCLE_BYTES = 2 << 20
 #: ... and at most this size (bigger ones are plain allocations).
 RECYCLE_MAX_BYTES = 128 << 20
 #: Buffers tracked for recycling (the most recent ones; up to this many x RECYCLE_MAX_BYTES
-#: stay allocated while unused, see :func:`release_buffers`); 0 disables recycling.
+#: stay allocated while unused, see :func:`fourier6d._backend.release_buffers`, also
+#: importable from here); 0 disables recycling.
 RECYCLE_BUFFERS = 4
-_RECYCLE = {"lock": threading.Lock(), "bufs": []}
-if hasattr(os, "register_at_fork"):     # a child starts with its own, unlocked lock
-    os.register_at_fork(after_in_child=lambda: _RECYCLE.update(lock=threading.Lock()))
-
-
-def _refs_when_free():
-    probe = [np.empty(1)]
-    return sys.getrefcount(probe[0])      # same expression as in _output_buffer
-
-
-_FREE_REFS = _refs_when_free()
 
 
 def _output_buffer(shape, dtype):
     """``(array, zeroed)``: an uninitialised C-contiguous array of ``shape``/``dtype``.
 
-    Large arrays are views of a tracked raw buffer; a buffer whose only
-    reference is the tracking list (every array carved from it has been
-    freed by its user) is reused without page faults or zeroing by the OS.
-    ``zeroed`` tells whether the memory is known to be zero (fresh pages).
+    Large arrays are views of a buffer of :func:`fourier6d._backend.recycled_buffer`
+    (slot ``"neighbourhood_basis"``, ``RECYCLE_BUFFERS`` tracked, new ones with room
+    for a slightly larger protein next time): one that nothing views any more is
+    reused without page faults or zeroing by the OS.  ``zeroed`` tells whether the
+    memory is known to be zero (fresh pages).
     """
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape)) * dtype.itemsize
     if not RECYCLE_BYTES <= nbytes <= RECYCLE_MAX_BYTES or RECYCLE_BUFFERS <= 0:
         zeroed = nbytes >= ZEROED_BYTES
         return (np.zeros(shape, dtype=dtype) if zeroed else np.empty(shape, dtype=dtype)), zeroed
-    with _RECYCLE["lock"]:
-        bufs = _RECYCLE["bufs"]
-        best = -1
-        for k in range(len(bufs)):
-            if (sys.getrefcount(bufs[k]) == _FREE_REFS and bufs[k].nbytes >= nbytes
-                    and (best < 0 or bufs[k].nbytes < bufs[best].nbytes)):
-                best = k
-        if best >= 0:
-            raw = bufs.pop(best)
-            zeroed = False
-        else:
-            free = [k for k in range(len(bufs)) if sys.getrefcount(bufs[k]) == _FREE_REFS]
-            if free and len(bufs) >= RECYCLE_BUFFERS:       # too small: replace a free one
-                bufs.pop(free[0])
-            elif len(bufs) >= RECYCLE_BUFFERS:              # all in use: stop tracking the oldest
-                bufs.pop(0)
-            # fresh zero pages, with room for a slightly larger protein next time
-            raw = np.zeros(nbytes + nbytes // 8, dtype=np.uint8)
-            zeroed = True
-        bufs.append(raw)                                    # most recently used last
-        out = raw[:nbytes].view(dtype).reshape(shape)
-    return out, zeroed
-
-
-def release_buffers():
-    """Forget the recycled output buffers (their memory is freed once no array uses it), those
-    of :func:`fourier6d._backend.recycled_zeros` too."""
-    from ._backend import release_buffers as release_zeros
-    with _RECYCLE["lock"]:
-        _RECYCLE["bufs"] = []
-    release_zeros()
+    raw, zeroed = recycled_buffer(nbytes, "neighbourhood_basis", RECYCLE_BUFFERS, nbytes // 8)
+    return raw[:nbytes].view(dtype).reshape(shape), zeroed
 
 
 def basis_into(xyz, rho, radial_factor, lmax, out, index=None):
