@@ -188,7 +188,7 @@ def edge_operators_into(buf, t, R, edges, n_slots, grid, lmax):
     grid : RadialGrid
     lmax : int
     """
-    from ._numba_kernels import _norm_table, _pmm_table
+    from ._numba_kernels import _norm_table, _pmm_table, _uniform
     from ._numba_wigner import _swap_tables
     from .rotation import matrix_to_euler
     N, P, K, Q = buf.shape[:4]
@@ -196,13 +196,11 @@ def edge_operators_into(buf, t, R, edges, n_slots, grid, lmax):
     tp = -np.einsum("eij,ej->ei", Rt, t[edges].astype(np.float64))  # t' = -R^T t
     alpha, beta, gamma = (np.ascontiguousarray(x) for x in matrix_to_euler(Rt))
     rho = grid.points(np, np.float64)
-    uniform = bool(rho.shape[0] > 1 and rho[0] == 0.0
-                   and np.array_equal(rho, np.arange(rho.shape[0]) * rho[1]))
     ptr, idx, val = _sparse_table(lmax)
     lmax2 = 2 * lmax
     run_over(_edge_range, int(edges.shape[0]), EDGES_PER_THREAD, np.ascontiguousarray(tp),
              alpha, beta, gamma, _swap_tables(lmax), int(lmax), rho, np.ones(P),
-             _norm_table(lmax2), _pmm_table(lmax2), uniform, ptr, idx, val,
+             _norm_table(lmax2), _pmm_table(lmax2), _uniform(rho), ptr, idx, val,
              (edges // n_slots).astype(np.int64), (edges % n_slots).astype(np.int64),
              buf.reshape(N, P, K, Q * Q))
     return buf

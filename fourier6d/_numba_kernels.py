@@ -681,8 +681,7 @@ def neighbourhood_basis(points, centres, frames, lists, counts, rho, radial_fact
     basis, zeroed = _output_buffer(shape, dtype)
     index = np.empty((n, width), dtype=np.int64)
     mask = np.empty((n, width), dtype=bool)
-    uniform = bool(n_radial > 1 and rho[0] == 0.0
-                   and np.array_equal(rho, np.arange(n_radial) * rho[1]))
+    uniform = _uniform(rho)
     n_threads = default_threads() if n_threads is None else max(1, int(n_threads))
     n_threads = min(n_threads, max(1, n // 8))
     # in the background: more ranges than threads, taken by the pool threads as they get free
@@ -696,6 +695,13 @@ def neighbourhood_basis(points, centres, frames, lists, counts, rho, radial_fact
                                                          basis, index, mask),
                        bounds, n_threads, block=block, workers=workers)
     return (basis, index, mask) if block else (basis, index, mask, wait)
+
+
+def _uniform(rho):
+    """True when the radial points are 0, h, 2h, ... (the basis kernels then take sin and cos
+    of rho_p r by angle addition from those of h r)."""
+    return bool(rho.shape[0] > 1 and rho[0] == 0.0
+                and np.array_equal(rho, np.arange(rho.shape[0]) * rho[1]))
 
 
 def _contiguous(dtype, *arrays):
@@ -772,11 +778,8 @@ def basis_into(xyz, rho, radial_factor, lmax, out, index=None):
         index = np.ascontiguousarray(index, dtype=np.int64)
         if index.size and (index.min() < 0 or index.max() >= xyz.shape[0]):
             raise ValueError("index out of range")
-    n_radial = rho.shape[0]
-    uniform = bool(n_radial > 1 and rho[0] == 0.0
-                   and np.array_equal(rho, np.arange(n_radial) * rho[1]))
     run_over(_basis_range, index.shape[0], POINTS_PER_THREAD, xyz, index, rho, radial_factor,
-             lmax, _norm_table(lmax), _pmm_table(lmax), uniform, out)
+             lmax, _norm_table(lmax), _pmm_table(lmax), _uniform(rho), out)
     return out
 
 
