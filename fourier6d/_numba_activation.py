@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _numba_norm
-from ._numba_kernels import AVAILABLE, numba, run_over
+from ._numba_kernels import AVAILABLE, numba, run_over, sum_partials
 
 __all__ = ["AVAILABLE", "applicable", "forward", "backward"]
 
@@ -125,5 +125,5 @@ def backward(g, x, bias, z, pw, eps):
         acc = sums.setdefault(a, np.zeros((2, P, Q, C)))
         _backward_rows(a, b, *args, acc[0], acc[1])
     run_over(rows, x4.shape[0], ROWS_PER_THREAD)
-    total = sum(sums.values())
+    total = sum_partials(sums)
     return grad_x.reshape(x.shape), total[0], total[1]

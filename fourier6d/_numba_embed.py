@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._numba_kernels import AVAILABLE, numba, run_over, default_threads, _run_ranges, _split
+from ._numba_kernels import (AVAILABLE, numba, run_over, default_threads, sum_partials,
+                             _run_ranges, _split)
 
 __all__ = ["AVAILABLE", "applicable", "embed_forward", "grad_embedding"]
 
@@ -117,5 +118,5 @@ def grad_embedding(b, gf, types, n_types):
                                       types[n0:n1].reshape(-1), n_types, threads=n_threads == 1)
 
     _run_ranges(work, bounds, n_threads)
-    return sum(parts.values())
+    return sum_partials(parts)
 

@@ -574,6 +574,16 @@ def run_over(kernel, n_items, per_thread, *args):
     _run_ranges(lambda a, b: kernel(a, b, *args), _split(n_items, n_threads), n_threads)
 
 
+def sum_partials(parts):
+    """Sum of per-range partial results ``{range start: array}``, added in range order into the
+    first one (private temporaries): the same result whatever the threads' timing."""
+    starts = sorted(parts)
+    total = parts[starts[0]]
+    for s in starts[1:]:
+        total += parts[s]
+    return total
+
+
 def _split(n, n_threads, weights=None):
     """Range bounds splitting 0..n into n_threads parts (of about equal total weight)."""
     if n_threads <= 1:

@@ -230,7 +230,8 @@ def _vjp_coeffs(ans, coeffs, ops_t, rows, spans):
                                  threads=n_threads == 1)
 
         _numba_kernels._run_ranges(work, bounds, n_threads)
-        grad = sum(grads.values()) if grads else xp.zeros((n_src * P + 1, Q * C), dtype=ans.dtype)
+        grad = (_numba_kernels.sum_partials(grads) if grads
+                else xp.zeros((n_src * P + 1, Q * C), dtype=ans.dtype))
         return grad[:-1].reshape(shape).astype(dtype, copy=False)
     return vjp
 
