@@ -46,7 +46,7 @@ from autograd.extend import primitive, defvjp
 
 from . import _numba_rotate, _numba_wigner
 from ._backend import get_array_module, cached_table, unbroadcast
-from .harmonics import real_sph_harm, n_coef
+from .harmonics import lmax_of, real_sph_harm, n_coef
 
 __all__ = ["euler_to_matrix", "matrix_to_euler", "wigner_d_real",
            "wigner_d_from_euler", "rotate", "wigner_blocks", "random_rotations"]
@@ -298,8 +298,7 @@ def _rotate_forward(coeffs, D):
     if _numba_rotate.applicable(coeffs, D):
         return _numba_rotate.rotate_forward(coeffs, D)
     xp = get_array_module(coeffs, D)
-    q = coeffs.shape[-2]
-    lmax = int(round(np.sqrt(q))) - 1
+    lmax = lmax_of(coeffs.shape[-2])
     outs = []
     for l in range(lmax + 1):
         sl = slice(l * l, (l + 1) ** 2)
@@ -315,7 +314,7 @@ def _rotate_vjp_coeffs(ans, coeffs, D):
         if type(g) is np.ndarray and g.shape == shape and _numba_rotate.applicable(coeffs, D):
             return _numba_rotate.rotate_forward(g.astype(coeffs.dtype, copy=False), D, transpose=True)
         xp = get_array_module(g, D)
-        lmax = int(round(np.sqrt(shape[-2]))) - 1
+        lmax = lmax_of(shape[-2])
         outs = []
         for l in range(lmax + 1):
             sl = slice(l * l, (l + 1) ** 2)
@@ -331,7 +330,7 @@ def _rotate_vjp_D(ans, coeffs, D):
         if type(g) is np.ndarray and g.shape == coeffs.shape and _numba_rotate.applicable(coeffs, D):
             return _numba_rotate.rotate_vjp_D(g, coeffs)
         xp = get_array_module(g, coeffs)
-        lmax = int(round(np.sqrt(shape[-1]))) - 1
+        lmax = lmax_of(shape[-1])
         batch = np.broadcast_shapes(g.shape[:-3], shape[:-2])
         out = xp.zeros(batch + shape[-2:], dtype=g.dtype)
         for l in range(lmax + 1):
@@ -391,9 +390,7 @@ def rotate(coeffs, D):
     if len(ds) < 2 or ds[-1] != ds[-2] or ds[-1] != cs[-2]:
         raise ValueError(f"D must have shape (..., {cs[-2]}, {cs[-2]}) to match coeffs "
                          f"{cs}, got {ds}")
-    q = cs[-2]
-    if int(round(np.sqrt(q))) ** 2 != q:
-        raise ValueError(f"n_coef = {q} is not (lmax + 1)**2")
+    lmax_of(cs[-2])
     try:
         np.broadcast_shapes(cs[:-3], ds[:-2])
     except ValueError:
