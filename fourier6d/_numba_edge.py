@@ -55,7 +55,9 @@ def applicable(R, t):
 
 def _csr(lmax):
     from .translation import plane_wave_table
-    table = plane_wave_table(lmax)                           # (n_lm, Q, Q)
+    # the host float64 table of the array path's cache (built once, shared with it)
+    table = cached_table("plane_wave_translation", lmax, lambda: plane_wave_table(lmax), np,
+                         np.float64)                         # (n_lm, Q, Q)
     flat = table.reshape(table.shape[0], -1).T               # (Q*Q, n_lm)
     rows, cols = np.nonzero(flat)
     ptr = np.zeros(flat.shape[0] + 1, dtype=np.int64)
