@@ -11,7 +11,9 @@ it is composed into ONE dense (n_radial, Q, Q) matrix per edge
 (:func:`edge_operators`, pure geometry, computed once per structure and
 reused by every layer), and the messages
 
-    m_i = sum_k mask[i, k] T_ik G_{nbr_idx[i, k]}
+    m_i = sum_k mask[i, k] w[i, k] T_ik G_{nbr_idx[i, k]}
+
+(optional per-edge weights w, e.g. a smooth envelope of the edge length; 1 by default)
 
 are, per receiver and radial point, one GEMM whose contraction runs over
 the neighbour slots and coefficients together (:func:`pass_messages`, an
@@ -178,7 +180,17 @@ def _span_groups(spans, xp):
     return _numba_kernels._split(len(spans), n_threads, work if n_threads > 1 else None), n_threads
 
 
-def _forward(coeffs, ops_t, rows, spans):
+def _weighted(x, weight, a, b, k):
+    """``x`` (b - a, P, k Q, C) with slot (i, k') scaled by ``weight[a + i, k']`` (in place)."""
+    if weight is None:
+        return x
+    n, P, kQ, C = x.shape
+    x = x.reshape(n, P, k, kQ // k, C)
+    x *= weight[a:b, None, :k, None, None]
+    return x.reshape(n, P, kQ, C)
+
+
+def _forward(coeffs, ops_t, rows, spans, weight=None):
     xp = get_array_module(coeffs, ops_t)
     n_src, P, Q, C = coeffs.shape
     N = rows.shape[0]
@@ -193,6 +205,7 @@ def _forward(coeffs, ops_t, rows, spans):
                 out[a:b] = 0
                 continue
             gathered = xp.take(src, rows[a:b, :, :k].reshape(-1), axis=0).reshape(b - a, P, k * Q, C)
+            gathered = _weighted(gathered, weight, a, b, k)
             ops = ops_t[a:b, :, :k].reshape(b - a, P, k * Q, Q)
             xp.matmul(ops.swapaxes(-1, -2), gathered, out=out[a:b])
 
@@ -202,11 +215,11 @@ def _forward(coeffs, ops_t, rows, spans):
 
 
 @primitive
-def _messages(coeffs, ops_t, rows, spans):
-    return _forward(coeffs, ops_t, rows, spans)
+def _messages(coeffs, ops_t, rows, spans, weight=None):
+    return _forward(coeffs, ops_t, rows, spans, weight)
 
 
-def _vjp_coeffs(ans, coeffs, ops_t, rows, spans):
+def _vjp_coeffs(ans, coeffs, ops_t, rows, spans, weight=None):
     shape, dtype = coeffs.shape, coeffs.dtype
 
     def vjp(g):
@@ -225,6 +238,7 @@ def _vjp_coeffs(ans, coeffs, ops_t, rows, spans):
                 if k == 0:
                     continue
                 contrib = xp.matmul(ops_t[a:b, :, :k].reshape(b - a, P, k * Q, Q), g[a:b])
+                contrib = _weighted(contrib, weight, a, b, k)
                 scatter_add_rows(grad, rows[a:b, :, :k].reshape(-1),
                                  contrib.reshape((b - a) * P * k, Q * C),
                                  threads=n_threads == 1)
@@ -239,8 +253,27 @@ def _vjp_coeffs(ans, coeffs, ops_t, rows, spans):
 defvjp(_messages, _vjp_coeffs)
 
 
-def pass_messages(coeffs, edge_ops, nbr_idx, nbr_mask):
-    """Messages ``m_i = sum_k mask[i,k] T_ik G_{nbr_idx[i,k]}`` from precomputed operators.
+def _edge_weight(edge_weight, mask, dtype, xp):
+    """The per-edge weights as a constant (N, K) array of ``dtype``, zero on masked slots
+    (whatever they held there, NaN included); None stays None.
+
+    Weights are geometry: an autograd box is unwrapped, no gradient flows to them."""
+    shape = mask.shape
+    if edge_weight is None:
+        return None
+    while hasattr(edge_weight, "_value"):
+        edge_weight = edge_weight._value
+    if tuple(getattr(edge_weight, "shape", ())) != tuple(shape):
+        raise ValueError(f"edge_weight must have shape {tuple(shape)}, "
+                         f"got {getattr(edge_weight, 'shape', None)}")
+    w = xp.asarray(edge_weight)
+    if w.dtype.kind != "f":
+        raise TypeError(f"edge_weight must be a floating-point array, got {w.dtype}")
+    return xp.ascontiguousarray(xp.where(mask, w, 0), dtype=dtype)
+
+
+def pass_messages(coeffs, edge_ops, nbr_idx, nbr_mask, edge_weight=None):
+    """Messages ``m_i = sum_k mask[i,k] w[i,k] T_ik G_{nbr_idx[i,k]}`` from precomputed operators.
 
     Parameters
     ----------
@@ -252,6 +285,10 @@ def pass_messages(coeffs, edge_ops, nbr_idx, nbr_mask):
     nbr_idx : int array, shape (N, K)
         Source residue of each neighbour slot (any value where masked).
     nbr_mask : bool array, shape (N, K)
+    edge_weight : float array, shape (N, K), optional
+        Weight ``w[i, k]`` of each message (e.g. a smooth envelope of the edge
+        length); None means 1 on every unmasked edge.  Treated as a constant:
+        no gradient flows to it.
 
     Returns
     -------
@@ -280,10 +317,12 @@ def pass_messages(coeffs, edge_ops, nbr_idx, nbr_mask):
     mask = xp.asarray(nbr_mask)
     rows = _source_rows(idx, mask, cshape[0], cshape[1])
     spans = _spans(mask, cshape[1], cshape[2], cshape[3])
-    return _messages(coeffs, _ops_t(edge_ops), rows, spans)
+    dtype = np.dtype(getattr(getattr(coeffs, "_value", coeffs), "dtype"))
+    weight = _edge_weight(edge_weight, mask, xp.result_type(dtype, edge_ops.dtype), xp)
+    return _messages(coeffs, _ops_t(edge_ops), rows, spans, weight)
 
 
-def message_passing(coeffs, nbr_idx, nbr_mask, R_ij, t_ij, grid):
+def message_passing(coeffs, nbr_idx, nbr_mask, R_ij, t_ij, grid, edge_weight=None):
     """Sum over neighbours of their functions re-expressed in the receiver's frame.
 
     Convenience wrapper: :func:`edge_operators` then :func:`pass_messages`
@@ -297,6 +336,9 @@ def message_passing(coeffs, nbr_idx, nbr_mask, R_ij, t_ij, grid):
     R_ij : array, shape (N, K, 3, 3)
     t_ij : array, shape (N, K, 3)
     grid : RadialGrid
+    edge_weight : float array, shape (N, K), optional
+        Weight of each message, ``m_i = sum_k mask[i,k] w[i,k] T_ik G_{nbr_idx[i,k]}``
+        (None: 1); geometry, no gradient flows to it.
 
     Returns
     -------
@@ -313,4 +355,4 @@ def message_passing(coeffs, nbr_idx, nbr_mask, R_ij, t_ij, grid):
     xp = get_array_module(coeffs, t_ij)
     ops = edge_operators(xp.asarray(R_ij, dtype=dtype), xp.asarray(t_ij, dtype=dtype), grid,
                          lmax_of(cshape[2]), nbr_mask)
-    return pass_messages(coeffs, ops, nbr_idx, nbr_mask)
+    return pass_messages(coeffs, ops, nbr_idx, nbr_mask, edge_weight)
