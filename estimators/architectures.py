@@ -8,6 +8,11 @@ Keys::
 
     name : str
     lmax, n_radial, sigma, r_max, r_n, d_t : featurization (see estimators.features)
+    atom_fade, edge_fade : float  widths (A) of the smooth cut-offs at r_max and r_n
+                                  (estimators.features.cutoff_envelope; 0 = the paper's hard
+                                  cut-offs); a spec dict without them gets the defaults 1 and 2,
+                                  a model file written without them is read with 0
+                                  (:func:`legacy_spec`)
     n_atom_types : int            number of atom types (168)
     embed : int                   channels after the atom-type embedding
     blocks : list[int]            output channels of each 6D block (6D conv -> Eq. 7 -> Eq. 9);
@@ -36,9 +41,10 @@ from __future__ import annotations
 import copy
 import json
 
-__all__ = ["ARCHITECTURES", "get_architecture", "validate_architecture"]
+__all__ = ["ARCHITECTURES", "get_architecture", "validate_architecture", "legacy_spec"]
 
 _COMMON = dict(lmax=4, n_radial=5, sigma=2.0, r_max=8.0, r_n=12.0, d_t=10,
+               atom_fade=1.0, edge_fade=2.0,
                n_atom_types=168, embed=15, switch=10, edge_embed=4,
                graph=[7, 5, 1], leak=0.05)
 
@@ -49,18 +55,22 @@ ARCHITECTURES = {
 }
 
 _INT_KEYS = ("lmax", "n_radial", "d_t", "n_atom_types", "embed", "switch", "edge_embed")
-_FLOAT_KEYS = ("sigma", "r_max", "r_n", "leak")
+_FADE_KEYS = ("atom_fade", "edge_fade")
+_FLOAT_KEYS = ("sigma", "r_max", "r_n", "leak") + _FADE_KEYS
 
 
 def validate_architecture(spec):
     """Check a spec dict and return a normalised deep copy (clear errors)."""
     if not isinstance(spec, dict):
         raise TypeError(f"architecture must be a name or a dict, got {type(spec).__name__}")
-    missing = [k for k in _INT_KEYS + _FLOAT_KEYS + ("blocks", "graph") if k not in spec]
+    missing = [k for k in _INT_KEYS + _FLOAT_KEYS + ("blocks", "graph")
+               if k not in spec and k not in _FADE_KEYS]
     if missing:
         raise ValueError(f"architecture spec is missing keys: {missing}")
     out = copy.deepcopy(spec)
     out.setdefault("name", "custom")
+    for k in _FADE_KEYS:
+        out.setdefault(k, _COMMON[k])
     for k in _INT_KEYS:
         if int(out[k]) != out[k] or int(out[k]) < (0 if k == "lmax" else 1):
             raise ValueError(f"architecture[{k!r}] must be a positive integer, got {out[k]!r}")
@@ -77,6 +87,15 @@ def validate_architecture(spec):
         raise ValueError("layer widths must be >= 1")
     json.dumps(out)  # must be plain data
     return out
+
+
+def legacy_spec(spec):
+    """A spec read from a model file: fade widths absent there mean the hard cut-offs (0) that
+    such models were trained with."""
+    spec = dict(spec)
+    for k in _FADE_KEYS:
+        spec.setdefault(k, 0.0)
+    return spec
 
 
 def get_architecture(arch):

@@ -24,6 +24,7 @@ class Batch:
     nbr_idx, nbr_mask : (N, Kn)  graph neighbours (global node indices)
     edge_aa_pair, edge_topo : (N, Kn) int
     edge_rot : (N, Kn, 3, 3), edge_trans : (N, Kn, 3)
+    edge_weight : (N, Kn)        smooth cut-off weight of each edge (0 = padding)
     node_model : (N,) int        which model (0..B-1) each node belongs to
     n_models : int
     node_slices : list of slice  nodes of each model
@@ -37,6 +38,7 @@ class Batch:
     edge_topo: np.ndarray
     edge_rot: np.ndarray
     edge_trans: np.ndarray
+    edge_weight: np.ndarray
     node_model: np.ndarray
     n_models: int
     node_slices: list
@@ -66,17 +68,17 @@ def collate(features, dtype=None):
     """
     if not features:
         raise ValueError("cannot collate an empty list of features")
-    keys = ("lmax", "n_radial", "sigma", "r_max", "r_n", "d_t")
-    p0 = {k: features[0].params.get(k) for k in keys}
+    keys = ("lmax", "n_radial", "sigma", "r_max", "r_n", "d_t", "atom_fade", "edge_fade")
+    p0 = {k: features[0].params.get(k, 0.0) for k in keys}
     for f in features[1:]:
-        pk = {k: f.params.get(k) for k in keys}
+        pk = {k: f.params.get(k, 0.0) for k in keys}
         if pk != p0:
             raise ValueError(f"features of {f.name!r} were computed with {pk}, "
                              f"but {features[0].name!r} with {p0}")
     k_atoms = max(f.atom_basis.shape[1] for f in features)
     k_nbrs = max(f.nbr_idx.shape[1] for f in features)
     dtype = np.dtype(dtype or features[0].atom_basis.dtype)
-    nidx, nmask, pair, topo, rot, trans, owner, slices = ([] for _ in range(8))
+    nidx, nmask, pair, topo, rot, trans, weight, owner, slices = ([] for _ in range(9))
     # the atom arrays (the large ones) are written once into the batch, padding included
     n_total = sum(f.atom_basis.shape[0] for f in features)
     basis = np.empty((n_total, k_atoms) + features[0].atom_basis.shape[2:], dtype=dtype)
@@ -100,6 +102,7 @@ def collate(features, dtype=None):
             r[:, f.edge_rot.shape[1]:] = np.eye(3, dtype=dtype)
         rot.append(r)
         trans.append(_pad_axis1(f.edge_trans.astype(dtype, copy=False), k_nbrs))
+        weight.append(_pad_axis1(f.edge_weight.astype(dtype, copy=False), k_nbrs))
         owner.append(np.full(n, b, dtype=np.int64))
         slices.append(slice(offset, offset + n))
         offset += n
@@ -107,4 +110,5 @@ def collate(features, dtype=None):
                  nbr_idx=np.concatenate(nidx), nbr_mask=np.concatenate(nmask),
                  edge_aa_pair=np.concatenate(pair), edge_topo=np.concatenate(topo),
                  edge_rot=np.concatenate(rot), edge_trans=np.concatenate(trans),
+                 edge_weight=np.concatenate(weight),
                  node_model=np.concatenate(owner), n_models=len(features), node_slices=slices)

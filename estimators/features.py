@@ -14,13 +14,21 @@ into the arrays the network reads (:class:`ProteinFeatures`).
   the atom type (0..167, :mod:`estimators.atom_types`).  The first network
   layer (a linear embedding of the 168 one-hot channels, Eq. 2 with
   t_n = W[type_n]) is then ``sum_k atom_basis[i, k] * W[atom_type[i, k]]``
-  -- the 168 channels are never materialised.
+  -- the 168 channels are never materialised.  Smooth cut-off: the basis of an
+  atom at distance d is scaled by ``cutoff_envelope(d, r_max, atom_fade)``, which
+  fades it out between r_max - atom_fade and r_max (default 1 A).
 * **Graph** (paper "Technical details"): edges i -> j between distinct nodes
   with |CA_i - CA_j| < r_n, with the relative transform R_ij = F_i^T F_j,
   t_ij = F_i^T (o_j - o_i) (so x_i = R_ij x_j + t_ij), the ordered
   amino-acid pair 20 aa_i + aa_j and the topological-distance class
   min(|i - j|, d_t) - 1 along the chain (residue positions in the file,
   within one unbroken chain segment), d_t - 1 across chains or chain breaks.
+  Smooth cut-off: each edge carries ``edge_weight = cutoff_envelope(|CA_i - CA_j|,
+  r_n, edge_fade)`` (default fade 2 A), which scales its message and its
+  graph-convolution term, so that no edge appears or vanishes at full weight.
+  With both fades the network output is a continuous function of the coordinates
+  (with the paper's hard cut-offs, ``atom_fade = edge_fade = 0``, it jumps when an
+  atom or a CA crosses r_max or r_n).
 
 Residues without a frame (missing N, CA or C) are not nodes, but their atoms
 still belong to the neighbourhoods of others; :attr:`ProteinFeatures.residue_index`
@@ -52,16 +60,48 @@ from fourier6d.expansion import gaussian_radial_factor
 from .atom_types import N_ATOM_TYPES, atom_types_of
 from .structures import StructureError, StructureWarning, cross, read_structure
 
-__all__ = ["ProteinFeatures", "featurize", "residue_frames", "DEFAULT_PARAMS"]
+__all__ = ["ProteinFeatures", "featurize", "residue_frames", "cutoff_envelope", "DEFAULT_PARAMS"]
 
-#: Defaults of :func:`featurize` (paper "Hyperparameters"; n_radial see fourier6d.radial).
-DEFAULT_PARAMS = dict(lmax=4, n_radial=5, sigma=2.0, r_max=8.0, r_n=12.0, d_t=10)
+#: Defaults of :func:`featurize` (paper "Hyperparameters"; n_radial see fourier6d.radial;
+#: atom_fade / edge_fade: widths of the smooth cut-off envelopes, see :func:`cutoff_envelope`).
+DEFAULT_PARAMS = dict(lmax=4, n_radial=5, sigma=2.0, r_max=8.0, r_n=12.0, d_t=10,
+                      atom_fade=1.0, edge_fade=2.0)
 
 #: Below this many nodes featurize runs its Numba kernels in the calling thread only.
 SMALL_PROTEIN = 64
 
 _ARRAYS = ("residue_index", "aa", "origins", "frames", "atom_basis", "atom_type", "atom_mask",
-           "nbr_idx", "nbr_mask", "edge_aa_pair", "edge_topo", "edge_rot", "edge_trans")
+           "nbr_idx", "nbr_mask", "edge_aa_pair", "edge_topo", "edge_rot", "edge_trans",
+           "edge_weight")
+
+
+def cutoff_envelope(distance, r_cut, width):
+    """Smooth cut-off weight of a distance: 1 inside ``r_cut - width``, 0 from ``r_cut`` on.
+
+    ``w(d) = S((r_cut - d) / width)`` with the C2 "smootherstep"
+    ``S(x) = 6x^5 - 15x^4 + 10x^3`` on [0, 1] (clipped outside), so w, w' and w'' are continuous
+    everywhere: an atom or edge that crosses the cut-off fades in or out instead of appearing at
+    full weight, and the network output becomes a continuous (C2) function of the coordinates.
+    ``width = 0`` gives the hard cut-off ``d < r_cut`` of the paper.
+
+    Parameters
+    ----------
+    distance : array_like
+        Distances (Angstrom).
+    r_cut : float
+        Cut-off radius (Angstrom): weight 0 at and beyond it.
+    width : float
+        Width of the fade (Angstrom), >= 0.
+
+    Returns
+    -------
+    ndarray of float64, the shape of ``distance``.
+    """
+    d = np.asarray(distance, dtype=np.float64)
+    if width <= 0:
+        return (d < r_cut).astype(np.float64)
+    x = np.clip((r_cut - d) / width, 0.0, 1.0)
+    return x * x * x * (10.0 + x * (6.0 * x - 15.0))
 
 
 @dataclass
@@ -98,8 +138,11 @@ class ProteinFeatures:
         R_ij = F_i^T F_j (padding: identity).
     edge_trans : (N, Kn, 3) float64
         t_ij = F_i^T (o_j - o_i) (padding 0).
+    edge_weight : (N, Kn) float64
+        Smooth cut-off weight of each edge, ``cutoff_envelope(|t_ij|, r_n, edge_fade)``
+        (padding 0); multiplies the edge's message and its graph-convolution term.
     params : dict
-        lmax, n_radial, sigma, r_max, r_n, d_t, rho_max, drho, dtype.
+        lmax, n_radial, sigma, r_max, r_n, d_t, atom_fade, edge_fade, rho_max, drho, dtype.
     """
 
     name: str
@@ -117,7 +160,12 @@ class ProteinFeatures:
     edge_topo: np.ndarray
     edge_rot: np.ndarray
     edge_trans: np.ndarray
+    edge_weight: np.ndarray = None
     params: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.edge_weight is None:            # features written before smooth cut-offs
+            self.edge_weight = np.asarray(self.nbr_mask, dtype=np.float64)
 
     @property
     def n_nodes(self):
@@ -140,7 +188,7 @@ class ProteinFeatures:
     def from_arrays(cls, arrays, name):
         """Rebuild from :meth:`to_arrays` output (e.g. an ``np.load`` of a .npz)."""
         import json
-        kw = {a: np.asarray(arrays[a]) for a in _ARRAYS}
+        kw = {a: np.asarray(arrays[a]) for a in _ARRAYS if a in arrays}
         return cls(name=name, n_residues_total=int(arrays["n_residues_total"]),
                    params=json.loads(str(arrays["params_json"])), **kw)
 
@@ -257,6 +305,8 @@ def _reference_arrays(coords, types, nodes, aa, segment, origins, frames, grid, 
     atom_type[rows, slot] = types()[cols]
     atom_mask = np.zeros((n_nodes, width), dtype=bool)
     atom_mask[rows, slot] = True
+    atom_dist = np.zeros((n_nodes, width))
+    atom_dist[rows, slot] = np.sqrt(np.einsum("mk,mk->m", delta, delta))
 
     # ---- residue graph: node pairs i != j with CA-CA < r_n
     ei, ej = _neighbour_pairs(cKDTree(origins), origins, r_n)
@@ -279,8 +329,8 @@ def _reference_arrays(coords, types, nodes, aa, segment, origins, frames, grid, 
     edge_rot[ei, eslot] = np.einsum("eki,ekj->eij", frames[ei], frames[ej])
     edge_trans = np.zeros((n_nodes, ewidth, 3))
     edge_trans[ei, eslot] = np.einsum("eki,ek->ei", frames[ei], dca)
-    return (atom_basis, atom_type, atom_mask, nbr_idx, nbr_mask, edge_aa_pair, edge_topo,
-            edge_rot, edge_trans)
+    return (atom_basis, atom_type, atom_mask, atom_dist, nbr_idx, nbr_mask, edge_aa_pair,
+            edge_topo, edge_rot, edge_trans)
 
 
 if _numba_kernels.AVAILABLE:
@@ -391,12 +441,25 @@ def _fused_arrays(coords, types, nodes, aa, segment, origins, frames, grid, lmax
         atom_basis, atom_index, atom_mask, _ = box[0]
     types, (nbr_idx, nbr_mask, edge_aa_pair, edge_topo, edge_rot, edge_trans) = graph
     atom_type = types[atom_index]
-    return (atom_basis, atom_type, atom_mask, nbr_idx, nbr_mask, edge_aa_pair, edge_topo,
-            edge_rot, edge_trans)
+    padded = np.concatenate([coords, np.zeros((1, 3))])         # pad_index = len(coords)
+    delta = padded[atom_index] - origins[:, None, :]
+    atom_dist = np.where(atom_mask, np.sqrt(np.einsum("nkc,nkc->nk", delta, delta)), 0.0)
+    return (atom_basis, atom_type, atom_mask, atom_dist, nbr_idx, nbr_mask, edge_aa_pair,
+            edge_topo, edge_rot, edge_trans)
+
+
+def _fade_atoms(atom_basis, atom_mask, atom_dist, r_max, atom_fade):
+    """Scale (in place) the basis of neighbourhood atoms in the fade shell by their envelope."""
+    if atom_fade <= 0:
+        return
+    ii, kk = np.nonzero(atom_mask & (atom_dist > r_max - atom_fade))
+    if len(ii):
+        w = cutoff_envelope(atom_dist[ii, kk], r_max, atom_fade)
+        atom_basis[ii, kk] *= w.astype(atom_basis.dtype)[:, None, None]
 
 
 def featurize(structure, lmax=4, n_radial=5, sigma=2.0, r_max=8.0, r_n=12.0, d_t=10,
-              dtype=np.float32, *, n_threads=None):
+              dtype=np.float32, *, atom_fade=1.0, edge_fade=2.0, n_threads=None):
     """Network input of one protein (paper "Workflow", "Technical details"; Eqs. 1-2).
 
     Parameters
@@ -417,6 +480,13 @@ def featurize(structure, lmax=4, n_radial=5, sigma=2.0, r_max=8.0, r_n=12.0, d_t
         Number of topological-distance classes (10).
     dtype : float32 or float64
         dtype of ``atom_basis`` (geometry stays float64).
+    atom_fade : float
+        Width (Angstrom) of the smooth cut-off of the neighbourhood: an atom at distance d from
+        CA contributes ``cutoff_envelope(d, r_max, atom_fade)`` times its Eq. 2 term, so it fades
+        in from r_max to r_max - atom_fade (1).  0 = the paper's hard cut-off.
+    edge_fade : float
+        Width (Angstrom) of the smooth cut-off of graph edges: ``edge_weight`` =
+        ``cutoff_envelope(|CA_i - CA_j|, r_n, edge_fade)`` (2).  0 = hard cut-off (weight 1).
     n_threads : int, optional
         Threads of the Numba kernels (default: ``NUMBA_NUM_THREADS``, i.e. all
         CPUs).  The result does not depend on it.
@@ -431,6 +501,9 @@ def featurize(structure, lmax=4, n_radial=5, sigma=2.0, r_max=8.0, r_n=12.0, d_t
         No residue of the structure has N, CA and C.
     """
     dt = _check_params(lmax, n_radial, sigma, r_max, r_n, d_t, dtype)
+    for nm, v, cap in (("atom_fade", atom_fade, r_max), ("edge_fade", edge_fade, r_n)):
+        if not np.isfinite(v) or not 0 <= v <= cap:
+            raise ValueError(f"{nm} must be a number in [0, {cap}] (Angstrom), got {v}")
     s = read_structure(structure)
     grid = RadialGrid.from_sigma(float(sigma), int(n_radial))
     n, ca, c, has_frame = s.backbone()
@@ -455,14 +528,19 @@ def featurize(structure, lmax=4, n_radial=5, sigma=2.0, r_max=8.0, r_n=12.0, d_t
         arrays = _fused_arrays(*args, n_threads=n_threads)
     else:
         arrays = _reference_arrays(*args)
-    (atom_basis, atom_type, atom_mask, nbr_idx, nbr_mask, edge_aa_pair, edge_topo, edge_rot,
-     edge_trans) = arrays
+    (atom_basis, atom_type, atom_mask, atom_dist, nbr_idx, nbr_mask, edge_aa_pair, edge_topo,
+     edge_rot, edge_trans) = arrays
+    _fade_atoms(atom_basis, atom_mask, atom_dist, float(r_max), float(atom_fade))
+    edge_len = np.sqrt(np.einsum("nkc,nkc->nk", edge_trans, edge_trans))   # = |CA_j - CA_i|
+    edge_weight = np.where(nbr_mask, cutoff_envelope(edge_len, float(r_n), float(edge_fade)), 0.0)
 
     params = dict(lmax=int(lmax), n_radial=int(n_radial), sigma=float(sigma), r_max=float(r_max),
-                  r_n=float(r_n), d_t=int(d_t), rho_max=float(grid.rho_max),
+                  r_n=float(r_n), d_t=int(d_t), atom_fade=float(atom_fade),
+                  edge_fade=float(edge_fade), rho_max=float(grid.rho_max),
                   drho=float(grid.drho), dtype=dt.name, n_atom_types=N_ATOM_TYPES)
     return ProteinFeatures(name=s.name, n_residues_total=s.n_residues, residue_index=nodes,
                            aa=aa, origins=origins, frames=frames, atom_basis=atom_basis,
                            atom_type=atom_type, atom_mask=atom_mask, nbr_idx=nbr_idx,
                            nbr_mask=nbr_mask, edge_aa_pair=edge_aa_pair, edge_topo=edge_topo,
-                           edge_rot=edge_rot, edge_trans=edge_trans, params=params)
+                           edge_rot=edge_rot, edge_trans=edge_trans, edge_weight=edge_weight,
+                           params=params)

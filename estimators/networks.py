@@ -5,7 +5,8 @@ Architecture", "6DCNN Networks")::
 
     F   = embedding of atom types, expanded in each residue frame   (Eq. 2, t_n = E[type])
     for each 6D block b:                                            (6DCNN-1: 1 block, 6DCNN-2: 2)
-        if b > 0: F_i <- F_i + sum_j T_{j->i} F_j                   (message passing, Eqs. 5-6)
+        if b > 0: F_i <- F_i + sum_j w_ij T_{j->i} F_j              (message passing, Eqs. 5-6;
+                                                                     w_ij smooth cut-off weight)
         F = a * N(N(conv6d(F, W_b) + bias_b) + B_b)                 (Eqs. 4, 7, 9)
     h   = LReLU(switch(F, W_s) * scale + b_s)                       (Eq. 11)
     for each graph layer k:  h = act(A_r h W_k + h W_k^s + b_k)     (Eq. 12; LReLU 0.05, tanh last)
@@ -102,9 +103,12 @@ def batch_to_device(batch, xp, dtype):
     # edge-type rows into the edge embedding: aa pair one-hot + topological class one-hot
     out["edge_pair"] = xp.asarray(batch.edge_aa_pair)
     out["edge_topo"] = xp.asarray(batch.edge_topo) + N_AA_PAIRS
-    mask = xp.asarray(batch.nbr_mask, dtype=dtype)
-    deg = xp.maximum(mask.sum(axis=1), 1.0)
-    out["edge_norm"] = mask / xp.sqrt(deg[:, None] * deg[xp.asarray(batch.nbr_idx)])
+    # smooth cut-off weights (0 on padding): they scale messages and graph-convolution terms, and
+    # the symmetric normalisation uses weighted degrees, so no edge enters at full weight
+    weight = xp.asarray(batch.edge_weight, dtype=dtype) * xp.asarray(batch.nbr_mask, dtype=dtype)
+    out["edge_weight"] = weight
+    deg = xp.maximum(weight.sum(axis=1), 1.0)
+    out["edge_norm"] = weight / xp.sqrt(deg[:, None] * deg[xp.asarray(batch.nbr_idx)])
     return out
 
 
@@ -123,7 +127,7 @@ def continuous_part(params, spec, dev, grid):
         if b > 0:
             from fourier6d.message_passing import message_passing
             F = F + message_passing(F, dev["nbr_idx"], dev["nbr_mask"], dev["edge_rot"],
-                                    dev["edge_trans"], grid)
+                                    dev["edge_trans"], grid, edge_weight=dev["edge_weight"])
         F = block_6d(params, b, F, grid)
     return F
 
@@ -193,7 +197,8 @@ def forward_chunked(params, spec, dev, grid, max_nodes):
             x = F[c]
             if b > 0:
                 x = x + message_passing(F, dev["nbr_idx"][c], dev["nbr_mask"][c], dev["edge_rot"][c],
-                                        dev["edge_trans"][c], grid)
+                                        dev["edge_trans"][c], grid,
+                                        edge_weight=dev["edge_weight"][c])
             out.append(block_6d(params, b, x, grid))
         F = xp.concatenate(out)
     switched = xp.concatenate([switch_to_vector(F[c], params["switch_w"], grid) for c in chunks])

@@ -10,13 +10,13 @@ from sklearn.model_selection import GroupShuffleSplit
 
 from fourier6d._backend import to_numpy
 
-from .architectures import get_architecture
+from .architectures import get_architecture, legacy_spec
 from .networks import init_params, count_params, radial_grid
 from .training import model_targets, train_network, predict_nodes, init_switch_scale
 
 __all__ = ["SixDQAEstimator"]
 
-_FEATURE_KEYS = ("lmax", "n_radial", "sigma", "r_max", "r_n", "d_t")
+_FEATURE_KEYS = ("lmax", "n_radial", "sigma", "r_max", "r_n", "d_t", "atom_fade", "edge_fade")
 FORMAT_VERSION = 1
 #: :meth:`SixDQAEstimator.predict` featurizes and scores this many models at a time.
 PREDICT_CHUNK = 64
@@ -44,8 +44,10 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
     architecture : str or dict, default='6dcnn-1'
         'baseline', '6dcnn-1', '6dcnn-2' or a spec dict (see
         :mod:`estimators.architectures`).
-    lmax, n_radial, sigma, r_max, r_n, d_t : optional
-        Override the architecture's featurization hyper-parameters.
+    lmax, n_radial, sigma, r_max, r_n, d_t, atom_fade, edge_fade : optional
+        Override the architecture's featurization hyper-parameters (``atom_fade``,
+        ``edge_fade``: widths in Angstrom of the smooth cut-offs at r_max and r_n, see
+        :func:`estimators.features.featurize`; 0 = the paper's hard cut-offs).
     epochs : int, default=20
     batch_size : int, default=16
         Models per minibatch (paper: 16).
@@ -89,7 +91,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
                  r_n=None, d_t=None, epochs=20, batch_size=16, learning_rate=1e-3, clip_norm=1.0,
                  global_weight=1.0, validation_fraction=0.2, patience=5, device="cpu",
                  dtype="float32", n_jobs=1, errors="raise", random_state=0, verbose=0,
-                 max_nodes=128):
+                 max_nodes=128, atom_fade=None, edge_fade=None):
         self.architecture = architecture
         self.lmax = lmax
         self.n_radial = n_radial
@@ -111,6 +113,8 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.max_nodes = max_nodes
+        self.atom_fade = atom_fade
+        self.edge_fade = edge_fade
 
     # ------------------------------------------------------------------ helpers
     def _resolve_spec(self):
@@ -125,6 +129,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         from .featurizer import StructureFeaturizer
         return StructureFeaturizer(lmax=spec["lmax"], n_radial=spec["n_radial"], sigma=spec["sigma"],
                                    r_max=spec["r_max"], r_n=spec["r_n"], d_t=spec["d_t"],
+                                   atom_fade=spec["atom_fade"], edge_fade=spec["edge_fade"],
                                    dtype=self.dtype, n_jobs=self.n_jobs, verbose=self.verbose,
                                    errors=self.errors)
 
@@ -141,7 +146,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         for f in feats:
             if f is None:
                 continue
-            got = {k: f.params.get(k) for k in _FEATURE_KEYS}
+            got = {k: f.params.get(k, 0.0) for k in _FEATURE_KEYS}
             want = {k: spec[k] for k in _FEATURE_KEYS}
             if any(not np.isclose(float(got[k]), float(want[k])) for k in _FEATURE_KEYS):
                 raise ValueError(f"features of {f.name!r} were computed with {got}, but the network "
@@ -353,8 +358,9 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
             raise ValueError(f"{path}: unsupported model format version {meta.get('format_version')}")
         kwargs = dict(meta["estimator_params"])
         kwargs.update(overrides)
-        est = cls(architecture=meta["spec"], **kwargs)
-        est.spec_ = get_architecture(meta["spec"])
+        spec = legacy_spec(meta["spec"])
+        est = cls(architecture=spec, **kwargs)
+        est.spec_ = get_architecture(spec)
         est.params_ = params
         est.history_ = meta.get("history", [])
         est.n_params_ = count_params(params)

@@ -79,14 +79,21 @@ def test_frames_gram_schmidt(rng):
     assert (loc_c[:, 1] > 0).all()
 
 
+def _smootherstep_weight(d, r_cut, width):
+    """Closed form of the smooth cut-off (independent of estimators.features.cutoff_envelope)."""
+    x = np.clip((r_cut - d) / width, 0.0, 1.0)
+    return 6 * x ** 5 - 15 * x ** 4 + 10 * x ** 3
+
+
 def _brute_neighbourhood(s, feats, i):
-    """Atoms within r_max of node i's CA, local coordinates by solving F x = r - o."""
+    """Atoms within r_max of node i's CA, local coordinates by solving F x = r - o, and their
+    smooth cut-off weights."""
     r_max = feats.params["r_max"]
     o, F = feats.origins[i], feats.frames[i]
     d = np.linalg.norm(s.coords - o, axis=1)
     idx = np.flatnonzero(d < r_max)
     local = np.linalg.solve(F, (s.coords[idx] - o).T).T
-    return idx, local
+    return idx, local, _smootherstep_weight(d[idx], r_max, feats.params["atom_fade"])
 
 
 def test_neighbourhood_against_brute_force(native):
@@ -95,11 +102,11 @@ def test_neighbourhood_against_brute_force(native):
     types = atom_types_of(native)
     assert feats.atom_basis.shape[2:] == (5, 25)
     for i in range(0, feats.n_nodes, 7):
-        idx, local = _brute_neighbourhood(native, feats, i)
+        idx, local, weight = _brute_neighbourhood(native, feats, i)
         m = feats.atom_mask[i]
         assert m.sum() == len(idx)
         np.testing.assert_array_equal(np.sort(feats.atom_type[i, m]), np.sort(types[idx]))
-        expected = point_basis(local, grid, 4, 2.0)
+        expected = point_basis(local, grid, 4, 2.0) * weight[:, None, None]
         got = feats.atom_basis[i, m]
         # match atoms by their basis (order inside a node is not part of the contract)
         order_e = np.lexsort(expected.reshape(len(idx), -1).T[::-1])
@@ -114,8 +121,8 @@ def test_embedding_via_basis_equals_one_hot_expansion(native, rng):
     grid = RadialGrid.from_sigma(2.0, 5)
     W = rng.normal(size=(N_ATOM_TYPES, 3))
     i = feats.n_nodes // 2
-    idx, local = _brute_neighbourhood(native, feats, i)
-    onehot = np.eye(N_ATOM_TYPES)[atom_types_of(native)[idx]]
+    idx, local, weight = _brute_neighbourhood(native, feats, i)
+    onehot = np.eye(N_ATOM_TYPES)[atom_types_of(native)[idx]] * weight[:, None]
     ref = expand_points(local, onehot, grid, 4, 2.0) @ W                    # (P, Q, 3)
     got = np.einsum("kpq,kc->pqc", feats.atom_basis[i], W[feats.atom_type[i]]
                     * feats.atom_mask[i][:, None])
