@@ -68,7 +68,7 @@ def parse_args(argv=None):
     ap.add_argument("--patience", type=int, default=5, help="early-stopping patience (epochs)")
     ap.add_argument("--validation-fraction", type=float, default=0.2,
                     help="fraction of the training groups (targets / corpus natives) held out for early stopping")
-    ap.add_argument("--corpus", default=None, help="decoy corpus folder (python -m estimators.decoy_corpus)")
+    ap.add_argument("--corpus", default=None, help="decoy corpus folder (python -m estimators.decoys.corpus)")
     ap.add_argument("--corpus-only", action="store_true",
                     help="train each network once on the decoy corpus alone (no CASP13 model) and predict all "
                          "targets: how well decoys made from natives transfer to real server models")

@@ -1,4 +1,4 @@
-"""Tests of estimators.decoys and estimators.decoy_corpus.
+"""Tests of estimators.decoys (perturbation kinds, relaxation, geometry, corpus).
 
 Two small natives (2j5y, 53 residues; 1a32, 65 residues) and a few decoys each: realistic geometry
 (compared with CASP13 server models), lDDT range and labels, exactness of the rigid moves,
@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("openmm")
 pytest.importorskip("pdbfixer")
 
-from estimators.decoy_corpus import build_corpus, main, native_seed, read_corpus_file  # noqa: E402
+from estimators.decoys.corpus import build_corpus, main, native_seed, read_corpus_file  # noqa: E402
 from estimators.decoys import (  # noqa: E402
     KINDS, DecoyGenerator, ProxyLDDT, count_clashes, decoy_structure, generate_decoys,
     geometry_statistics, ramachandran_allowed,
@@ -247,7 +247,10 @@ def test_build_corpus_files_manifest_and_independence_of_n_jobs(natives, tmp_pat
     two = build_corpus([natives[0]], tmp_path / "b", n_per_native=2, seed=3, n_jobs=2, relax=False)
     manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
     assert manifest["n_decoys"] == 4 and manifest["n_natives"] == 2 and not manifest["failed"]
-    assert manifest == json.loads(json.dumps(one))
+    assert {k: v for k, v in manifest.items() if k != "created"} == \
+        {k: v for k, v in json.loads(json.dumps(one)).items()
+         if k not in ("created", "built", "skipped", "wall_seconds", "seconds_per_decoy")}
+    assert sorted(one["built"]) == ["1a32", "2j5y"] and not one["skipped"]
     entry = read_corpus_file(tmp_path / "a" / f"{natives[0].name.split('/')[-1][:-4]}.npz")
     assert len(entry) == 2 and entry.coords.dtype == np.float32
     assert entry.coords.shape == (2, natives[0].n_atoms, 3)
@@ -348,3 +351,85 @@ def test_relaxation_switches_off_broken_disulfides():
     # and switched on again for the next decoy
     relaxed, info = relaxer(model.coords)
     assert info["disulfides_off"] == 0 and distance(relaxed) < 2.3
+
+
+# ------------------------------------------------------------------ mixtures of kinds, shards, resume
+def test_parse_and_assign_kinds():
+    from estimators.decoys import assign_kinds, parse_kinds
+    mixture = parse_kinds("backbone=2, misfold=1,auto=1")
+    assert mixture == {"backbone": 0.5, "misfold": 0.25, "auto": 0.25}
+    for bad, message in (("backbone", "kind=weight"), ("gaussian=1", "unknown kind"),
+                         ("backbone=x", "not a number"), ("backbone=-1", ">= 0"),
+                         ("backbone=0", "no positive")):
+        with pytest.raises(ValueError, match=message):
+            parse_kinds(bad)
+    for n in (1, 7, 20):
+        kinds = assign_kinds(n, mixture, seed=n)
+        counts = {k: kinds.count(k) for k in mixture}
+        assert sum(counts.values()) == n
+        for k, w in mixture.items():                       # systematic sampling: off by < 1
+            assert abs(counts[k] - n * w) < 1.0 + 1e-9, (n, counts)
+    assert assign_kinds(20, mixture, 3) == assign_kinds(20, mixture, 3)
+    assert assign_kinds(20, mixture, 3) != assign_kinds(20, mixture, 4)
+
+
+def test_generate_series_is_reproducible_by_index(natives):
+    from estimators.decoys import generate_series
+    kinds = "backbone=1,sidechain=1"
+    a = generate_series(natives[0], 4, seed=2, kinds=kinds, relax=False)
+    b = generate_series(natives[0], 4, seed=2, kinds=kinds, relax=False, indices=[2])
+    assert sorted(d.kind.split("+")[0] for d in a) == ["backbone", "backbone", "sidechain", "sidechain"]
+    np.testing.assert_array_equal(a[2].coords, b[0].coords)
+    assert a[2].kind == b[0].kind and a[2].info["index"] == 2
+
+
+def test_corpus_shards_resume_and_manifest_rebuild(natives, tmp_path):
+    import os
+    from estimators.decoys.corpus import parse_shard, rebuild_manifest
+    out = tmp_path / "sharded"
+    options = dict(n_per_native=2, seed=1, relax=False, kinds="backbone=1,sidechain=1")
+    first = build_corpus(natives, out, shard="1/2", **options)
+    assert first["built"] == ["1a32"] and first["n_natives"] == 1          # sorted by name
+    second = build_corpus(natives, out, shard=(2, 2), **options)
+    assert second["built"] == ["2j5y"] and second["n_natives"] == 2 and second["n_decoys"] == 4
+    # the shards give the files of an unsharded build
+    whole = build_corpus(natives, tmp_path / "whole", **options)
+    for name in ("1a32", "2j5y"):
+        a, b = read_corpus_file(out / f"{name}.npz"), read_corpus_file(tmp_path / "whole" /
+                                                                         f"{name}.npz")
+        np.testing.assert_array_equal(a.coords, b.coords)
+        np.testing.assert_array_equal(a.kind, b.kind)
+    assert whole["n_decoys"] == 4
+    # rerun: complete files are skipped, a truncated one and one with other parameters rebuilt
+    mtime = os.stat(out / "2j5y.npz").st_mtime_ns
+    (out / "1a32.npz").write_bytes((out / "1a32.npz").read_bytes()[:100])
+    again = build_corpus(natives, out, **options)
+    assert again["skipped"] == ["2j5y"] and again["built"] == ["1a32"]
+    assert os.stat(out / "2j5y.npz").st_mtime_ns == mtime
+    other = build_corpus(natives, out, **dict(options, seed=2), shard="2/2")
+    assert other["built"] == ["2j5y"]
+    # the manifest is rebuilt from the files
+    (out / "manifest.json").unlink()
+    manifest = rebuild_manifest(out)
+    assert manifest["n_decoys"] == 4 and manifest["n_natives"] == 2
+    assert json.loads((out / "manifest.json").read_text())["n_decoys"] == 4
+    assert len(manifest["parameters"]) == 2                                 # seeds 1 and 2
+    assert not list(out.glob(".*tmp*"))
+    for bad in ("0/2", "3/2", "1-2", "x"):
+        with pytest.raises(ValueError, match="shard"):
+            parse_shard(bad)
+
+
+def test_corpus_entry_sample_gives_structure_and_labels(natives, tmp_path):
+    build_corpus([natives[0]], tmp_path, n_per_native=1, relax=False, kinds="backbone=1")
+    entry = read_corpus_file(tmp_path / "2j5y.npz")
+    structure, labels, score, kind = entry.sample(0)
+    assert structure.n_residues == labels.shape[0] == natives[0].n_residues
+    assert kind.startswith("backbone") and score == pytest.approx(float(entry.lddt[0]))
+    np.testing.assert_allclose(labels, entry.lddt_local[0])
+
+
+def test_old_module_path_still_works():
+    import estimators.decoy_corpus as old
+    from estimators.decoys import corpus
+    assert old.build_corpus is corpus.build_corpus and old.read_corpus_file is corpus.read_corpus_file
