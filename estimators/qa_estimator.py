@@ -12,12 +12,15 @@ from fourier6d._backend import to_numpy
 
 from .architectures import get_architecture, legacy_spec
 from .networks import init_params, count_params, radial_grid
-from .training import model_targets, train_network, predict_nodes, init_switch_scale
+from .training import TrainingSet, train_network, predict_nodes, init_switch_scale
 
 __all__ = ["SixDQAEstimator"]
 
 _FEATURE_KEYS = ("lmax", "n_radial", "sigma", "r_max", "r_n", "d_t", "atom_fade", "edge_fade")
 FORMAT_VERSION = 1
+#: :meth:`SixDQAEstimator.fit` featurizes up to this many models once; larger training sets are
+#: featurized per minibatch (memory independent of their size; a few % of the training time).
+EAGER_FEATURES = 2000
 #: :meth:`SixDQAEstimator.predict` featurizes and scores this many models at a time.
 PREDICT_CHUNK = 64
 
@@ -56,6 +59,17 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         Global gradient-norm clipping.
     global_weight : float, default=1.0
         Weight of the per-model (global lDDT) term of the loss.
+    rank_weight : float, default=1.0
+        Weight of the pairwise ranking term among models of the same group (native or target;
+        :mod:`estimators.training`); 0 = the paper's squared errors only.
+    groups_per_batch : int, default=2
+        Minibatches are drawn from this many groups at a time, so they hold ranking pairs
+        (0 = plain shuffled minibatches).
+    lr_schedule : {'cosine', 'constant'}, default='cosine'
+        Learning rate: linear warm-up then cosine decay to 5% of ``learning_rate``, or constant.
+    calibrate : bool, default=True
+        Calibrate the global score on the validation models (least-squares line folded into
+        the output layer).
     validation_fraction : float, default=0.2
         Fraction of the ``groups`` (targets) held out for early stopping when
         ``groups`` is given to :meth:`fit`.
@@ -91,7 +105,8 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
                  r_n=None, d_t=None, epochs=20, batch_size=16, learning_rate=1e-3, clip_norm=1.0,
                  global_weight=1.0, validation_fraction=0.2, patience=5, device="cpu",
                  dtype="float32", n_jobs=1, errors="raise", random_state=0, verbose=0,
-                 max_nodes=128, atom_fade=None, edge_fade=None):
+                 max_nodes=128, atom_fade=None, edge_fade=None, rank_weight=1.0,
+                 groups_per_batch=2, lr_schedule="cosine", calibrate=True):
         self.architecture = architecture
         self.lmax = lmax
         self.n_radial = n_radial
@@ -115,6 +130,10 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         self.max_nodes = max_nodes
         self.atom_fade = atom_fade
         self.edge_fade = edge_fade
+        self.rank_weight = rank_weight
+        self.groups_per_batch = groups_per_batch
+        self.lr_schedule = lr_schedule
+        self.calibrate = calibrate
 
     # ------------------------------------------------------------------ helpers
     def _resolve_spec(self):
@@ -153,6 +172,21 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
                                  f"expects {want}; featurize with the same parameters")
         return feats
 
+    def _featurize_one(self, spec):
+        """featurize(item) with the network's featurization parameters (training on the fly)."""
+        from functools import partial
+        from .features import featurize
+        return partial(featurize, dtype=np.dtype(self.dtype),
+                       **{k: spec[k] for k in _FEATURE_KEYS})
+
+    def _training_inputs(self, models, spec):
+        """Features of the training models, or the models themselves (featurized per minibatch)
+        when there are more than :data:`EAGER_FEATURES` of them."""
+        from .features import ProteinFeatures
+        if len(models) <= EAGER_FEATURES or all(isinstance(m, ProteinFeatures) for m in models):
+            return self._features(models, spec)
+        return models
+
     @staticmethod
     def _split_labels(lddt, n):
         if lddt is None:
@@ -190,8 +224,9 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         groups : array-like, optional
             Target id of each model; a ``validation_fraction`` of the targets
             is held out for early stopping (never models of a training target).
-        validation_data : (models, lddt), optional
-            Explicit validation set for early stopping (takes precedence).
+        validation_data : (models, lddt) or (models, lddt, groups), optional
+            Explicit validation set for early stopping and calibration (takes precedence);
+            with groups, model selection uses their mean per-group Spearman correlation.
         """
         for name, lo in (("epochs", 1), ("batch_size", 1)):
             if int(getattr(self, name)) < lo:
@@ -199,24 +234,30 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         spec = self._resolve_spec()
         xp, dtype = self._xp_dtype()
         grid = radial_grid(spec)
-        feats = self._features(models, spec)
-        local, glob = self._split_labels(lddt, len(feats))
+        models = [models] if isinstance(models, (str, Path)) else list(models)
+        local, glob = self._split_labels(lddt, len(models))
+        feats = self._training_inputs(models, spec)
         keep = [i for i, f in enumerate(feats) if f is not None]
         if not keep:
             raise ValueError("none of the training models could be featurized")
+        featurize_one = self._featurize_one(spec)
         val = None
         train_idx = keep
+        groups = None if groups is None else np.asarray(groups)
+        if groups is not None and len(groups) != len(feats):
+            raise ValueError(f"got {len(feats)} models but {len(groups)} groups")
         if validation_data is not None:
-            vm, vl = validation_data
-            vfeats = self._features(vm, spec)
-            vloc, vglob = self._split_labels(vl, len(vfeats))
+            vm, vl = validation_data[:2]
+            vgroups = validation_data[2] if len(validation_data) > 2 else None
+            vm = [vm] if isinstance(vm, (str, Path)) else list(vm)
+            vloc, vglob = self._split_labels(vl, len(vm))
+            vfeats = self._training_inputs(vm, spec)
             vk = [i for i, f in enumerate(vfeats) if f is not None]
-            vy, vg = model_targets([vfeats[i] for i in vk], [vloc[i] for i in vk], [vglob[i] for i in vk])
-            val = ([vfeats[i] for i in vk], vy, vg)
+            val = TrainingSet([vfeats[i] for i in vk], [vloc[i] for i in vk],
+                              [vglob[i] for i in vk],
+                              None if vgroups is None else np.asarray(vgroups)[vk],
+                              featurize=featurize_one)
         elif groups is not None:
-            groups = np.asarray(groups)
-            if len(groups) != len(feats):
-                raise ValueError(f"got {len(feats)} models but {len(groups)} groups")
             kept_groups = groups[keep]
             if len(np.unique(kept_groups)) >= 2 and self.validation_fraction > 0:
                 splitter = GroupShuffleSplit(n_splits=1, test_size=self.validation_fraction,
@@ -224,29 +265,32 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
                 tr, va = next(splitter.split(keep, groups=kept_groups))
                 train_idx = [keep[i] for i in tr]
                 vidx = [keep[i] for i in va]
-                vy, vg = model_targets([feats[i] for i in vidx], [local[i] for i in vidx],
-                                       [glob[i] for i in vidx])
-                val = ([feats[i] for i in vidx], vy, vg)
-        tf = [feats[i] for i in train_idx]
-        node_y, model_y = model_targets(tf, [local[i] for i in train_idx], [glob[i] for i in train_idx])
+                val = TrainingSet([feats[i] for i in vidx], [local[i] for i in vidx],
+                                  [glob[i] for i in vidx], groups[vidx], featurize=featurize_one)
+        train = TrainingSet([feats[i] for i in train_idx], [local[i] for i in train_idx],
+                            [glob[i] for i in train_idx],
+                            None if groups is None else groups[train_idx], featurize=featurize_one)
         params = init_params(spec, self.random_state, dtype)
         params = {k: xp.asarray(v) for k, v in params.items()}
-        params = init_switch_scale(params, spec, grid, tf, xp, dtype, self.batch_size)
+        params = init_switch_scale(params, spec, grid, train, xp, dtype, self.batch_size)
         progress = None
         if self.verbose:
             from tqdm.auto import tqdm
-            progress = tqdm(total=len(tf) * int(self.epochs), desc="training", unit="model")
+            progress = tqdm(total=len(train) * int(self.epochs), desc="training", unit="model")
         try:
             best, history = train_network(
-                params, spec, grid, tf, node_y, model_y, xp=xp, dtype=dtype,
+                params, spec, grid, train, xp=xp, dtype=dtype,
                 epochs=int(self.epochs), batch_size=int(self.batch_size),
                 learning_rate=float(self.learning_rate), clip_norm=self.clip_norm,
                 global_weight=float(self.global_weight), random_state=self.random_state,
                 val=val, patience=self.patience if val is not None else None,
+                rank_weight=float(self.rank_weight), groups_per_batch=int(self.groups_per_batch),
+                lr_schedule=self.lr_schedule, calibrate=bool(self.calibrate),
                 verbose=self.verbose, log=(progress.write if progress else print), progress=progress)
         finally:
             if progress is not None:
                 progress.close()
+        tf = train
         self.params_ = {k: to_numpy(v) for k, v in best.items()}
         self.spec_ = spec
         self.history_ = history

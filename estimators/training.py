@@ -1,13 +1,33 @@
-"""Training loop: composite loss, Adam with gradient clipping, early stopping.
+"""Training loop: composite loss with a ranking term, Adam with a learning-rate schedule,
+group-aware minibatches, early stopping on per-group ranking, calibration of the global score.
 
-Loss (documented choice; the paper's Appendix L is a composite loss and the
-authors' code weights per-residue and per-model terms)::
+Loss (documented choice; the paper's Appendix L is a composite loss and the authors' code weights
+per-residue and per-model terms)::
 
-    L = mean_{labelled residues} (o_i - y_i)^2  +  global_weight * mean_models (mean_i o_i - Y_m)^2
+    L = mean_{labelled residues} (o_i - y_i)^2
+        + global_weight * mean_models (g_m - Y_m)^2
+        + rank_weight * tau * mean_{pairs (m, n) of one group, Y_m - Y_n > rank_margin}
+              softplus(-(g_m - g_n) / tau)
 
-where Y_m is the model's global lDDT (given, or the mean of its known local
-labels).  The second term directly trains the ranking quantity (the global
-score is the mean of per-residue predictions).
+where g_m = mean_i o_i is the model's global score and Y_m its global lDDT (given, or the mean of
+its known local labels).  The third term (a pairwise logistic "RankNet" loss among models of the
+same native or target, scaled by tau so that its gradient per pair is at most 1, like the squared
+errors) trains what users need most: the order of the models of one target.  Minibatches are
+built from ``groups_per_batch`` groups at a time, so every minibatch holds such pairs.
+
+Learning rate: linear warm-up over the first ``warmup_fraction`` of the steps, then cosine decay to
+``min_lr_fraction`` of the peak (or constant).
+
+Early stopping and model selection: after each epoch the validation models (held-out natives or
+targets, never models of a training group) are scored, and the parameters with the best mean
+per-group Spearman correlation of the global score are kept (pooled correlations reward telling
+targets apart, which is not the task).  Calibration: the global score is mapped by the least-squares
+line a g + b fitted on the validation models, folded into the output layer
+(sigma_t <- a sigma_t, mu_t <- a mu_t + b), which applies it to the per-residue scores too.
+
+Training sets of any size: :class:`TrainingSet` holds the models (features, or anything
+:func:`estimators.features.featurize` reads, or zero-argument callables returning such) and
+featurizes non-feature items per minibatch, so memory does not grow with the corpus.
 """
 from __future__ import annotations
 
@@ -23,7 +43,8 @@ from fourier6d._backend import get_array_module, to_numpy
 from .batching import collate
 from .networks import forward, forward_chunked, batch_to_device, switch_features, TRAINABLE_EXCLUDE
 
-__all__ = ["Adam", "model_targets", "train_network", "predict_nodes"]
+__all__ = ["Adam", "TrainingSet", "model_targets", "train_network", "predict_nodes",
+           "group_batches", "learning_rate_at", "calibrate_output", "per_group_spearman"]
 
 
 class Adam:
@@ -79,22 +100,147 @@ def model_targets(features, local, global_):
     return node_y, np.asarray(model_y, dtype=np.float64)
 
 
-def _loss_fn(spec, grid, dev, y_node, y_mask, y_model, model_mask, avg, global_weight):
+class TrainingSet:
+    """Models with their labels, featurized once or per minibatch.
+
+    Parameters
+    ----------
+    items : sequence
+        Per model: a :class:`~estimators.features.ProteinFeatures`, anything ``featurize`` reads
+        (path, Structure, ProDy AtomGroup), or a zero-argument callable returning one of those
+        (e.g. a decoy built from a corpus file on demand).
+    local : sequence
+        Per model: per-residue lDDT over the residues of the structure (NaN = unknown) or None.
+    glob : sequence of float
+        Per model: global lDDT, or NaN (then the mean of the known local labels).
+    groups : sequence, optional
+        Native or target of each model (ranking pairs and group-aware minibatches); default one
+        group per model.
+    featurize : callable, optional
+        ``featurize(item) -> ProteinFeatures`` for items that are not features yet.
+    """
+
+    def __init__(self, items, local, glob, groups=None, featurize=None):
+        self.items = list(items)
+        n = len(self.items)
+        self.local = list(local)
+        self.glob = np.asarray(glob, dtype=np.float64)
+        if len(self.local) != n or len(self.glob) != n:
+            raise ValueError(f"{n} models but {len(self.local)} local and {len(self.glob)} "
+                             "global labels")
+        self.groups = (np.arange(n).astype(str) if groups is None
+                       else np.asarray(groups).astype(str))
+        if len(self.groups) != n:
+            raise ValueError(f"{n} models but {len(self.groups)} groups")
+        self.featurize = featurize
+
+    def __len__(self):
+        return len(self.items)
+
+    def features(self, idx):
+        """ProteinFeatures of the models ``idx`` (computed now for non-feature items)."""
+        from .features import ProteinFeatures
+        out = []
+        for i in idx:
+            item = self.items[i]
+            if callable(item) and not isinstance(item, ProteinFeatures):
+                item = item()
+            if not isinstance(item, ProteinFeatures):
+                if self.featurize is None:
+                    raise TypeError(f"model {i} is not featurized and no featurize function "
+                                    "was given")
+                item = self.featurize(item)
+            out.append(item)
+        return out
+
+    def batch(self, idx):
+        """(features, per-node labels, per-model global labels) of the models ``idx``."""
+        feats = self.features(idx)
+        node_y, model_y = model_targets(feats, [self.local[i] for i in idx],
+                                        [self.glob[i] for i in idx])
+        return feats, node_y, model_y
+
+
+def group_batches(groups, batch_size, groups_per_batch, rng):
+    """One epoch of minibatches (lists of indices), mostly from ``groups_per_batch`` groups each.
+
+    Every model appears exactly once.  The models of each group are shuffled and cut into runs of
+    ``batch_size // groups_per_batch``; the runs of all groups are shuffled and consecutive runs
+    are joined into minibatches of at most ``batch_size`` models (short runs, e.g. of small
+    groups, make room for more groups).  ``groups_per_batch = 0`` gives plain shuffled
+    minibatches.
+    """
+    groups = np.asarray(groups)
+    n = len(groups)
+    if groups_per_batch <= 0:
+        order = rng.permutation(n)
+        return [order[s:s + batch_size].tolist() for s in range(0, n, batch_size)]
+    run = max(1, batch_size // groups_per_batch)
+    runs = []
+    for g in np.unique(groups):
+        members = rng.permutation(np.flatnonzero(groups == g))
+        runs += [members[s:s + run].tolist() for s in range(0, len(members), run)]
+    batches, current = [], []
+    for k in rng.permutation(len(runs)):
+        if current and len(current) + len(runs[k]) > batch_size:
+            batches.append(current)
+            current = []
+        current = current + runs[k]
+    if current:
+        batches.append(current)
+    return batches
+
+
+def learning_rate_at(step, total, peak, schedule="cosine", warmup_fraction=0.03,
+                     min_lr_fraction=0.05):
+    """Learning rate of optimiser step ``step`` (0-based) of ``total``."""
+    if schedule == "constant":
+        return float(peak)
+    if schedule != "cosine":
+        raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {schedule!r}")
+    warm = max(1, int(round(warmup_fraction * total)))
+    if step < warm:
+        return float(peak) * (step + 1) / warm
+    t = min(1.0, (step - warm) / max(1, total - warm))
+    floor = float(peak) * min_lr_fraction
+    return floor + 0.5 * (float(peak) - floor) * (1.0 + math.cos(math.pi * t))
+
+
+def _rank_pairs(groups, model_y, margin):
+    """(P, B) matrix with +1 at the better and -1 at the worse model of each ranked pair."""
+    rows = []
+    B = len(groups)
+    for a in range(B):
+        for b in range(B):
+            if groups[a] == groups[b] and np.isfinite(model_y[a]) and np.isfinite(model_y[b]) \
+                    and model_y[a] - model_y[b] > margin:
+                r = np.zeros(B)
+                r[a], r[b] = 1.0, -1.0
+                rows.append(r)
+    return np.asarray(rows).reshape(-1, B)
+
+
+def _loss_fn(spec, grid, dev, y_node, y_mask, y_model, model_mask, avg, pairs, global_weight,
+             rank_weight, rank_tau):
     def loss(params):
         o = forward(params, spec, dev, grid)
         local = anp.sum(((o - y_node) ** 2) * y_mask) / anp.maximum(anp.sum(y_mask), 1.0)
         g = avg @ o
         glob = anp.sum(((g - y_model) ** 2) * model_mask) / anp.maximum(anp.sum(model_mask), 1.0)
-        return local + global_weight * glob
+        total = local + global_weight * glob
+        if pairs is not None:
+            d = pairs @ g                                   # g_better - g_worse
+            total = total + rank_weight * rank_tau * anp.mean(anp.logaddexp(0.0, -d / rank_tau))
+        return total
     return loss
 
 
-def _device_targets(batch, node_y, model_y, idx, xp, dtype):
-    y = np.concatenate([node_y[i] for i in idx])
+def _device_targets(batch, node_y, model_y, xp, dtype):
+    y = np.concatenate(node_y)
     mask = np.isfinite(y)
-    gm = model_y[idx]
+    gm = np.asarray(model_y, dtype=np.float64)
     gmask = np.isfinite(gm)
-    avg = np.zeros((len(idx), batch.n_nodes))
+    avg = np.zeros((len(gm), batch.n_nodes))
     for b, s in enumerate(batch.node_slices):
         avg[b, s] = 1.0 / max(s.stop - s.start, 1)
     to = lambda a: xp.asarray(a, dtype=dtype)
@@ -119,6 +265,8 @@ def predict_nodes(params, spec, grid, features, xp, dtype, batch_size=16, max_no
 
 def init_switch_scale(params, spec, grid, features, xp, dtype, n_models=16):
     """Data-dependent init: scale the Eq. 11 output to unit standard deviation."""
+    if isinstance(features, TrainingSet):
+        features = features.features(range(min(n_models, len(features))))
     batch = collate(features[:n_models], dtype=dtype)
     dev = batch_to_device(batch, xp, dtype)
     h = to_numpy(switch_features(params, spec, dev, grid))
@@ -135,53 +283,117 @@ def _pearson(a, b):
     return float(np.corrcoef(a[ok], b[ok])[0, 1])
 
 
-def train_network(params, spec, grid, features, node_y, model_y, *, xp, dtype, epochs,
-                  batch_size, learning_rate, clip_norm, global_weight, random_state,
-                  val=None, patience=None, verbose=0, log=print, progress=None):
-    """Train ``params`` in place of a copy; returns (best_params, history list of dicts).
+def per_group_spearman(pred, true, groups, min_models=3):
+    """Mean over groups (with >= ``min_models`` finite pairs) of the Spearman correlation of the
+    global scores; NaN when no group qualifies."""
+    from scipy.stats import spearmanr
+    pred, true, groups = np.asarray(pred, float), np.asarray(true, float), np.asarray(groups)
+    values = []
+    for g in np.unique(groups):
+        m = (groups == g) & np.isfinite(pred) & np.isfinite(true)
+        if m.sum() >= min_models and np.ptp(pred[m]) > 0 and np.ptp(true[m]) > 0:
+            values.append(spearmanr(pred[m], true[m])[0])
+    return float(np.mean(values)) if values else float("nan")
 
-    ``val`` is (features, node_y, model_y) or None.  With ``patience`` the
-    parameters of the epoch with the best validation loss are returned.
+
+def _score_set(params, spec, grid, data, xp, dtype, batch_size):
+    """Per-node predictions, node labels and global labels of every model of a TrainingSet."""
+    pred, node_y, model_y = [], [], []
+    for start in range(0, len(data), 4 * batch_size):
+        idx = list(range(start, min(start + 4 * batch_size, len(data))))
+        feats, ny, my = data.batch(idx)
+        pred += predict_nodes(params, spec, grid, feats, xp, dtype, batch_size)
+        node_y += ny
+        model_y.append(my)
+    return pred, node_y, np.concatenate(model_y)
+
+
+def calibrate_output(params, pred_global, true_global, xp=np):
+    """Fold the least-squares line ``true ~ a pred + b`` into the output layer.
+
+    ``o = sigma_t h + mu_t`` becomes ``a o + b``; returns (params, (a, b)).  Skipped (a=1, b=0)
+    with fewer than 3 finite pairs or a constant prediction; ``a`` is kept in [0.2, 5].
+    """
+    p, t = np.asarray(pred_global, float), np.asarray(true_global, float)
+    ok = np.isfinite(p) & np.isfinite(t)
+    if ok.sum() < 3 or np.std(p[ok]) == 0:
+        return params, (1.0, 0.0)
+    a, b = np.polyfit(p[ok], t[ok], 1)
+    a = float(np.clip(a, 0.2, 5.0))
+    b = float(np.mean(t[ok]) - a * np.mean(p[ok]))
+    out = dict(params)
+    dt = np.asarray(to_numpy(params["sigma_t"])).dtype
+    out["sigma_t"] = xp.asarray(a * float(to_numpy(params["sigma_t"])), dtype=dt)
+    out["mu_t"] = xp.asarray(a * float(to_numpy(params["mu_t"])) + b, dtype=dt)
+    return out, (a, b)
+
+
+def train_network(params, spec, grid, train, *, xp, dtype, epochs, batch_size, learning_rate,
+                  clip_norm, global_weight, random_state, val=None, patience=None,
+                  rank_weight=0.0, rank_tau=0.05, rank_margin=0.02, groups_per_batch=0,
+                  lr_schedule="constant", warmup_fraction=0.03, min_lr_fraction=0.05,
+                  calibrate=False, verbose=0, log=print, progress=None):
+    """Train a copy of ``params``; returns (best_params, history list of dicts).
+
+    ``train`` and ``val`` are :class:`TrainingSet` (``val`` may be None).  With ``val`` the
+    parameters of the epoch with the best validation ranking (mean per-group Spearman of the
+    global score; the validation loss when no group has 3 models) are returned, training stops
+    after ``patience`` epochs without improvement, and with ``calibrate`` the global score is
+    calibrated on ``val`` (:func:`calibrate_output`).  See the module docstring for the loss.
     """
     rng = np.random.default_rng(random_state)
     opt = Adam(params, learning_rate=learning_rate, clip_norm=clip_norm)
-    n = len(features)
+    n = len(train)
+    steps_per_epoch = len(group_batches(train.groups, batch_size, groups_per_batch,
+                                        np.random.default_rng(0)))
+    total_steps = max(1, steps_per_epoch * int(epochs))
     history = []
-    best, best_loss, since_best = params, math.inf, 0
+    best, best_key, since_best = params, None, 0
+    step = 0
     for epoch in range(epochs):
-        order = rng.permutation(n)
         t0 = time.perf_counter()
         losses = []
-        for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
-            batch = collate([features[i] for i in idx], dtype=dtype)
+        for idx in group_batches(train.groups, batch_size, groups_per_batch, rng):
+            feats, node_y, model_y = train.batch(idx)
+            batch = collate(feats, dtype=dtype)
             dev = batch_to_device(batch, xp, dtype)
-            targets = _device_targets(batch, node_y, model_y, idx, xp, dtype)
-            loss = _loss_fn(spec, grid, dev, *targets, global_weight)
+            targets = _device_targets(batch, node_y, model_y, xp, dtype)
+            pairs = None
+            if rank_weight > 0:
+                P = _rank_pairs(train.groups[idx], model_y, rank_margin)
+                pairs = xp.asarray(P, dtype=dtype) if len(P) else None
+            loss = _loss_fn(spec, grid, dev, *targets, pairs, global_weight, rank_weight,
+                            rank_tau)
             value, grads = value_and_grad(loss)(params)
             value = float(value)
             if not math.isfinite(value):
                 raise FloatingPointError(f"training loss became {value} at epoch {epoch + 1}")
+            opt.lr = learning_rate_at(step, total_steps, learning_rate, lr_schedule,
+                                      warmup_fraction, min_lr_fraction)
             params = opt.step(params, grads)
+            step += 1
             losses.append(value)
             if progress is not None:
                 progress.update(len(idx))
-        rec = {"epoch": epoch + 1, "loss": float(np.mean(losses)),
+        rec = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "lr": float(opt.lr),
                "seconds": time.perf_counter() - t0}
         if val is not None:
-            vf, vy, vg = val
-            pred = predict_nodes(params, spec, grid, vf, xp, dtype, batch_size)
+            pred, vy, vg = _score_set(params, spec, grid, val, xp, dtype, batch_size)
             y = np.concatenate(vy)
             p = np.concatenate(pred)
             ok = np.isfinite(y)
-            pg = np.array([np.mean(q) for q in pred])
+            pg = np.array([np.mean(q) if len(q) else np.nan for q in pred])
             rec["val_local_mse"] = float(np.mean((p[ok] - y[ok]) ** 2)) if ok.any() else float("nan")
             okg = np.isfinite(vg)
             rec["val_global_mse"] = float(np.mean((pg[okg] - vg[okg]) ** 2)) if okg.any() else float("nan")
             rec["val_loss"] = rec["val_local_mse"] + global_weight * rec["val_global_mse"]
             rec["val_pearson"] = _pearson(pg, vg)
-            if rec["val_loss"] < best_loss:
-                best, best_loss, since_best = params, rec["val_loss"], 0
+            rec["val_group_spearman"] = per_group_spearman(pg, vg, val.groups)
+            key = (-rec["val_group_spearman"] if math.isfinite(rec["val_group_spearman"])
+                   else rec["val_loss"])
+            if best_key is None or key < best_key:
+                best, best_key, since_best = params, key, 0
+                best_val = pg, vg
             else:
                 since_best += 1
         else:
@@ -190,8 +402,12 @@ def train_network(params, spec, grid, features, node_y, model_y, *, xp, dtype, e
         if verbose:
             msg = f"epoch {rec['epoch']:3d}  loss {rec['loss']:.5f}  ({rec['seconds']:.1f} s)"
             if val is not None:
-                msg += f"  val_loss {rec['val_loss']:.5f}  val_pearson {rec['val_pearson']:.3f}"
+                msg += (f"  val_loss {rec['val_loss']:.5f}  val_pearson {rec['val_pearson']:.3f}"
+                        f"  val_group_spearman {rec['val_group_spearman']:.3f}")
             log(msg)
         if val is not None and patience and since_best >= patience:
             break
+    if val is not None and calibrate and history:
+        best, (a, b) = calibrate_output(best, *best_val, xp=xp)
+        history[-1]["calibration_scale"], history[-1]["calibration_shift"] = a, b
     return best, history

@@ -1,0 +1,152 @@
+"""Training recipe: group-aware minibatches, learning-rate schedule, ranking loss, calibration,
+per-group model selection, on-the-fly featurization."""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from estimators.architectures import get_architecture
+from estimators.batching import collate
+from estimators.features import featurize
+from estimators.networks import batch_to_device, forward, init_params, radial_grid
+from estimators.training import (TrainingSet, calibrate_output, group_batches, learning_rate_at,
+                                 per_group_spearman, _rank_pairs, _loss_fn, _device_targets,
+                                 train_network)
+
+from conftest import SHARED
+
+TINY = dict(name="tiny", lmax=2, n_radial=3, sigma=2.0, r_max=8.0, r_n=12.0, d_t=10,
+            n_atom_types=168, embed=4, switch=4, edge_embed=2, graph=[3, 1], leak=0.05,
+            blocks=[3])
+
+
+def test_group_batches_cover_each_model_once():
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(7), [20, 3, 17, 8, 1, 30, 9]).astype(str)
+    for gpb in (0, 1, 2, 4):
+        batches = group_batches(groups, 16, gpb, rng)
+        flat = np.concatenate(batches)
+        assert sorted(flat.tolist()) == list(range(len(groups)))
+        assert max(len(b) for b in batches) <= 16
+        if gpb == 2:
+            # full runs of 8: most minibatches hold exactly two groups' runs -> ranking pairs
+            with_pairs = sum(any(np.sum(groups[b] == g) >= 2 for g in set(groups[b]))
+                             for b in batches)
+            assert with_pairs >= 0.8 * len(batches)
+
+
+def test_learning_rate_schedule():
+    total, peak = 1000, 1e-3
+    lr = np.array([learning_rate_at(s, total, peak) for s in range(total)])
+    warm = int(round(0.03 * total))
+    np.testing.assert_allclose(lr[:warm], peak * np.arange(1, warm + 1) / warm)
+    assert math.isclose(lr[warm], peak, rel_tol=1e-12)
+    assert np.all(np.diff(lr[warm:]) <= 1e-18)
+    assert math.isclose(lr[-1], 0.05 * peak, rel_tol=1e-2)
+    mid = warm + (total - warm) // 2
+    assert math.isclose(lr[mid], 0.05 * peak + 0.5 * 0.95 * peak, rel_tol=1e-2)
+    assert learning_rate_at(5, total, peak, "constant") == peak
+    with pytest.raises(ValueError, match="lr_schedule"):
+        learning_rate_at(0, 10, peak, "linear")
+
+
+def test_rank_pairs_only_within_groups_and_beyond_margin():
+    groups = np.array(["a", "a", "b", "b", "a"])
+    y = np.array([0.9, 0.5, 0.3, 0.31, np.nan])
+    P = _rank_pairs(groups, y, 0.02)
+    assert P.shape == (1, 5)
+    np.testing.assert_array_equal(P[0], [1, -1, 0, 0, 0])
+
+
+def test_per_group_spearman_matches_scipy():
+    rng = np.random.default_rng(3)
+    groups = np.repeat(["x", "y", "z"], [10, 12, 2])
+    true = rng.uniform(size=24)
+    pred = true + rng.normal(scale=0.2, size=24)
+    expected = np.mean([spearmanr(pred[groups == g], true[groups == g])[0] for g in ("x", "y")])
+    assert math.isclose(per_group_spearman(pred, true, groups), expected, rel_tol=1e-12)
+    assert math.isnan(per_group_spearman(pred[:2], true[:2], groups[:2]))
+
+
+@pytest.fixture(scope="module")
+def small_set():
+    folder = SHARED / "data" / "casp13" / "T1006" / "models"
+    if not folder.is_dir():
+        pytest.skip("CASP13 data not available")
+    import json
+    labels = json.loads((folder.parent / "labels.json").read_text())
+    paths = sorted(folder.iterdir())[:8]
+    glob = [labels[p.name]["lddt"] for p in paths]
+    return [str(p) for p in paths], glob
+
+
+def test_calibration_folds_into_output_layer(small_set):
+    paths, glob = small_set
+    spec = get_architecture(TINY)
+    params = init_params(spec, 0, np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        feats = [featurize(p, lmax=2, n_radial=3, dtype=np.float64) for p in paths[:3]]
+    dev = batch_to_device(collate(feats), np, np.float64)
+    o = forward(params, spec, dev, radial_grid(spec))
+    new, (a, b) = calibrate_output(params, [0.2, 0.4, 0.6], [0.3, 0.5, 0.7])
+    assert math.isclose(a, 1.0) and math.isclose(b, 0.1)
+    np.testing.assert_allclose(forward(new, spec, dev, radial_grid(spec)), a * o + b, atol=1e-12)
+    new, (a, b) = calibrate_output(params, [0.2, 0.4, 0.6], [0.5, 0.5, 0.5 + 1e-9])
+    assert a == 0.2                                     # clipped, no collapse to a constant
+
+
+def test_ranking_term_gradient_orders_a_pair(small_set):
+    """The ranking term alone raises the better model's score and lowers the worse one's."""
+    from autograd import grad
+    paths, glob = small_set
+    spec = get_architecture(TINY)
+    params = init_params(spec, 1, np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        feats = [featurize(p, lmax=2, n_radial=3, dtype=np.float64) for p in paths[:2]]
+    batch = collate(feats)
+    dev = batch_to_device(batch, np, np.float64)
+    node_y = [np.full(f.n_nodes, np.nan) for f in feats]           # no squared-error terms
+    model_y = np.array([np.nan, np.nan])
+    targets = _device_targets(batch, node_y, model_y, np, np.float64)
+    P = np.array([[1.0, -1.0]])                                    # model 0 is the better one
+    loss = _loss_fn(spec, radial_grid(spec), dev, *targets, P, 1.0, 1.0, 0.05)
+    g = grad(loss)(params)
+    step = {k: params[k] - 1e-3 * g[k] if k in g else params[k] for k in params}
+    avg = targets[-1]
+    before = avg @ forward(params, spec, dev, radial_grid(spec))
+    after = avg @ forward(step, spec, dev, radial_grid(spec))
+    assert (after[0] - after[1]) > (before[0] - before[1])
+
+
+def test_lazy_training_set_equals_eager(small_set):
+    """Featurizing per minibatch trains exactly like precomputed features."""
+    paths, glob = small_set
+    spec = get_architecture(TINY)
+    kw = dict(lmax=2, n_radial=3, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        feats = [featurize(p, **kw) for p in paths]
+        groups = np.array(["g0", "g0", "g0", "g0", "g1", "g1", "g1", "g1"])
+        local = [None] * len(paths)
+        eager = TrainingSet(feats, local, glob, groups)
+        lazy = TrainingSet([(lambda p=p: p) for p in paths], local, glob, groups,
+                           featurize=lambda s: featurize(s, **kw))
+        out = []
+        for data in (eager, lazy):
+            params = init_params(spec, 0, np.float64)
+            best, hist = train_network(
+                params, spec, radial_grid(spec), data, xp=np, dtype=np.float64, epochs=2,
+                batch_size=4, learning_rate=1e-3, clip_norm=1.0, global_weight=1.0,
+                random_state=0, val=eager, patience=5, rank_weight=1.0, groups_per_batch=2,
+                lr_schedule="cosine", calibrate=True)
+            out.append((best, hist))
+    for k in out[0][0]:
+        np.testing.assert_array_equal(out[0][0][k], out[1][0][k])
+    assert [h["loss"] for h in out[0][1]] == [h["loss"] for h in out[1][1]]
+    assert "val_group_spearman" in out[0][1][0] and "calibration_scale" in out[0][1][-1]
