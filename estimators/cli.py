@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import csv
 import glob
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -62,92 +63,87 @@ def write_casp_qa(path, target, entries, author="fourier6d", method="6DCNN (four
     Path(path).write_text("\n".join(lines) + "\n")
 
 
-def _write_bfactor_pdb(src, structure, local, out_path):
-    """Copy ``src`` with per-residue predicted lDDT (0-1) in the B-factor column."""
-    import prody
-    prody.confProDy(verbosity="none")
-    ag = prody.parsePDB(str(src)) if not str(src).lower().endswith((".cif", ".cif.gz", ".mmcif")) \
-        else prody.parseMMCIF(str(src))
-    key_to_val = {}
-    for c, r, i, v in zip(structure.chain_ids, structure.resnums, structure.icodes, local):
-        key_to_val[(str(c).strip(), int(r), str(i).strip())] = v
-    beta = np.zeros(ag.numAtoms())
-    for k, (c, r, i) in enumerate(zip(ag.getChids(), ag.getResnums(), ag.getIcodes())):
-        v = key_to_val.get((str(c).strip(), int(r), str(i).strip()))
-        if v is not None and np.isfinite(v):
-            beta[k] = v
-    ag.setBetas(beta)
-    prody.writePDB(str(out_path), ag)
-    with open(out_path) as fh:
-        body = fh.read()
-    with open(out_path, "w") as fh:
-        fh.write("REMARK   1 B-FACTOR = PREDICTED PER-RESIDUE LDDT (0-1) BY FOURIER6D; "
-                 "0.00 = NOT SCORED\n" + body)
-
-
 def _cmd_score(args):
+    from .batch_scoring import score_inputs
+    from .scoring_output import ResultWriter, expand_inputs
+    inputs, problems = expand_inputs(args.models)
+    if not inputs and not any(m.startswith("error") for _, _, m in problems):
+        raise _UsageError("no input models given")
+    if args.format != "casp" and args.target:
+        raise _UsageError("--target is used only with --format casp")
+    est = _load_estimator(args.model)
+    est.set_params(n_jobs=1, device=args.device, errors="raise", verbose=0)
+    est._xp_dtype()           # an unusable --device is an error before any scoring
+    bar = []                  # the progress bar, once the output folder is ready
+
+    def say(line, stream):
+        (bar[0].write if bar else print)(line, file=stream)
+
+    info = {"command": "fourier6d score " + " ".join(args.models),
+            "model_file": args.model or "pretrained", "device": args.device}
+    writer = ResultWriter(args.outdir, inputs, bfactor=args.bfactor, info=info,
+                          log=lambda line: say(line, sys.stderr),
+                          casp_target=(args.target or "T0000") if args.format == "casp" else None)
+    restore = _sigterm_interrupts()
+    try:
+        with writer:
+            if args.progress and inputs:
+                from tqdm.auto import tqdm
+                bar.append(tqdm(total=len(inputs), desc="scoring", unit="model"))
+            for item, stage, msg in problems:
+                kind, _, text = msg.partition(": ")
+                if kind == "error":
+                    writer.failed(item, stage, text)
+                else:
+                    writer.warned(item, stage, text)
+            for o in score_inputs(est, inputs, n_jobs=args.jobs):
+                if o.ok:
+                    writer.scored(o.source, o.structure, o.values, o.warnings)
+                    say(f"{o.source}\t{np.nanmean(o.values):.4f}\t"
+                        f"{int(np.isfinite(o.values).sum())}/{len(o.values)} residues", sys.stdout)
+                else:
+                    writer.failed(o.source, o.stage, o.reason, o.warnings)
+                if bar:
+                    bar[0].update(1)
+    finally:
+        restore()
+        if bar:
+            bar[0].close()
+    c = writer.counts
+    print(f"scored {c['scored']} of {len(inputs)} input(s); {c['failed']} failed "
+          f"(failures.csv), {c['warnings']} warning(s) (warnings.csv); results in {writer.outdir}",
+          file=sys.stderr)
+    if c["scored"] == 0 or (args.strict and c["failed"]):
+        return 1
+    return 0
+
+
+def _sigterm_interrupts():
+    """Make SIGTERM end the run like Ctrl-C (results kept, run.json 'interrupted');
+    returns the function that restores the previous handler."""
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
+class _UsageError(ValueError):
+    """A command-line mistake (one line on standard error, exit status 2)."""
+
+
+def _load_estimator(model):
+    """The estimator of ``--model`` (or the shipped one); one-line errors."""
     from .pretrained import load_pretrained
     from .qa_estimator import SixDQAEstimator
-    from .structures import read_structures
-    inputs = collect_inputs(args.models)
-    if not inputs:
-        print("error: no input models given", file=sys.stderr)
-        return 2
-    est = SixDQAEstimator.load(args.model) if args.model else load_pretrained()
-    est.set_params(n_jobs=args.jobs, device=args.device, errors="warn", verbose=int(args.progress))
-    out = Path(args.outdir)
-    out.mkdir(parents=True, exist_ok=True)
-    failures = {}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        structures = read_structures(inputs, errors="warn", n_jobs=args.jobs)
-    for w in caught:
-        msg = str(w.message)
-        for src in inputs:
-            if src in msg and src not in failures:
-                failures[src] = msg
-    ok_idx = [i for i, s in enumerate(structures) if s is not None]
-    for i, s in enumerate(structures):
-        if s is None and inputs[i] not in failures:
-            failures[inputs[i]] = "could not be read"
-    preds = est.predict([structures[i] for i in ok_idx]) if ok_idx else []
-    rows, per_res, casp_entries = [], [], []
-    for i, p in zip(ok_idx, preds):
-        src, s = inputs[i], structures[i]
-        if p is None or not np.isfinite(p).any():
-            failures[src] = "no residue could be scored (missing backbone atoms?)"
-            continue
-        name = Path(src).name
-        glob_score = float(np.nanmean(p))
-        rows.append((name, glob_score, int(np.isfinite(p).sum()), len(p)))
-        for c, r, ic, rn, v in zip(s.chain_ids, s.resnums, s.icodes, s.resnames, p):
-            per_res.append((name, str(c), int(r), str(ic), str(rn), "" if not np.isfinite(v) else f"{v:.4f}"))
-        casp_entries.append((name, glob_score, s.resnums, p))
-        stem = name[:-3] if name.endswith(".gz") else name
-        stem = stem.rsplit(".", 1)[0] if stem.lower().endswith((".pdb", ".ent", ".cif")) else stem
-        try:
-            _write_bfactor_pdb(src, s, p, out / f"{stem}_lddt.pdb")
-        except Exception as exc:  # the scores are still written
-            print(f"warning: could not write B-factor PDB for {src}: {exc}", file=sys.stderr)
-    with open(out / "scores.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["model", "global_score", "n_scored_residues", "n_residues"])
-        for r in rows:
-            w.writerow([r[0], f"{r[1]:.4f}", r[2], r[3]])
-    with open(out / "residue_scores.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["model", "chain", "resnum", "icode", "resname", "predicted_lddt"])
-        w.writerows(per_res)
-    if args.format == "casp" and casp_entries:
-        write_casp_qa(out / "casp_qa.txt", args.target or "T0000", casp_entries)
-    for name, score, n_ok, n in rows:
-        print(f"{name}\t{score:.4f}\t{n_ok}/{n} residues")
-    if failures:
-        print(f"\n{len(failures)} input(s) failed:", file=sys.stderr)
-        for src, msg in failures.items():
-            print(f"  {src}: {msg}", file=sys.stderr)
-    print(f"\nwrote {out / 'scores.csv'} and per-residue results to {out}", file=sys.stderr)
-    return 0 if rows else 1
+    if not model:
+        return load_pretrained()
+    return SixDQAEstimator.load(model)
 
 
 def _cmd_featurize(args):
@@ -166,8 +162,9 @@ def _cmd_featurize(args):
 def _cmd_train(args):
     from .training_data import training_set
     from .qa_estimator import SixDQAEstimator
-    models, labels, groups = training_set(casp13=args.casp13, corpus=args.corpus,
-                                          exclude_targets=args.exclude_target)
+    models, local, glob, groups = training_set(casp13=args.casp13, corpus=args.corpus,
+                                               exclude_targets=args.exclude_target)
+    labels = list(zip(local, glob))
     est = SixDQAEstimator(architecture=args.architecture, epochs=args.epochs,
                           learning_rate=args.learning_rate, n_jobs=args.jobs, device=args.device,
                           random_state=args.seed, verbose=1)
@@ -183,9 +180,15 @@ def _cmd_evaluate(args):
     data = load_casp13(args.casp13 or None)
     with open(args.predictions) as fh:
         rows = list(csv.DictReader(fh))
-    pred = {r["model"]: float(r["global_score"]) for r in rows}
-    names = [Path(p).name for p in data.model_paths]
-    p = np.array([pred.get(n, np.nan) for n in names])
+    # scores.csv identifies models by their input path: match by real path (the file name only
+    # where it is unique in scores.csv, e.g. scores of copies of the models)
+    by_path = {os.path.realpath(r["model"]): float(r["global_score"]) for r in rows}
+    by_name = {}
+    for r in rows:
+        by_name.setdefault(Path(r["model"]).name, []).append(float(r["global_score"]))
+    p = np.array([by_path.get(os.path.realpath(q),
+                              by_name[Path(q).name][0] if len(by_name.get(Path(q).name, [])) == 1
+                              else np.nan) for q in data.model_paths])
     m = qa_metrics(p, np.asarray(data.lddt), np.asarray(data.targets))
     print(format_table({Path(args.predictions).stem: m}))
     return 0
@@ -196,12 +199,21 @@ def build_parser():
     sub = ap.add_subparsers(dest="command", required=True)
     s = sub.add_parser("score", help="predict per-residue and global lDDT of models")
     s.add_argument("models", nargs="+", help="model files, directories or glob patterns")
-    s.add_argument("-o", "--outdir", default="fourier6d_scores")
+    s.add_argument("-o", "--outdir", default="fourier6d_scores",
+                   help="output folder: scores.csv, residue_scores.csv, failures.csv, "
+                        "warnings.csv, <model>_lddt.pdb, run.json (a run replaces the results of "
+                        "an earlier run there; a folder in use by another run is refused)")
     s.add_argument("--model", help="a saved model (.npz); default: the shipped pretrained model")
-    s.add_argument("--format", choices=["default", "casp"], default="default")
+    s.add_argument("--format", choices=["default", "casp"], default="default",
+                   help="'casp': also write casp_qa.txt (CASP QA format, QMODE 2)")
     s.add_argument("--target", help="target name for --format casp")
-    s.add_argument("--jobs", type=int, default=1)
+    s.add_argument("--jobs", type=int, default=1, help="processes reading the input files")
     s.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    s.add_argument("--no-bfactor", dest="bfactor", action="store_false",
+                   help="do not write the <model>_lddt.pdb files")
+    s.add_argument("--strict", action="store_true",
+                   help="exit with status 1 when any input failed (default: only when none "
+                        "was scored)")
     s.add_argument("--no-progress", dest="progress", action="store_false")
     s.set_defaults(func=_cmd_score)
     f = sub.add_parser("featurize", help="compute and cache 6DCNN features")
@@ -232,9 +244,38 @@ def build_parser():
     return ap
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings of the command line: one line, no source file and line of the library."""
+    print(f"warning: {' '.join(str(message).split())}", file=sys.stderr if file is None else file)
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    """Run the command line; errors are one line on standard error (``--debug``: traceback).
+
+    Exit status: 0 success, 1 nothing scored (or, with ``score --strict``, any input failed),
+    2 a usage or setup error (bad option, model file, output folder, device), 130 interrupted.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv                   # accepted anywhere on the command line
+    ap = build_parser()
+    ap.add_argument("--debug", action="store_true",
+                    help="show the traceback of an error (accepted after the command too)")
+    args = ap.parse_args([a for a in argv if a != "--debug"])
+    if debug:
+        return args.func(args)
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            return args.func(args)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+        except (Exception, MemoryError) as exc:
+            text = " ".join(str(exc).split()) or exc.__class__.__name__
+            if not isinstance(exc, (ValueError, OSError, RuntimeError, ImportError)):
+                text = f"{exc.__class__.__name__}: {text}"
+            print(f"error: {text}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

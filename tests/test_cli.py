@@ -47,17 +47,20 @@ def test_score_writes_outputs_and_reports_failures(tmp_path, capsys):
                "--target", "T1006", "--no-progress"])
     assert rc == 0
     rows = list(csv.DictReader(open(out / "scores.csv")))
-    assert [r["model"] for r in rows] == ["T1006_ACOMPMOD_TS1.pdb", "copy.pdb"]
+    assert [r["model"] for r in rows] == [str(EXAMPLE), str(model2)]      # paths as given
     assert rows[0]["global_score"] == rows[1]["global_score"]
     g = float(rows[0]["global_score"])
     assert 0.0 <= g <= 1.0
     err = capsys.readouterr().err
-    assert "broken.pdb" in err and "1 input(s) failed" in err
+    assert "broken.pdb" in err and "1 failed" in err
+    failures = list(csv.DictReader(open(out / "failures.csv")))
+    assert [(r["input"], r["stage"]) for r in failures] == [(str(bad), "read")]
+    assert rows[0]["structure_file"] == "T1006_ACOMPMOD_TS1_lddt.pdb"
     pdb_lines = [l for l in open(out / "T1006_ACOMPMOD_TS1_lddt.pdb") if l.startswith("ATOM")]
     betas = np.array([float(l[60:66]) for l in pdb_lines])
     assert betas.min() >= 0 and betas.max() <= 1 and betas.std() > 0
     res = list(csv.DictReader(open(out / "residue_scores.csv")))
-    vals = np.array([float(r["predicted_lddt"]) for r in res if r["model"] == "copy.pdb"
+    vals = np.array([float(r["predicted_lddt"]) for r in res if r["model"] == str(model2)
                      and r["predicted_lddt"]])
     assert abs(vals.mean() - g) < 1e-3
     assert (out / "casp_qa.txt").read_text().startswith("PFRMAT QA")
