@@ -52,7 +52,7 @@ from estimators.metrics import qa_metrics, format_table, pearson, spearman      
 from estimators.structures import StructureWarning                               # noqa: E402
 from estimators.training_data import casp13_training_set, load_corpus            # noqa: E402
 
-_FEATURE_KEYS = ("lmax", "n_radial", "sigma", "r_max", "r_n", "d_t")
+_FEATURE_KEYS = ("lmax", "n_radial", "sigma", "r_max", "r_n", "d_t", "atom_fade", "edge_fade")
 DISPLAY = {"baseline": "Baseline", "6dcnn-1": "6DCNN-1", "6dcnn-2": "6DCNN-2"}
 
 
@@ -72,6 +72,18 @@ def parse_args(argv=None):
     ap.add_argument("--corpus-only", action="store_true",
                     help="train each network once on the decoy corpus alone (no CASP13 model) and predict all "
                          "targets: how well decoys made from natives transfer to real server models")
+    ap.add_argument("--kinds", default=None,
+                    help="comma-separated decoy kinds to train on (e.g. backbone,hinge,register,sidechain,"
+                         "misfold,threaded,impossible); default all")
+    ap.add_argument("--corpus-natives", default="all", choices=["all", "natives", "natives_extra"],
+                    help="which natives' decoys: shared/data/natives (4-letter PDB ids), natives_extra, or all")
+    ap.add_argument("--rank-weight", type=float, default=1.0, help="weight of the ranking term of the loss")
+    ap.add_argument("--groups-per-batch", type=int, default=2)
+    ap.add_argument("--lr-schedule", default="cosine", choices=["cosine", "constant"])
+    ap.add_argument("--no-calibrate", dest="calibrate", action="store_false")
+    ap.add_argument("--seeds", type=int, nargs="+", default=None,
+                    help="seed ensemble: one network per seed, predictions averaged (default: --seed)")
+    ap.add_argument("--json", default=None, help="write the metrics and settings as JSON here")
     ap.add_argument("--corpus-per-native", type=int, default=None,
                     help="use at most this many decoys of each corpus native (memory/time bound)")
     ap.add_argument("--casp13", default=None, help="casp13 data folder (default: shared/data/casp13)")
@@ -81,7 +93,7 @@ def parse_args(argv=None):
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 8 models per target, 1 epoch, nothing appended unless --out is given")
     ap.add_argument("--out", default=None,
-                    help="Markdown file the results are appended to (default benchmarks/RESULTS.md)")
+                    help="Markdown file the results are appended to (default: print only)")
     ap.add_argument("--no-append", action="store_true", help="print only")
     ap.add_argument("--figures", default=str(ROOT / "benchmarks" / "figures"),
                     help="folder of the PNG plots ('' for none)")
@@ -93,8 +105,6 @@ def parse_args(argv=None):
         args.epochs = 1 if args.quick else 10
     if args.epochs < 1:
         ap.error("--epochs must be >= 1")
-    if args.out is None and not args.quick:
-        args.out = str(ROOT / "benchmarks" / "RESULTS.md")
     if args.no_append:
         args.out = None
     if args.corpus_only and not args.corpus:
@@ -120,19 +130,37 @@ def _feature_params(architectures):
     return dict(zip(_FEATURE_KEYS, next(iter(params.values()))))
 
 
+def _is_native_set(name):
+    """Natives of shared/data/natives are named by their 4-character PDB id (natives_extra:
+    ``<pdbid>_<chain>`` or ``bm5_<complex>_<r|l>``)."""
+    return len(str(name)) == 4
+
+
 def _global_of(local):
     return np.array([np.nan if p is None or not np.isfinite(p).any() else float(np.nanmean(p))
                      for p in local])
 
 
 # ----------------------------------------------------------------------------------------------- LOTO
-def leave_one_target_out(arch, feats, local_true, groups, corpus, args, log=print):
-    """Per-residue predictions of every CASP13 model by an estimator trained without its target.
+def _estimator(arch, args, seed):
+    from estimators import SixDQAEstimator
+    return SixDQAEstimator(architecture=arch, epochs=args.epochs, batch_size=args.batch_size,
+                           learning_rate=args.learning_rate, patience=args.patience,
+                           validation_fraction=args.validation_fraction, device=args.device,
+                           random_state=seed, n_jobs=1, rank_weight=args.rank_weight,
+                           groups_per_batch=args.groups_per_batch, lr_schedule=args.lr_schedule,
+                           calibrate=args.calibrate)
 
+
+def leave_one_target_out(arch, feats, labels_true, groups, corpus, args, log=print):
+    """Per-residue predictions of every CASP13 model by estimators trained without its target.
+
+    ``labels_true``: (per-residue, global) label pair of each CASP13 model; ``corpus``:
+    (models, label pairs, groups) of the decoys (models built on demand).  With several
+    ``--seeds``, one network per seed and the per-residue predictions averaged.
     Returns (pred_local list, per-fold info list).
     """
-    from estimators import SixDQAEstimator
-    c_feats, c_labels, c_groups = corpus
+    c_models, c_labels, c_groups = corpus
     pred_local = [None] * len(feats)
     folds = []
     if args.corpus_only:
@@ -141,33 +169,42 @@ def leave_one_target_out(arch, feats, local_true, groups, corpus, args, log=prin
     else:
         splits = [(t, np.flatnonzero(groups == t), np.flatnonzero(groups != t))
                   for t in dict.fromkeys(groups.tolist())]
+    seeds = args.seeds or [args.seed]
     for target, test, train in splits:
-        x = [feats[i] for i in train] + list(c_feats)
-        y = [local_true[i] for i in train] + list(c_labels)
+        x = [feats[i] for i in train] + list(c_models)
+        y = [labels_true[i] for i in train] + list(c_labels)
         g = np.array([str(v) for v in groups[train]] + [str(v) for v in c_groups])
-        est = SixDQAEstimator(architecture=arch, epochs=args.epochs, batch_size=args.batch_size,
-                              learning_rate=args.learning_rate, patience=args.patience,
-                              validation_fraction=args.validation_fraction, device=args.device,
-                              random_state=args.seed, n_jobs=1)
-        t0 = time.perf_counter()
-        est.fit(x, y, groups=g)
-        t_fit = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        pred = est.predict([feats[i] for i in test])
-        t_pred = time.perf_counter() - t0
-        for i, p in zip(test, pred):
-            pred_local[i] = p
-        hist = est.history_
-        best = None
-        if hist and "val_loss" in hist[0]:
-            best = int(min(hist, key=lambda h: h["val_loss"])["epoch"])
-        info = dict(target=target, n_train=est.n_train_models_, n_val=len(x) - est.n_train_models_,
-                    n_test=len(test), epochs_run=len(hist), best_epoch=best,
-                    fit_s=t_fit, predict_s=t_pred, n_params=est.n_params_,
-                    val_pearson=(hist[best - 1].get("val_pearson") if best else None))
-        folds.append(info)
-        log(f"  {arch} fold {target}: {info['n_train']} train / {info['n_val']} val models, "
-            f"{info['epochs_run']} epochs (best {best}), fit {t_fit:.1f} s, predict {t_pred:.1f} s")
+        preds, infos = [], []
+        for seed in seeds:
+            est = _estimator(arch, args, seed)
+            t0 = time.perf_counter()
+            est.fit(x, y, groups=g)
+            t_fit = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            preds.append(est.predict([feats[i] for i in test]))
+            t_pred = time.perf_counter() - t0
+            hist = [h for h in est.history_ if "epoch" in h]
+            best = None
+            if hist and "val_group_spearman" in hist[0]:
+                key = [(-h["val_group_spearman"] if np.isfinite(h["val_group_spearman"])
+                        else h["val_loss"]) for h in hist]
+                best = int(hist[int(np.argmin(key))]["epoch"])
+            infos.append(dict(target=target, seed=seed, n_train=est.n_train_models_,
+                              n_val=len(x) - est.n_train_models_, n_test=len(test),
+                              epochs_run=len(hist), best_epoch=best, fit_s=t_fit,
+                              predict_s=t_pred, n_params=est.n_params_,
+                              val_group_spearman=(hist[best - 1].get("val_group_spearman")
+                                                  if best else None),
+                              calibration=(hist[-1].get("calibration_scale"),
+                                           hist[-1].get("calibration_shift")) if hist else None))
+            log(f"  {arch} fold {target} seed {seed}: {infos[-1]['n_train']} train / "
+                f"{infos[-1]['n_val']} val models, {len(hist)} epochs (best {best}, val per-group "
+                f"Spearman {infos[-1]['val_group_spearman']}), fit {t_fit:.1f} s, "
+                f"predict {t_pred:.1f} s")
+        for k, i in enumerate(test):
+            stack = [p[k] for p in preds if p[k] is not None]
+            pred_local[i] = np.mean(stack, axis=0) if stack else None
+        folds += infos
     return pred_local, folds
 
 
@@ -245,14 +282,15 @@ def _versions():
 
 def _per_target_table(methods, true_global, groups):
     targets = list(dict.fromkeys(groups.tolist()))
-    head = "| method | " + " | ".join(f"{t} r / ρ" for t in targets) + " |"
+    head = "| method | " + " | ".join(f"{t} r / ρ / bias" for t in targets) + " |"
     lines = [head, "|---|" + "---:|" * len(targets)]
     for name, m in methods.items():
         cells = []
         for t in targets:
             sel = groups == t
+            bias = np.nanmean(m["global"][sel]) - np.nanmean(true_global[sel])
             cells.append(f"{pearson(m['global'][sel], true_global[sel]):.3f} / "
-                         f"{spearman(m['global'][sel], true_global[sel]):.3f}")
+                         f"{spearman(m['global'][sel], true_global[sel]):.3f} / {bias:+.2f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -300,29 +338,26 @@ def main(argv=None):
         f"({sum(f.nbytes for f in feats) / 1e9:.2f} GB)")
     corpus = ([], [], [])
     n_corpus = 0
+    corpus_kinds = {}
     if args.corpus:
-        c_models, c_labels, c_groups = load_corpus(args.corpus)
-        if args.corpus_per_native is not None:
-            seen, sel = {}, []
-            for i, g in enumerate(c_groups):
-                seen[g] = seen.get(g, 0) + 1
-                if seen[g] <= args.corpus_per_native:
-                    sel.append(i)
-            c_models = [c_models[i] for i in sel]
-            c_labels = [c_labels[i] for i in sel]
-            c_groups = [c_groups[i] for i in sel]
-        t0 = time.perf_counter()
-        c_feats = featurizer.transform(c_models)
-        n_corpus = len(c_feats)
-        log(f"featurized {n_corpus} corpus decoys of {len(set(c_groups))} natives in "
-            f"{time.perf_counter() - t0:.1f} s ({sum(f.nbytes for f in c_feats) / 1e9:.2f} GB)")
-        corpus = (c_feats, c_labels, c_groups)
+        kinds = None if not args.kinds else [k.strip() for k in args.kinds.split(",") if k.strip()]
+        natives = {"all": None,
+                   "natives": lambda name: _is_native_set(name),
+                   "natives_extra": lambda name: not _is_native_set(name)}[args.corpus_natives]
+        c = load_corpus(args.corpus, kinds=kinds, natives=natives, per_native=args.corpus_per_native)
+        n_corpus = len(c)
+        corpus_kinds = {k: int(v) for k, v in zip(*np.unique([str(x).split("+")[0] for x in c.kinds],
+                                                            return_counts=True))}
+        log(f"corpus: {n_corpus} decoys of {len(set(c.natives.tolist()))} natives, kinds {corpus_kinds}, "
+            f"global lDDT {np.nanmin(c.glob):.2f}-{np.nanmax(c.glob):.2f} (featurized per minibatch)")
+        corpus = (c.models, list(zip(c.local, c.glob.tolist())), c.groups)
+    labels_true = list(zip(true_local, true_global.tolist()))
 
     # -- our networks, leave-one-target-out
     fold_info = {}
     for arch in args.architectures:
         log(f"{arch}: leave-one-target-out, at most {args.epochs} epochs per fold")
-        pred_local, folds = leave_one_target_out(arch, feats, true_local, groups, corpus, args, log)
+        pred_local, folds = leave_one_target_out(arch, feats, labels_true, groups, corpus, args, log)
         name = DISPLAY[arch]
         methods[name] = {"global": _global_of(pred_local), "local": pred_local}
         fold_info[name] = folds
@@ -336,6 +371,33 @@ def main(argv=None):
     log(table)
     log(per_target)
     total = time.perf_counter() - t_start
+
+    if args.json:
+        import json
+
+        def plain(v):
+            if isinstance(v, dict):
+                return {str(k): plain(x) for k, x in v.items()}
+            if isinstance(v, (list, tuple, np.ndarray)):
+                return [plain(x) for x in v]
+            if isinstance(v, (np.floating, float)):
+                return None if not np.isfinite(v) else float(v)
+            if isinstance(v, np.integer):
+                return int(v)
+            return v
+        settings = {k: v for k, v in vars(args).items() if k not in ("voromqa_cache",)}
+        per_target_rows = {name: {t: {"pearson": pearson(m["global"][groups == t], true_global[groups == t]),
+                                      "spearman": spearman(m["global"][groups == t], true_global[groups == t]),
+                                      "mean_pred_minus_true": float(np.nanmean(m["global"][groups == t])
+                                                                    - np.nanmean(true_global[groups == t]))}
+                                  for t in dict.fromkeys(groups.tolist())}
+                           for name, m in methods.items()}
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(plain({
+            "date": datetime.datetime.now().strftime("%Y-%m-%dT%H:%M"), "settings": settings,
+            "n_corpus": n_corpus, "corpus_kinds": corpus_kinds, "metrics": rows,
+            "per_target": per_target_rows, "folds": fold_info, "seconds": total}), indent=1))
+        log(f"wrote {args.json}")
 
     figs = ()
     if args.figures:
@@ -364,9 +426,12 @@ def main(argv=None):
                         + (f" plus {n_corpus} decoys from `{args.corpus}`" if n_corpus else " only (no decoy corpus)")
                         + "; early stopping on a held-out fraction of the training groups (targets"
                         + (" / corpus natives" if n_corpus else "") + "), never on the test target."))
-        lines.append(f"Training: at most {args.epochs} epochs, batch {args.batch_size}, Adam lr "
-                     f"{args.learning_rate}, patience {args.patience}, validation fraction "
-                     f"{args.validation_fraction}, float32, seed {args.seed}. Features: "
+        lines.append(f"Training: at most {args.epochs} epochs, batch {args.batch_size} from "
+                     f"{args.groups_per_batch} groups, Adam lr {args.learning_rate} ({args.lr_schedule}), "
+                     f"ranking weight {args.rank_weight}, calibration {'on' if args.calibrate else 'off'}, "
+                     f"patience {args.patience}, validation fraction "
+                     f"{args.validation_fraction}, float32, seeds {args.seeds or [args.seed]}; corpus kinds "
+                     f"{corpus_kinds or '-'} ({args.corpus_natives}). Features: "
                      + ", ".join(f"{k}={v}" for k, v in fparams.items()) + ".")
         lines.append(f"Peers: VoroMQA (`voronota-voromqa`, global score and per-residue scores with its "
                      f"default smoothing window 5) run here ({t_voromqa:.0f} s incl. cache); ResNetQA = its "
@@ -374,7 +439,8 @@ def main(argv=None):
         lines.append("")
         lines.append(table.rstrip("\n"))
         lines.append("")
-        lines.append("Per-target Pearson r / Spearman ρ of the global score:")
+        lines.append("Per-target Pearson r / Spearman ρ of the global score / bias (mean predicted − mean "
+                     "true global lDDT; VoroMQA's score is not an lDDT, its bias is not meaningful):")
         lines.append("")
         lines.append(per_target.rstrip("\n"))
         lines.append("")

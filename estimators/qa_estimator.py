@@ -184,6 +184,9 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         when there are more than :data:`EAGER_FEATURES` of them."""
         from .features import ProteinFeatures
         if len(models) <= EAGER_FEATURES or all(isinstance(m, ProteinFeatures) for m in models):
+            # zero-argument callables (e.g. decoys built on demand) are called here
+            models = [m() if callable(m) and not isinstance(m, ProteinFeatures) else m
+                      for m in models]
             return self._features(models, spec)
         return models
 
@@ -198,6 +201,9 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
             if y is None:
                 local.append(None)
                 glob.append(np.nan)
+            elif isinstance(y, tuple) and len(y) == 2:       # (per-residue array, global value)
+                local.append(None if y[0] is None else np.asarray(y[0], dtype=np.float64))
+                glob.append(np.nan if y[1] is None else float(y[1]))
             elif np.ndim(y) == 0:
                 local.append(None)
                 glob.append(float(y))
@@ -220,7 +226,9 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         models : list of paths, ProDy AtomGroups or ProteinFeatures
         lddt : list
             For each model: an array of per-residue lDDT over the residues as
-            read from the file (NaN = unknown), or a global lDDT value.
+            read from the file (NaN = unknown), a global lDDT value, or a
+            ``(per-residue array, global value)`` pair (e.g. a model lacking
+            residues, whose global lDDT is not the mean of its residues').
         groups : array-like, optional
             Target id of each model; a ``validation_fraction`` of the targets
             is held out for early stopping (never models of a training target).

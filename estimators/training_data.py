@@ -1,32 +1,117 @@
 """Assemble training sets: CASP13 server models (and optionally a decoy corpus) with per-residue labels."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import partial
+
 import numpy as np
 
 from .datasets import load_casp13, labels_for_residues
 from .structures import read_structure
 
-__all__ = ["casp13_training_set", "training_set", "load_corpus"]
+__all__ = ["casp13_training_set", "training_set", "load_corpus", "CorpusData"]
 
 
-def load_corpus(folder):
-    """Decoys of a corpus folder as Structures with per-residue lDDT labels, grouped by native.
+@dataclass
+class CorpusData:
+    """Decoys of a corpus folder, as training inputs.
 
-    Returns (structures, local_labels, groups); group ids are ``'decoys:<native>'``.
+    Attributes
+    ----------
+    models : list
+        One zero-argument callable per decoy returning its Structure (built from the corpus file
+        on demand, so that a large corpus costs the memory of its coordinate arrays only), or
+        the Structures themselves with ``lazy=False``.
+    local : list of ndarray
+        Per-residue lDDT in the structure's residue order (NaN = unlabelled, e.g. residues the
+        decoy lacks or the copy chain of an overlay).
+    glob : ndarray
+        Global lDDT of each decoy against its native (all of the native's reference pairs).
+    groups : ndarray of str
+        ``'decoys:<native>'``: ranking pairs and held-out validation are by native.
+    kinds : ndarray of str
+        Kind of error of each decoy (:mod:`estimators.decoys`).
+    natives : ndarray of str
+        Native name of each decoy.
+    """
+
+    models: list
+    local: list
+    glob: np.ndarray
+    groups: np.ndarray
+    kinds: np.ndarray
+    natives: np.ndarray
+
+    def __len__(self):
+        return len(self.models)
+
+    def subset(self, index):
+        index = np.asarray(index, dtype=int)
+        return CorpusData([self.models[i] for i in index], [self.local[i] for i in index],
+                          self.glob[index], self.groups[index], self.kinds[index],
+                          self.natives[index])
+
+
+def _base_kind(kind):
+    """The first component of a composite kind such as ``'backbone+misfold'``."""
+    return str(kind).split("+")[0]
+
+
+def load_corpus(folder, kinds=None, natives=None, per_native=None, lazy=True):
+    """Decoys of a corpus folder (``python -m estimators.decoys.corpus``) with their labels.
+
+    Parameters
+    ----------
+    folder : path
+    kinds : iterable of str, optional
+        Keep decoys whose kind (its first component, e.g. ``backbone`` of
+        ``backbone+misfold``) is one of these.
+    natives : callable, optional
+        ``natives(name) -> bool``: keep decoys of these natives.
+    per_native : int, optional
+        At most this many decoys per native (the first ones of its series).
+    lazy : bool
+        Models as callables building the Structure on demand (default) or as Structures.
+
+    Returns
+    -------
+    CorpusData
     """
     from pathlib import Path
-    from .decoy_corpus import read_corpus_file
+    from .decoys.corpus import read_corpus_file
     files = sorted(Path(folder).glob("*.npz"))
     if not files:
         raise FileNotFoundError(f"{folder}: no decoy corpus files (*.npz) found")
-    models, labels, groups = [], [], []
+    keep_kinds = None if kinds is None else {str(k) for k in kinds}
+    models, local, glob, groups, kind_list, names = [], [], [], [], [], []
     for path in files:
         entry = read_corpus_file(path)
+        name = str(entry.native.name)
+        if natives is not None and not natives(name):
+            continue
+        taken = 0
         for i in range(len(entry)):
-            models.append(entry.structure(i))
-            labels.append(np.asarray(entry.lddt_local[i], dtype=np.float64))
-            groups.append(f"decoys:{entry.native.name}")
-    return models, labels, groups
+            kind = str(entry.kind[i])
+            if keep_kinds is not None and _base_kind(kind) not in keep_kinds:
+                continue
+            if per_native is not None and taken >= per_native:
+                break
+            taken += 1
+            if lazy:
+                models.append(partial(_decoy_structure, entry, i))
+            else:
+                models.append(entry.structure(i))
+            local.append(np.asarray(entry.local_labels(i), dtype=np.float64))
+            glob.append(float(entry.lddt[i]))
+            groups.append(f"decoys:{name}")
+            kind_list.append(kind)
+            names.append(name)
+    return CorpusData(models, local, np.asarray(glob, float), np.asarray(groups),
+                      np.asarray(kind_list), np.asarray(names))
+
+
+def _decoy_structure(entry, i):
+    return entry.structure(i)
 
 
 def casp13_training_set(root=None, targets=None, exclude_targets=()):
@@ -56,16 +141,18 @@ def casp13_training_set(root=None, targets=None, exclude_targets=()):
 
 
 def training_set(casp13=None, corpus=None, exclude_targets=()):
-    """Models, per-residue labels and group ids for ``fourier6d train``.
+    """Models, per-residue labels, global labels and group ids for ``fourier6d train``.
 
-    ``corpus``: folder written by ``python -m estimators.decoy_corpus`` (optional);
-    its decoys are grouped by native.
+    ``corpus``: folder written by ``python -m estimators.decoys.corpus`` (optional); its decoys
+    are grouped by native and built on demand.  Global labels: the CASP13 assessment's lDDT and
+    each decoy's lDDT against its native.
     """
-    models, labels, _, groups, _ = casp13_training_set(casp13, exclude_targets=exclude_targets)
-    groups = list(groups)
+    models, labels, glob, groups, _ = casp13_training_set(casp13, exclude_targets=exclude_targets)
+    models, labels, glob, groups = list(models), list(labels), list(glob), list(groups)
     if corpus is not None:
-        c_models, c_labels, c_groups = load_corpus(corpus)
-        models += list(c_models)
-        labels += list(c_labels)
-        groups += list(c_groups)
-    return models, labels, np.asarray(groups)
+        c = load_corpus(corpus)
+        models += c.models
+        labels += c.local
+        glob += c.glob.tolist()
+        groups += c.groups.tolist()
+    return models, labels, np.asarray(glob, float), np.asarray(groups)
