@@ -1,7 +1,6 @@
 """SixDQAEstimator: scikit-learn-style protein model quality assessment with 6DCNN."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -11,13 +10,13 @@ from sklearn.model_selection import GroupShuffleSplit
 from fourier6d._backend import to_numpy
 
 from .architectures import get_architecture, legacy_spec
+from .model_file import FORMAT_VERSION, read_model_file, write_model_file
 from .networks import init_params, count_params, radial_grid
 from .training import TrainingSet, train_network, predict_nodes, init_switch_scale
 
 __all__ = ["SixDQAEstimator"]
 
 _FEATURE_KEYS = ("lmax", "n_radial", "sigma", "r_max", "r_n", "d_t", "atom_fade", "edge_fade")
-FORMAT_VERSION = 1
 #: :meth:`SixDQAEstimator.fit` featurizes up to this many models once; larger training sets are
 #: featurized per minibatch (memory independent of their size; a few % of the training time).
 EAGER_FEATURES = 2000
@@ -243,7 +242,9 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         xp, dtype = self._xp_dtype()
         grid = radial_grid(spec)
         models = [models] if isinstance(models, (str, Path)) else list(models)
+        models = self._screen_inputs(models)
         local, glob = self._split_labels(lddt, len(models))
+        self._check_labels(local, glob, models)
         feats = self._training_inputs(models, spec)
         keep = [i for i, f in enumerate(feats) if f is not None]
         if not keep:
@@ -258,7 +259,9 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
             vm, vl = validation_data[:2]
             vgroups = validation_data[2] if len(validation_data) > 2 else None
             vm = [vm] if isinstance(vm, (str, Path)) else list(vm)
+            vm = self._screen_inputs(vm)
             vloc, vglob = self._split_labels(vl, len(vm))
+            self._check_labels(vloc, vglob, vm, "validation ")
             vfeats = self._training_inputs(vm, spec)
             vk = [i for i, f in enumerate(vfeats) if f is not None]
             val = TrainingSet([vfeats[i] for i in vk], [vloc[i] for i in vk],
@@ -304,7 +307,59 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         self.history_ = history
         self.n_params_ = count_params(self.params_)
         self.n_train_models_ = len(tf)
+        self.training_groups_ = _unique_groups(groups)
         return self
+
+    def _screen_inputs(self, models):
+        """Inputs that no reader can use (None, a ProDy atom group without coordinates): an
+        error naming the input, or (``errors='warn'``) a warning and None in their place."""
+        if self.errors not in ("raise", "warn"):
+            raise ValueError(f"errors must be 'raise' or 'warn', got {self.errors!r}")
+        out = []
+        for i, m in enumerate(models):
+            problem = None
+            if m is None:
+                problem = f"model {i} is None (give a path, Structure, ProDy AtomGroup or features)"
+            elif hasattr(m, "getCoords") and hasattr(m, "numAtoms"):
+                title = getattr(m, "getTitle", lambda: None)() or f"model {i}"
+                if m.numAtoms() == 0:
+                    problem = f"{title}: the ProDy atom group has no atoms"
+                elif m.getCoords() is None:
+                    problem = f"{title}: the ProDy atom group has no coordinates"
+            if problem is None:
+                out.append(m)
+            elif self.errors == "raise":
+                from .structures import StructureError
+                raise StructureError(problem)
+            else:
+                import warnings
+                from .structures import StructureWarning
+                warnings.warn(f"skipped: {problem}", StructureWarning, stacklevel=3)
+                out.append(None)
+        return out
+
+    @staticmethod
+    def _check_labels(local, glob, models, what=""):
+        """lDDT labels must be NaN (unknown) or in [0, 1], and at least one must be known."""
+        def name(i):
+            m = models[i]
+            return m if isinstance(m, (str, Path)) else getattr(m, "name", f"model {i}")
+
+        known = 0
+        for i, (loc, g) in enumerate(zip(local, glob)):
+            for kind, v in (("per-residue", loc), ("global", g)):
+                if v is None:
+                    continue
+                v = np.asarray(v, dtype=np.float64)
+                bad = np.isinf(v) | (v < 0) | (v > 1)
+                if bad.any():
+                    j = int(np.flatnonzero(bad.ravel())[0])
+                    raise ValueError(f"{what}lDDT label of {name(i)}: {kind} value "
+                                     f"{v.ravel()[j]!r} (index {j}) is not in [0, 1]; "
+                                     "use NaN for unknown values")
+                known += int(np.isfinite(v).sum())
+        if local and not known:
+            raise ValueError(f"every {what}lDDT label is NaN or missing: nothing to train on")
 
     def _check_fitted(self):
         if not hasattr(self, "params_"):
@@ -334,6 +389,13 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         models = list(models)
         if self.max_nodes is not None and int(self.max_nodes) < 1:
             raise ValueError(f"max_nodes must be >= 1 or None, got {self.max_nodes!r}")
+        screened = self._screen_inputs(models)
+        if any(m is None for m in screened):       # errors='warn': None for the skipped ones
+            keep = [i for i, m in enumerate(screened) if m is not None]
+            out = [None] * len(models)
+            for i, p in zip(keep, self.predict([screened[i] for i in keep]) if keep else []):
+                out[i] = p
+            return out
         # files / structures are featurized and scored PREDICT_CHUNK models at a time, so
         # memory stays bounded for any number of models (features of a 300-residue model
         # take ~20 MB) and the feature buffers of one chunk are reused by the next
@@ -383,37 +445,55 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ persistence
     def save(self, path):
-        """Save weights (.npz) and spec/parameters (JSON inside the npz); no pickled code."""
+        """Save the fitted estimator to a model file (:mod:`estimators.model_file`: weights and
+        a JSON metadata entry in an ``.npz``; never a pickle).  Returns the path."""
         self._check_fitted()
-        path = Path(path)
-        meta = {"format_version": FORMAT_VERSION, "spec": self.spec_,
+        fz = self._featurizer(self.spec_).get_params()
+        runtime = ("n_jobs", "verbose", "errors", "cache_dir", "prefer")
+        meta = {"library": "fourier6d", "spec": self.spec_,
+                "featurization": {k: v for k, v in fz.items() if k not in runtime},
                 "estimator_params": {k: v for k, v in self.get_params().items()
                                      if k != "architecture"},
-                "history": self.history_, "n_params": self.n_params_}
-        arrays = {f"param__{k}": np.asarray(v) for k, v in self.params_.items()}
-        arrays["meta_json"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-        with open(path, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        return path
+                "history": self.history_, "n_params": self.n_params_,
+                "n_train_models": getattr(self, "n_train_models_", None),
+                "training_groups": getattr(self, "training_groups_", None)}
+        return write_model_file(path, self.params_, meta)
 
     @classmethod
     def load(cls, path, **overrides):
-        """Load a model saved by :meth:`save` (any device; arrays are host NumPy)."""
-        path = Path(path)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(bytes(data["meta_json"]).decode())
-                params = {k[len("param__"):]: data[k] for k in data.files if k.startswith("param__")}
-        except (OSError, KeyError, ValueError) as exc:
-            raise ValueError(f"{path}: not a fourier6d model file ({exc})") from exc
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{path}: unsupported model format version {meta.get('format_version')}")
-        kwargs = dict(meta["estimator_params"])
+        """Load a model file written by :meth:`save` (format 1 or 2; any device; host arrays).
+
+        Every check of :func:`estimators.model_file.read_model_file` runs first; a bad file
+        raises :class:`estimators.model_file.ModelFileError` (a ValueError) naming it.
+        ``overrides`` replace the stored estimator parameters (e.g. ``n_jobs``, ``device``).
+        Sets ``training_groups_`` (None for files without it) and ``metadata_``.
+        """
+        params, meta = read_model_file(path)
+        valid = set(cls().get_params()) - {"architecture"}
+        stored = meta.get("estimator_params")
+        kwargs = {k: v for k, v in (stored if isinstance(stored, dict) else {}).items()
+                  if k in valid}
         kwargs.update(overrides)
-        spec = legacy_spec(meta["spec"])
-        est = cls(architecture=spec, **kwargs)
-        est.spec_ = get_architecture(spec)
+        est = cls(architecture=meta["spec"], **kwargs)
+        est.spec_ = meta["spec"]
         est.params_ = params
-        est.history_ = meta.get("history", [])
+        history = meta.get("history")
+        est.history_ = history if isinstance(history, list) else []
         est.n_params_ = count_params(params)
+        if isinstance(meta.get("n_train_models"), int):
+            est.n_train_models_ = meta["n_train_models"]
+        groups = meta.get("training_groups")
+        est.training_groups_ = list(groups) if isinstance(groups, list) else None
+        est.metadata_ = meta
         return est
+
+
+def _unique_groups(groups):
+    """The unique ``groups`` of fit as JSON values (sorted; None when no groups were given)."""
+    if groups is None:
+        return None
+    out = []
+    for g in np.unique(np.asarray(groups)):
+        g = g.item() if isinstance(g, np.generic) else g
+        out.append(g if isinstance(g, (str, int, float, bool)) else str(g))
+    return out
