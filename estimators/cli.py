@@ -66,7 +66,7 @@ def write_casp_qa(path, target, entries, author="fourier6d", method="6DCNN (four
 def _cmd_score(args):
     from .batch_scoring import score_inputs
     from .scoring_output import ResultWriter, expand_inputs
-    inputs, problems = expand_inputs(args.models)
+    inputs, problems = expand_inputs(args.models, outdir=args.outdir)
     if not inputs and not any(m.startswith("error") for _, _, m in problems):
         raise _UsageError("no input models given")
     if args.format != "casp" and args.target:

@@ -79,7 +79,17 @@ class OutputError(RuntimeError):
 
 # ----------------------------------------------------------------------------- inputs
 
-def expand_inputs(items):
+def _is_result_file(path, outdir):
+    """Whether ``path`` is a result file of a run in ``outdir`` (never an input to score)."""
+    if outdir is None or os.path.realpath(os.path.dirname(path)) != os.path.realpath(outdir):
+        return False
+    name = os.path.basename(path)
+    if name in _FIXED_FILES:
+        return True
+    return name.lower().endswith(("_lddt.pdb", "_lddt.cif")) and _is_our_structure_file(path)
+
+
+def expand_inputs(items, outdir=None):
     """Expand files, folders and glob patterns into unique input paths.
 
     Parameters
@@ -88,6 +98,9 @@ def expand_inputs(items):
         Files (kept as given, even when missing: they fail at reading with their own error),
         folders (their files, sorted, not recursive; hidden files skipped) and glob patterns
         (sorted matches).
+    outdir : str, optional
+        The output folder: result files of a run found there (CSV files, ``run.json``,
+        B-factor files) are never inputs (a note says so).
 
     Returns
     -------
@@ -103,6 +116,10 @@ def expand_inputs(items):
     inputs, problems, seen = [], [], set()
 
     def add(path, origin):
+        if _is_result_file(path, outdir):
+            problems.append((path, "input", f"note: {path} is a result file of the output "
+                                            "folder; not scored"))
+            return
         key = os.path.normpath(path)
         if key in seen:
             problems.append((path, "input", f"note: {path} is listed more than once "

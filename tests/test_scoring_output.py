@@ -384,3 +384,22 @@ def test_concurrent_runs_cannot_lose_results(tmp_path):
     assert first.returncode == 0, err
     check_outputs(out, paths)
     assert json.loads((out / "run.json").read_text())["status"] == "complete"
+
+
+@needs_model
+def test_output_folder_inside_inputs_jobs_and_casp_notes(tmp_path):
+    d = tmp_path / "models"
+    d.mkdir()
+    res = residues(atom_lines())
+    (d / "m1.pdb").write_text(EXAMPLE.read_text())
+    lines = sum(res[:3], []) + [set_resnum(l, 3, "A") for l in res[3]] + sum(res[4:], [])
+    (d / "m2.pdb").write_text("\n".join(lines) + "\n")
+    for _ in range(2):          # the second run must not score the first run's result files
+        assert main(["score", str(d), "-o", str(d), "--no-progress", "--jobs", "2",
+                     "--format", "casp", "--target", "T1006"]) == 0
+        scores, failures, warns = check_outputs(d, [str(d / "m1.pdb"), str(d / "m2.pdb")])
+    assert [(w["input"], w["stage"]) for w in warns if w["stage"] == "casp"] == \
+        [(str(d / "m2.pdb"), "casp")]
+    assert any("result file" in w["message"] for w in warns)
+    qa = (d / "casp_qa.txt").read_text().splitlines()
+    assert [l.split()[0] for l in qa[6:-1]] == ["m1.pdb", "m2.pdb"]
