@@ -14,6 +14,7 @@ rotation         real Wigner-D matrices and rotation of coefficients (Eq. 6)
 gaunt            real Gaunt (three-harmonic product) tables
 translation      translation along z and in any direction (Eq. 5)
 message_passing  re-expression of neighbour frames along graph edges
+zmessage         the same through edge frames: rotate, translate along z, rotate (Eqs. 5-6)
 conv6d           the 6D roto-translational convolution (Eq. 4)
 normalization    Eq. 7
 activation       Eqs. 8-9
@@ -32,6 +33,7 @@ from .rotation import (wigner_d_real, wigner_d_from_euler, euler_to_matrix, matr
 from .gaunt import real_gaunt, wigner_3j, complex_gaunt
 from .translation import z_translation_matrices, translate_z, translate, translation_matrices
 from .message_passing import edge_operators, pass_messages, message_passing
+from .zmessage import edge_frames, pass_messages_z
 from .conv6d import conv6d, conv6d_operator
 from .normalization import normalize, parseval_weights, parseval_norm2, PARSEVAL_FACTOR
 from .activation import activation, activation_gain

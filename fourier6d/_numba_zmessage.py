@@ -1,0 +1,397 @@
+"""Numba CPU kernels of :mod:`fourier6d.zmessage` (message passing through edge frames).
+
+One job: for NumPy inputs, the edge-frame geometry (:func:`frames`) and the
+messages and their VJP (:func:`forward`, :func:`vjp`), edge by edge in cache:
+
+* geometry: per block of ``BLOCK`` edges, the Wigner blocks of ``D(S R)`` and
+  ``D_y(theta)`` (:func:`fourier6d._numba_wigner._wigner_lanes`, edges in the
+  vector lanes), ``w cos(m phi)``, ``w sin(m phi)`` and ``j_lam(rho_p |t|)``
+  (:func:`fourier6d._numba_kernels._jn_block`), all in float64, written packed
+  in the output dtype;
+* forward: per receiver, per incoming edge (slot order), the source's
+  coefficients (transposed once per call to rows of P C values, so that every
+  step is a loop over P C contiguous values) go through the four steps of
+  :mod:`fourier6d.zmessage` in two (Q, P C) scratch arrays and are added to the
+  receiver's sum, which is written once;
+* VJP: per source, per outgoing edge (receiver order), the receiver's cotangent
+  goes through the transposed steps and is added to the source's gradient.
+
+Each receiver (source) is handled by one thread, its edges in a fixed order,
+so results do not depend on the threads' timing.  Receivers (sources) are
+split over the nogil thread pool of :mod:`fourier6d._numba_kernels` in ranges
+of about equal edge counts.  Accumulation in the coefficients' dtype, as in
+the array path (the reference, and CuPy's path); tests check both agree.
+
+Numba is optional: :data:`AVAILABLE` is False when it cannot be imported or
+``FOURIER6D_DISABLE_NUMBA=1`` is set.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._numba_kernels import AVAILABLE, BLOCK, numba, _run_ranges, _split, default_threads
+
+__all__ = ["AVAILABLE", "applicable", "applicable_frames", "frames", "forward", "vjp"]
+
+#: Edges per thread below which the kernels run in the calling thread only.
+EDGES_PER_THREAD = 256
+
+
+def applicable_frames(t):
+    """True when :func:`frames` handles these edges (NumPy float64 (E, 3))."""
+    return AVAILABLE and type(t) is np.ndarray and t.ndim == 2 and t.dtype == np.float64
+
+
+def applicable(coeffs, fr):
+    """True when :func:`forward` / :func:`vjp` handle ``coeffs`` with frames ``fr``."""
+    return (AVAILABLE and type(coeffs) is np.ndarray and type(fr.rot) is np.ndarray
+            and coeffs.ndim == 4 and coeffs.dtype in (np.float32, np.float64)
+            and fr.rot.dtype == coeffs.dtype)
+
+
+if AVAILABLE:
+    from ._numba_kernels import _jn_block, _series_table
+    from ._numba_wigner import _lane_scratch, _wigner_lanes
+
+    _jit = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+    # the message kernels: multiply-adds may be fused (FMA; deterministic, within rounding
+    # of the array path)
+    _jit_fma = numba.njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
+
+    @_jit
+    def _frames_range(e0, e1, alpha, beta, gamma, theta, zero, d, phi, w, J, lmax, rho, ztab,
+                      rot, roty, zcos, zsin, tz):
+        """Geometry of edges e0 <= e < e1 (see :func:`frames`)."""
+        Q = (lmax + 1) * (lmax + 1)
+        P = rho.shape[0]
+        L2 = 2 * lmax
+        trig, A, B, C, Dt = _lane_scratch(lmax, rot)
+        nk = P * BLOCK
+        x = np.empty(nk)
+        sn = np.empty(nk)
+        cs = np.empty(nk)
+        jlb = np.empty((L2 + 1, nk))
+        sel = np.empty(nk, dtype=np.int64)
+        xc = np.empty(nk)
+        xinv = np.empty(nk)
+        w0 = np.empty(nk)
+        w1 = np.empty(nk)
+        w2 = np.empty(nk)
+        w3 = np.empty((L2 + 1) * nk)
+        ser = _series_table(L2)
+        n_tz = ztab.shape[1]
+        tzb = np.empty((n_tz, nk))
+        for b0 in range(e0, e1, BLOCK):
+            nb = min(BLOCK, e1 - b0)
+            for r in range(2):
+                if r == 0:
+                    _wigner_lanes(b0, nb, alpha, beta, gamma, J, lmax, trig, A, B, C, Dt)
+                    dst = rot
+                else:
+                    _wigner_lanes(b0, nb, zero, theta, zero, J, lmax, trig, A, B, C, Dt)
+                    dst = roty
+                for v in range(nb):
+                    o = dst[b0 + v]
+                    off = 0
+                    for l in range(lmax + 1):
+                        s = l * l
+                        n = 2 * l + 1
+                        for a in range(n):
+                            for b in range(n):
+                                o[off + a * n + b] = Dt[(s + a) * Q + s + b, v]
+                        off += n * n
+            for v in range(nb):
+                e = b0 + v
+                for m in range(lmax + 1):
+                    zcos[e, m] = w[e] * np.cos(m * phi[e])
+                    zsin[e, m] = w[e] * np.sin(m * phi[e])
+            nkb = P * nb
+            for p in range(P):
+                for v in range(nb):
+                    xv = rho[p] * d[b0 + v]
+                    x[p * nb + v] = xv
+                    sn[p * nb + v] = np.sin(xv)
+                    cs[p * nb + v] = np.cos(xv)
+            _jn_block(L2, nkb, x, sn, cs, jlb, sel, xc, xinv, w0, w1, w2, w3, ser)
+            # T_z entries: tz[t] = sum_lam ztab[lam, t] j_lam, the block's radii and edges in
+            # the lanes
+            for t in range(n_tz):
+                row = tzb[t]
+                for k in range(nkb):
+                    row[k] = 0.0
+                for lam in range(L2 + 1):
+                    c = ztab[lam, t]
+                    if c != 0.0:
+                        jr = jlb[lam]
+                        for k in range(nkb):
+                            row[k] += c * jr[k]
+            for v in range(nb):
+                for p in range(P):
+                    dst = tz[b0 + v, p]
+                    for t in range(n_tz):
+                        dst[t] = tzb[t, p * nb + v]
+
+    _inline = numba.njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy",
+                         inline="always")
+
+    @_inline
+    def _rotate_rows(Rb, X, Y, lmax, transpose, sectors, accumulate):
+        """Y = B X per degree (B^T when ``transpose``; Y += B X when ``accumulate``), B the
+        packed diagonal blocks ``Rb``; ``sectors``: only within the m >= 0 and the m < 0
+        harmonics (D_y).  Three input rows per pass over an output row, b increasing (the
+        same sum as one row at a time)."""
+        PC = X.shape[1]
+        off = 0
+        for l in range(lmax + 1):
+            s = l * l
+            n = 2 * l + 1
+            for a in range(n):
+                y = Y[s + a]
+                if not accumulate:
+                    for v in range(PC):
+                        y[v] = 0.0
+                b0, b1 = 0, n
+                if sectors:
+                    b0, b1 = (l, n) if a >= l else (0, l)
+                b = b0
+                while b + 3 <= b1:
+                    if transpose:
+                        c0 = Rb[off + b * n + a]
+                        c1 = Rb[off + (b + 1) * n + a]
+                        c2 = Rb[off + (b + 2) * n + a]
+                    else:
+                        c0 = Rb[off + a * n + b]
+                        c1 = Rb[off + a * n + b + 1]
+                        c2 = Rb[off + a * n + b + 2]
+                    x0 = X[s + b]
+                    x1 = X[s + b + 1]
+                    x2 = X[s + b + 2]
+                    for v in range(PC):
+                        y[v] = y[v] + c0 * x0[v] + c1 * x1[v] + c2 * x2[v]
+                    b += 3
+                while b < b1:
+                    c0 = Rb[off + b * n + a] if transpose else Rb[off + a * n + b]
+                    x0 = X[s + b]
+                    for v in range(PC):
+                        y[v] = y[v] + c0 * x0[v]
+                    b += 1
+            off += n * n
+
+    @_inline
+    def _expand_tz(tze, Cp, texp):
+        """texp[t, p Cp + c] = tze[p, t]: the T_z entries spread over the rows' radii."""
+        P = tze.shape[0]
+        if Cp == 16:
+            # constant trip count: two vector stores per radius (measured 2.5x faster)
+            for t in range(tze.shape[1]):
+                row = texp[t]
+                for p in range(P):
+                    c = tze[p, t]
+                    base = p * 16
+                    for u in range(16):
+                        row[base + u] = c
+            return
+        for t in range(tze.shape[1]):
+            row = texp[t]
+            for p in range(P):
+                c = tze[p, t]
+                for u in range(p * Cp, (p + 1) * Cp):
+                    row[u] = c
+
+    @_inline
+    def _translate_z(texp, toff, X, Y, lmax, transpose):
+        """Y = T_z X per m (T_z^T when ``transpose``), all radii at once; rows (Q, P Cp),
+        ``texp`` from :func:`_expand_tz`."""
+        PC = X.shape[1]
+        for m in range(-lmax, lmax + 1):
+            am = abs(m)
+            nl = lmax + 1 - am
+            base = toff[am]
+            for li in range(nl):
+                l = am + li
+                y = Y[l * l + l + m]
+                for v in range(PC):
+                    y[v] = 0.0
+                for lj in range(nl):
+                    l2 = am + lj
+                    c = texp[base + lj * nl + li] if transpose else texp[base + li * nl + lj]
+                    xr = X[l2 * l2 + l2 + m]
+                    for v in range(PC):
+                        y[v] += c[v] * xr[v]
+
+    @_jit_fma
+    def _forward_range(i0, i1, src, row_ptr, esrc, rot, roty, zcos, zsin, tz, toff, lmax, out):
+        """out[i] = sum over the edges of receiver i, i0 <= i < i1 (src: (n_src, Q, P C);
+        out: (N, P, Q, C))."""
+        N, P, Q, C = out.shape
+        PC = src.shape[2]
+        Cp = PC // P
+        dt = out.dtype
+        X = np.empty((Q, PC), dtype=dt)
+        Y = np.empty((Q, PC), dtype=dt)
+        acc = np.empty((Q, PC), dtype=dt)
+        texp = np.empty((tz.shape[2], PC), dtype=dt)
+        for i in range(i0, i1):
+            for q in range(Q):
+                for v in range(PC):
+                    acc[q, v] = 0.0
+            for e in range(row_ptr[i], row_ptr[i + 1]):
+                _rotate_rows(rot[e], src[esrc[e]], Y, lmax, False, False, False)
+                _expand_tz(tz[e], Cp, texp)
+                _translate_z(texp, toff, Y, X, lmax, False)
+                _rotate_rows(roty[e], X, Y, lmax, False, True, False)
+                # acc += w Z(phi) Y: [Z v]_m = cos(m phi) v_m - sin(m phi) v_-m
+                for l in range(lmax + 1):
+                    for m in range(-l, l + 1):
+                        q = l * l + l + m
+                        a = acc[q]
+                        y = Y[q]
+                        if m == 0:
+                            c = zcos[e, 0]
+                            for v in range(PC):
+                                a[v] += c * y[v]
+                        else:
+                            c = zcos[e, abs(m)]
+                            s = zsin[e, abs(m)] if m > 0 else -zsin[e, abs(m)]
+                            yp = Y[l * l + l - m]
+                            for v in range(PC):
+                                a[v] += c * y[v] - s * yp[v]
+            for p in range(P):
+                for q in range(Q):
+                    o = out[i, p, q]
+                    a = acc[q]
+                    for c in range(C):
+                        o[c] = a[p * Cp + c]
+
+    @_jit_fma
+    def _vjp_range(j0, j1, gt, src_ptr, src_order, erecv, rot, roty, zcos, zsin, tz, toff, lmax,
+                   grad):
+        """grad[j] = sum over the edges leaving source j of the transposed steps applied to
+        the receiver's cotangent, j0 <= j < j1 (gt: (N, Q, P C); grad: (n_src, P, Q, C))."""
+        n_src, P, Q, C = grad.shape
+        PC = gt.shape[2]
+        Cp = PC // P
+        dt = grad.dtype
+        X = np.empty((Q, PC), dtype=dt)
+        Y = np.empty((Q, PC), dtype=dt)
+        acc = np.empty((Q, PC), dtype=dt)
+        texp = np.empty((tz.shape[2], PC), dtype=dt)
+        for j in range(j0, j1):
+            for q in range(Q):
+                for v in range(PC):
+                    acc[q, v] = 0.0
+            for idx in range(src_ptr[j], src_ptr[j + 1]):
+                e = src_order[idx]
+                g = gt[erecv[e]]
+                # X = w Z(-phi) g: [Z^T u]_m = cos(m phi) u_m + sin(m phi) u_-m
+                for l in range(lmax + 1):
+                    for m in range(-l, l + 1):
+                        q = l * l + l + m
+                        x = X[q]
+                        u = g[q]
+                        if m == 0:
+                            c = zcos[e, 0]
+                            for v in range(PC):
+                                x[v] = c * u[v]
+                        else:
+                            c = zcos[e, abs(m)]
+                            s = zsin[e, abs(m)] if m > 0 else -zsin[e, abs(m)]
+                            up = g[l * l + l - m]
+                            for v in range(PC):
+                                x[v] = c * u[v] + s * up[v]
+                _rotate_rows(roty[e], X, Y, lmax, True, True, False)
+                _expand_tz(tz[e], Cp, texp)
+                _translate_z(texp, toff, Y, X, lmax, True)
+                _rotate_rows(rot[e], X, acc, lmax, True, False, True)
+            for p in range(P):
+                for q in range(Q):
+                    o = grad[j, p, q]
+                    a = acc[q]
+                    for c in range(C):
+                        o[c] = a[p * Cp + c]
+
+
+def frames(t, R, w, grid, lmax, dtype):
+    """Edge-frame geometry of edges (float64 ``t`` (E, 3), ``R`` (E, 3, 3), weights ``w`` (E,)):
+    ``(rot, roty, zcos, zsin, tz)`` as :class:`fourier6d.zmessage.EdgeFrames` holds them."""
+    from ._numba_wigner import _swap_tables
+    from .rotation import matrix_to_euler
+    from .translation import rotation_to_z
+    from .zmessage import block_offsets
+    E = t.shape[0]
+    rxy = np.sqrt(t[:, 0] ** 2 + t[:, 1] ** 2)
+    d = np.sqrt(rxy * rxy + t[:, 2] ** 2)
+    theta = np.arctan2(rxy, t[:, 2])
+    phi = np.arctan2(t[:, 1], t[:, 0])
+    alpha, beta, gamma = (np.ascontiguousarray(a) for a in
+                          matrix_to_euler(np.matmul(rotation_to_z(t), R)))
+    S = int(block_offsets(lmax)[-1])
+    P = grid.n_radial
+    rot = np.empty((E, S), dtype=dtype)
+    roty = np.empty((E, S), dtype=dtype)
+    zcos = np.empty((E, lmax + 1), dtype=dtype)
+    zsin = np.empty((E, lmax + 1), dtype=dtype)
+    from .zmessage import z_table_dense
+    ztab = z_table_dense(lmax)
+    tz = np.empty((E, P, ztab.shape[1]), dtype=dtype)
+    n_threads = min(default_threads(), max(1, E // EDGES_PER_THREAD))
+    args = (alpha, beta, gamma, np.ascontiguousarray(theta), np.zeros(E), d,
+            np.ascontiguousarray(phi), np.ascontiguousarray(w, dtype=np.float64),
+            _swap_tables(lmax), int(lmax), grid.points(np, np.float64), ztab, rot, roty, zcos, zsin,
+            tz)
+    _run_ranges(lambda a, b: _frames_range(a, b, *args), _split(E, n_threads), n_threads)
+    return rot, roty, zcos, zsin, tz
+
+
+def _ranges(ptr):
+    """Bounds of about equal edge counts over the rows of a CSR pointer, and the thread count."""
+    n = ptr.shape[0] - 1
+    E = int(ptr[-1])
+    n_threads = max(1, min(default_threads(), E // EDGES_PER_THREAD, n))
+    counts = np.diff(ptr) + 1 if n_threads > 1 else None
+    return _split(n, n_threads, counts), n_threads
+
+
+def _offsets(fr):
+    """Offsets of the T_z blocks of m = 0..L in the packed entries."""
+    from .zmessage import z_table
+    return z_table(fr.lmax)[3]
+
+
+#: Channels are padded to a multiple of this in the kernels' rows (the vector loops then have
+#: no scalar remainder).
+CHANNEL_PAD = 8
+
+
+def _rows(a):
+    """(n, P, Q, C) -> (n, Q, P Cp), channels zero-padded to Cp (a multiple of CHANNEL_PAD)."""
+    n, P, Q, C = a.shape
+    Cp = -(-C // CHANNEL_PAD) * CHANNEL_PAD
+    out = np.empty((n, Q, P, Cp), dtype=a.dtype)
+    out[..., :C] = a.transpose(0, 2, 1, 3)
+    if Cp > C:
+        out[..., C:] = 0
+    return out.reshape(n, Q, P * Cp)
+
+
+def forward(coeffs, fr):
+    """Messages (N, P, Q, C) of ``coeffs`` (n_src, P, Q, C) through the edge frames ``fr``."""
+    n_src, P, Q, C = coeffs.shape
+    src = _rows(coeffs)
+    out = np.empty((fr.n_nodes, P, Q, C), dtype=coeffs.dtype)
+    args = (src, fr.row_ptr, fr.src, fr.rot, fr.roty, fr.zcos, fr.zsin, fr.tz, _offsets(fr),
+            int(fr.lmax), out)
+    bounds, n_threads = _ranges(fr.row_ptr)
+    _run_ranges(lambda a, b: _forward_range(a, b, *args), bounds, n_threads)
+    return out
+
+
+def vjp(g, fr, shape):
+    """Gradient (n_src, P, Q, C) of the messages' cotangent ``g`` (N, P, Q, C)."""
+    gt = _rows(g)
+    grad = np.empty(shape, dtype=g.dtype)
+    args = (gt, fr.src_ptr, fr.src_order, fr.recv, fr.rot, fr.roty, fr.zcos, fr.zsin, fr.tz,
+            _offsets(fr), int(fr.lmax), grad)
+    bounds, n_threads = _ranges(fr.src_ptr)
+    _run_ranges(lambda a, b: _vjp_range(a, b, *args), bounds, n_threads)
+    return grad

@@ -1,0 +1,224 @@
+"""Tests of fourier6d.zmessage: message passing through edge frames (rotate, z-translate, rotate).
+
+References: the dense per-edge operators of fourier6d.message_passing (themselves tested against
+direct re-expansion of point sets in tests/test_message_passing.py), the explicit sum over
+edges, numerical gradients (check_grads), and the array path for the Numba kernels.
+"""
+import importlib
+
+import numpy as np
+import pytest
+from autograd import grad
+from autograd.test_util import check_grads
+
+from fourier6d import random_rotations
+from fourier6d.radial import RadialGrid
+from fourier6d.message_passing import edge_operators, pass_messages, message_passing
+from fourier6d.rotation import wigner_d_from_euler
+from fourier6d.translation import translation_matrices
+from fourier6d.zmessage import edge_frames, pass_messages_z, EdgeFrames, block_offsets
+
+zm = importlib.import_module("fourier6d.zmessage")
+GRID = RadialGrid.from_sigma(2.0, 5)
+
+
+def _graph(rng, n, k, spread, n_src=None):
+    """Random frames and a padded neighbour graph, with the geometric corner cases: a node
+    without neighbours, a zero translation, translations along +z and -z, identity and
+    half-turn rotations."""
+    n_src = n if n_src is None else n_src
+    origins = rng.normal(size=(n_src, 3)) * spread
+    frames = random_rotations(n_src, rng)
+    nbr_idx = np.array([[(i + 1 + s) % n_src for s in range(k)] for i in range(n)])
+    nbr_mask = rng.random((n, k)) < 0.7
+    nbr_mask[0] = False
+    nbr_mask[1:3, :3] = True
+    Fi, Fj = frames[:n, None], frames[nbr_idx]
+    R_ij = np.swapaxes(Fi, -1, -2) @ Fj
+    t_ij = np.einsum("nkba,nkb->nka", Fi, origins[nbr_idx] - origins[:n, None])
+    t_ij[1, 0] = 0.0
+    t_ij[1, 1] = [0.0, 0.0, 2.5]
+    t_ij[1, 2] = [0.0, 0.0, -1.5]
+    R_ij[2, 0] = np.eye(3)
+    R_ij[2, 1] = np.diag([-1.0, 1.0, -1.0])
+    nbr_idx[~nbr_mask] = -1                               # padding value is ignored
+    return nbr_idx, nbr_mask, R_ij, t_ij
+
+
+def _dense_sum(G, nbr_idx, nbr_mask, R_ij, t_ij, w, lmax):
+    dense = translation_matrices(lmax, GRID, t_ij, rotation=R_ij)
+    out = np.zeros((nbr_idx.shape[0],) + G.shape[1:])
+    for i in range(nbr_idx.shape[0]):
+        for s in range(nbr_idx.shape[1]):
+            if nbr_mask[i, s]:
+                out[i] += w[i, s] * (dense[i, s] @ G[nbr_idx[i, s]])
+    return out
+
+
+@pytest.mark.parametrize("lmax", [0, 1, 2, 4, 6])
+def test_matches_dense_operators(rng, lmax):
+    # float64: the explicit weighted sum over the dense operators T(t) D(R), and the dense
+    # path's messages and VJP, to 1e-12 (relative); sources not the receivers (n_src != N)
+    n, k, n_src = 9, 5, 12
+    nbr_idx, nbr_mask, R_ij, t_ij = _graph(rng, n, k, 3.0, n_src)
+    G = rng.normal(size=(n_src, GRID.n_radial, (lmax + 1) ** 2, 3))
+    w = rng.random((n, k))
+    fr = edge_frames(R_ij, t_ij, GRID, lmax, nbr_idx, nbr_mask, w, n_src=n_src)
+    out = pass_messages_z(G, fr)
+    ref = _dense_sum(G, nbr_idx, nbr_mask, R_ij, t_ij, w, lmax)
+    assert np.abs(out - ref).max() < 1e-12 * np.abs(ref).max()
+    assert not out[0].any()                                     # no neighbours
+    ops = edge_operators(R_ij, t_ij, GRID, lmax, nbr_mask)
+    g = rng.normal(size=out.shape)
+    gz = grad(lambda a: (pass_messages_z(a, fr) * g).sum())(G)
+    gd = grad(lambda a: (pass_messages(a, ops, nbr_idx, nbr_mask, w) * g).sum())(G)
+    assert np.abs(gz - gd).max() < 1e-12 * np.abs(gd).max()
+    check_grads(lambda a: pass_messages_z(a, fr), modes=["rev"], order=1)(G)
+
+
+def test_message_passing_methods_agree(rng):
+    # the wrapper's default (edge frames) against method="dense", float64 and float32 with
+    # weights; float32 to single precision
+    n, k, lmax = 11, 6, 4
+    nbr_idx, nbr_mask, R_ij, t_ij = _graph(rng, n, k, 3.0)
+    G = rng.normal(size=(n, GRID.n_radial, (lmax + 1) ** 2, 4))
+    w = rng.random((n, k))
+    dense = message_passing(G, nbr_idx, nbr_mask, R_ij, t_ij, GRID, w, method="dense")
+    z = message_passing(G, nbr_idx, nbr_mask, R_ij, t_ij, GRID, w)
+    assert np.abs(z - dense).max() < 1e-12 * np.abs(dense).max()
+    z32 = message_passing(G.astype(np.float32), nbr_idx, nbr_mask, R_ij.astype(np.float32),
+                          t_ij.astype(np.float32), GRID, w.astype(np.float32))
+    assert z32.dtype == np.float32
+    assert np.abs(z32 - dense).max() < 2e-5 * np.abs(dense).max()
+    g = rng.normal(size=dense.shape).astype(np.float32)
+    loss = lambda a, m: (message_passing(a, nbr_idx, nbr_mask, R_ij.astype(np.float32),
+                                         t_ij.astype(np.float32), GRID, w, method=m) * g).sum()
+    gz, gd = grad(loss)(G.astype(np.float32), "z"), grad(loss)(G.astype(np.float32), "dense")
+    assert gz.dtype == np.float32 and np.abs(gz - gd).max() < 2e-5 * np.abs(gd).max()
+    with pytest.raises(ValueError, match="method"):
+        message_passing(G, nbr_idx, nbr_mask, R_ij, t_ij, GRID, method="sparse")
+
+
+def test_edge_weight_and_masked_slots(rng):
+    # weight 1 equals no weight (bitwise); NaN weights on masked slots are ignored; zero
+    # weights silence an edge; no gradient flows to the weights
+    n, k, lmax = 8, 4, 3
+    nbr_idx, nbr_mask, R_ij, t_ij = _graph(rng, n, k, 2.0)
+    G = rng.normal(size=(n, GRID.n_radial, (lmax + 1) ** 2, 2))
+    plain = pass_messages_z(G, edge_frames(R_ij, t_ij, GRID, lmax, nbr_idx, nbr_mask))
+    ones = pass_messages_z(G, edge_frames(R_ij, t_ij, GRID, lmax, nbr_idx, nbr_mask,
+                                          np.ones((n, k))))
+    np.testing.assert_array_equal(plain, ones)
+    w = np.where(nbr_mask, 1.0, np.nan)
+    w[1, :] = 0.0
+    out = pass_messages_z(G, edge_frames(R_ij, t_ij, GRID, lmax, nbr_idx, nbr_mask, w))
+    assert np.isfinite(out).all() and not out[1].any()
+    np.testing.assert_array_equal(out[2:], plain[2:])
+
+
+def test_bitwise_stable_and_thread_independent(rng, monkeypatch):
+    # the same call twice, and with 1 or 3 threads: bitwise equal messages and VJP (each
+    # receiver / source is summed by one thread in a fixed order)
+    from fourier6d import _numba_kernels, _numba_zmessage
+    n, k, lmax = 40, 9, 4
+    nbr_idx, nbr_mask, R_ij, t_ij = _graph(rng, n, k, 4.0)
+    G = rng.normal(size=(n, GRID.n_radial, (lmax + 1) ** 2, 5)).astype(np.float32)
+    g = rng.normal(size=G.shape).astype(np.float32)
+    args = (R_ij.astype(np.float32), t_ij.astype(np.float32), GRID, lmax, nbr_idx, nbr_mask)
+    monkeypatch.setattr(_numba_zmessage, "EDGES_PER_THREAD", 1)
+    results = []
+    for threads in (1, 3, 3):
+        monkeypatch.setattr(_numba_zmessage, "default_threads", lambda t=threads: t)
+        monkeypatch.setattr(_numba_kernels, "default_threads", lambda t=threads: t)
+        fr = edge_frames(*args)
+        results.append((pass_messages_z(G, fr),
+                        grad(lambda a: (pass_messages_z(a, fr) * g).sum())(G), fr))
+    for out, gr, fr in results[1:]:
+        np.testing.assert_array_equal(out, results[0][0])
+        np.testing.assert_array_equal(gr, results[0][1])
+        for name in ("rot", "roty", "zcos", "zsin", "tz"):
+            np.testing.assert_array_equal(getattr(fr, name), getattr(results[0][2], name))
+
+
+@pytest.mark.parametrize("lmax", [1, 4])
+def test_numba_kernels_match_array_path(rng, monkeypatch, lmax):
+    # geometry, messages and VJP of the Numba kernels against the array path (the CuPy path),
+    # float64 to 1e-12 and float32 to single precision; channels not a multiple of the padding
+    from fourier6d import _numba_zmessage
+    if not _numba_zmessage.AVAILABLE:
+        pytest.skip("numba not available")
+    n, k = 30, 11
+    nbr_idx, nbr_mask, R_ij, t_ij = _graph(rng, n, k, 4.0)
+    w = rng.random((n, k))
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 2e-6)):
+        for C in (3, 8, 13):
+            G = rng.normal(size=(n, GRID.n_radial, (lmax + 1) ** 2, C)).astype(dtype)
+            g = rng.normal(size=G.shape).astype(dtype)
+            args = (R_ij.astype(dtype), t_ij.astype(dtype), GRID, lmax, nbr_idx, nbr_mask, w)
+            fr = edge_frames(*args)
+            out = pass_messages_z(G, fr)
+            gk = grad(lambda a: (pass_messages_z(a, fr) * g).sum())(G)
+            with monkeypatch.context() as m:
+                m.setattr(_numba_zmessage, "applicable", lambda *a: False)
+                m.setattr(_numba_zmessage, "applicable_frames", lambda *a: False)
+                fa = edge_frames(*args)
+                ref = pass_messages_z(G, fa)
+                ga = grad(lambda a: (pass_messages_z(a, fa) * g).sum())(G)
+            for name in ("rot", "roty", "zcos", "zsin", "tz"):
+                a, b = getattr(fr, name), getattr(fa, name)
+                assert a.dtype == dtype and np.abs(a - b).max() < tol * max(np.abs(b).max(), 1)
+            assert out.dtype == dtype and gk.dtype == dtype
+            assert np.abs(out - ref).max() < tol * np.abs(ref).max(), (dtype, C)
+            assert np.abs(gk - ga).max() < tol * np.abs(ga).max(), (dtype, C)
+
+
+def test_frames_geometry(rng):
+    # rot = D(S R) with S t = |t| e_z; roty = D(Ry(theta)) whose blocks do not mix the m >= 0
+    # and m < 0 harmonics (the kernels skip those entries); T_z entries: T(0) = identity
+    n, k, lmax = 6, 4, 4
+    nbr_idx, nbr_mask, R_ij, t_ij = _graph(rng, n, k, 3.0)
+    fr = edge_frames(R_ij, t_ij, GRID, lmax, nbr_idx, nbr_mask)
+    off = block_offsets(lmax)
+    for l in range(1, lmax + 1):
+        n_l = 2 * l + 1
+        blk = fr.roty[:, off[l]:off[l + 1]].reshape(-1, n_l, n_l)
+        assert np.abs(blk[:, l:, :l]).max() < 1e-14 and np.abs(blk[:, :l, l:]).max() < 1e-14
+    # theta of each edge from the y-rotation's l = 1 block: Ry(theta) in the (y, z, x) basis
+    t = t_ij[nbr_mask]
+    theta = np.arctan2(np.hypot(t[:, 0], t[:, 1]), t[:, 2])
+    D1 = wigner_d_from_euler(lmax, 0 * theta, theta, 0 * theta)
+    for l in range(lmax + 1):
+        n_l = 2 * l + 1
+        blk = fr.roty[:, off[l]:off[l + 1]].reshape(-1, n_l, n_l)
+        assert np.abs(blk - D1[:, l * l:(l + 1) ** 2, l * l:(l + 1) ** 2]).max() < 1e-13
+    zero = np.nonzero(np.linalg.norm(t, axis=1) == 0)[0]
+    assert zero.size == 1
+    T0 = [zm.z_translation_blocks(fr.tz[zero[0]], lmax, m) for m in range(lmax + 1)]
+    for m, T in enumerate(T0):
+        assert np.abs(T - np.eye(lmax + 1 - m)).max() < 1e-13
+
+
+def test_empty_graph_and_bad_input(rng):
+    n, k, lmax = 4, 3, 2
+    nbr_idx, nbr_mask, R_ij, t_ij = _graph(rng, n, k, 1.0)
+    G = rng.normal(size=(n, GRID.n_radial, 9, 2))
+    none = np.zeros_like(nbr_mask)
+    fr = edge_frames(R_ij, t_ij, GRID, lmax, nbr_idx, none)
+    assert fr.n_edges == 0
+    out = pass_messages_z(G, fr)
+    assert out.shape == G.shape and not out.any()
+    assert not grad(lambda a: (pass_messages_z(a, fr) * 1.0).sum())(G).any()
+    fr = edge_frames(R_ij, t_ij, GRID, lmax, nbr_idx, nbr_mask)
+    with pytest.raises(ValueError, match="do not match"):
+        pass_messages_z(G[..., :4, :], fr)                          # lmax 1 coefficients
+    with pytest.raises(ValueError, match="do not match"):
+        pass_messages_z(G[:3], fr)
+    with pytest.raises(TypeError):
+        pass_messages_z(G, "frames")
+    with pytest.raises(ValueError):
+        edge_frames(R_ij, t_ij, GRID, lmax, np.where(nbr_mask, 9, 0), nbr_mask)
+    with pytest.raises(ValueError):
+        edge_frames(R_ij[:, :1], t_ij, GRID, lmax, nbr_idx, nbr_mask)
+    with pytest.raises(TypeError):
+        edge_frames(R_ij, t_ij, 0.5, lmax, nbr_idx, nbr_mask)
+    assert isinstance(fr.astype(np.float32), EdgeFrames) and fr.astype(np.float64) is fr
