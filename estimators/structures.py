@@ -1,28 +1,43 @@
 """Reading protein structures (PDB, mmCIF, gzipped, ProDy atom groups).
 
 One job: turn a messy structure file into a clean residue/heavy-atom table
-(:class:`Structure`).  Reading rules (each tested in tests/test_structures.py):
+(:class:`Structure`).  Files are parsed by `gemmi <https://gemmi.readthedocs.io>`_
+(PDB with hybrid-36 numbers, mmCIF); this module checks what gemmi accepts
+silently and applies the reading rules (each tested in tests/test_structures.py):
 
-* hydrogens (and deuterium) are ignored: element column H/D, or, where the
-  element column is empty or odd, an atom name whose first letter after
-  leading digits is H or D (no heavy atom of an amino acid is so named);
+* the format is recognised from the content, not the file name: mmCIF when the
+  first data line starts with ``data_``, PDB otherwise (also for CASP models
+  without extension); gzip is recognised from its magic bytes;
+* hydrogens (and deuterium) are ignored: element H/D, or an atom name whose
+  first letter after leading digits is H or D (no heavy atom of an amino acid
+  is so named);
 * alternate locations: per residue, atoms without altloc and those of the
-  first altloc label met in that residue are kept, the others dropped;
+  first altloc label met in that residue are kept, the others dropped; a
+  residue of another name under the same number whose atoms all belong to
+  other altloc labels (microheterogeneity) is dropped;
 * insertion codes make distinct residues (12, 12A, 12B ...);
+* a residue is a run of consecutive atom records with the same chain, number,
+  insertion code and name: two consecutive residues of different names under
+  one number stay two residues (with a warning); a residue number that comes
+  back after other residues of the same chain segment is an error (it would
+  otherwise merge two residues into one);
 * modified residues are mapped to their parent amino acid (MSE->MET, SEP->SER,
   HID->HIS ... :data:`estimators.atom_types.RESIDUE_ALIASES`), other HETATM
   residues (ligands, ions) and waters are ignored;
 * ATOM records of unknown residue names (nucleotides, caps) are skipped with a
-  warning; several chains are kept; residues without a chain id that are
-  separated by TER records are kept apart;
-* only the first model of a multi-model file is read;
+  warning; several chains are kept; TER records separate segments, so residues
+  without a chain id on both sides of a TER are kept apart even when their
+  numbers overlap;
+* only the first model of a multi-model file is read (PDB: up to the first
+  ``ENDMDL``/``END``);
 * heavy-atom names are normalised to PDB v3 (OT1->O, OT2->OXT, ...); a repeated
   atom name within a residue keeps the first occurrence (with a warning);
 * residues left without heavy atoms are dropped.
 
 Bad input raises :class:`StructureError` naming the file (and the line or
-residue): unreadable path, empty file, corrupt ATOM lines, NaN/inf
-coordinates, no protein residue.
+residue): unreadable path, empty file, corrupt ATOM lines (too short, corrupt
+coordinates or residue number), NaN/inf coordinates, a repeated residue, no
+protein residue.
 """
 from __future__ import annotations
 
@@ -176,19 +191,18 @@ def cross(u, v):
 # ----------------------------------------------------------------------------- reading
 
 _HYDROGEN_ELEMENTS = frozenset({"H", "D"})
-_LEADING_DIGITS = re.compile(r"^\d+")
 
 
 def _is_hydrogen(name, element):
-    """Hydrogen by element column, or by name when the element is not H/D."""
+    """Hydrogen by element, or by name when the element is not H/D."""
     if element in _HYDROGEN_ELEMENTS:
         return True
     stripped = name.lstrip("0123456789")
     return stripped[:1] in ("H", "D")
 
 
-def _open_text(path, name):
-    """Bytes of ``path`` (gunzipped when gzip magic) as text; StructureError when unreadable."""
+def _read_bytes(path, name):
+    """Bytes of ``path`` (gunzipped when gzip magic); StructureError when unreadable."""
     try:
         with open(path, "rb") as fh:
             data = fh.read()
@@ -199,154 +213,331 @@ def _open_text(path, name):
             data = gzip.decompress(data)
         except (OSError, EOFError) as exc:
             raise StructureError(f"{name}: corrupt gzip file ({exc})") from exc
-    return data.decode("utf-8", errors="replace")
+    return data
 
 
-class _AtomRecords:
-    """Atom-level columns collected by a parser (all atoms incl. hydrogens)."""
+def _is_mmcif(data):
+    """mmCIF when the first line that is neither blank nor a comment starts with ``data_``."""
+    for line in data[:4096].splitlines():
+        s = line.strip()
+        if s and not s.startswith(b"#"):
+            return s.startswith(b"data_")
+    return False
 
-    __slots__ = ("hetatm", "names", "altlocs", "resnames", "chains", "resnums", "icodes",
-                 "coords", "elements", "segments", "where")
+
+class _Residue:
+    """One residue as read: identity and the range [start, stop) of its atoms in :class:`_Atoms`."""
+
+    __slots__ = ("segment", "chain", "resnum", "icode", "resname", "hetatm", "where",
+                 "start", "stop")
+
+    def __init__(self, segment, chain, resnum, icode, resname, hetatm, where, start, stop=None):
+        self.segment, self.chain, self.resnum, self.icode = segment, chain, resnum, icode
+        self.resname, self.hetatm, self.where = resname, hetatm, where
+        self.start, self.stop = start, stop
+
+    def label(self):
+        return f"{self.chain}:{self.resname}{self.resnum}{self.icode}"
+
+
+class _Atoms:
+    """Atoms of the amino-acid residues as read, flat, in file order.
+
+    Hydrogens are included unless the reader dropped them already (gemmi does for PDB).
+
+    ``altlocs``: the label, or '', ' ' or '\0' when none; ``hflags``: the element is H or D;
+    ``coords``: x, y, z of each atom, one after the other (a flat list).
+    """
+
+    __slots__ = ("residues", "names", "altlocs", "hflags", "coords", "n_all", "plain")
 
     def __init__(self):
-        for s in self.__slots__:
-            setattr(self, s, [])
+        self.residues, self.names, self.altlocs, self.hflags, self.coords = [], [], [], [], []
+        self.n_all = 0          # every atom record of the first model (waters, ligands ...)
+        self.plain = None       # True: no altloc label and no H/D flag (None: not known)
 
 
-def _parse_pdb(text, name):
-    """Parse ATOM/HETATM records of the first model of PDB text."""
-    rec = _AtomRecords()
-    segment = 0
-    seen_model = False
-    coord_str = []
+def _wanted(resname):
+    """Parent amino acid of a residue name, None for anything else (waters included)."""
+    if resname in AA_INDEX:
+        return resname
+    return RESIDUE_ALIASES.get(resname)
+
+
+# --- PDB: gemmi reads; a check of the atom records first catches what gemmi accepts silently
+# (gemmi reads a corrupt number as its valid prefix and merges a residue that comes back later
+# in its chain into the first one)
+
+_HYBRID36 = re.compile(r"^(?:[A-Z][A-Z0-9]{3}|[a-z][a-z0-9]{3})$")
+
+
+def _first_model(data):
+    """The bytes of the first model: up to the first END/ENDMDL or the second MODEL record."""
+    end = data.find(b"\nEND")
+    end = len(data) if end < 0 else end
+    if data.startswith(b"END"):
+        end = 0
+    first = 0 if data.startswith(b"MODEL ") else data.find(b"\nMODEL ", 0, end)
+    if first >= 0:
+        second = data.find(b"\nMODEL ", first + 1, end)
+        if second >= 0:
+            end = second
+    return data[:end]
+
+
+def _valid_resnum(field):
+    """A PDB residue number field: a decimal integer or a hybrid-36 number."""
+    try:
+        int(field)
+        return True
+    except ValueError:
+        return bool(_HYBRID36.match(field))
+
+
+def _numbers_valid(fields, dot):
+    """True when every row of ``fields`` (uint8, shape (n, 8) or (n, 4)) reads as a number.
+
+    Right-justified numbers (leading spaces, optional '-', digits, with exactly one '.' when
+    ``dot``) are tested on all rows at once, each row's byte flags packed in one little-endian
+    word; the other rows are converted one by one (``float`` / residue-number rules).
+    """
+    fields = np.ascontiguousarray(fields)
+    word = "<u8" if fields.shape[1] == 8 else "<u4"
+    space = (fields == 32).view(word).ravel()
+    points = (fields == 46).view(word).ravel()
+    minus = (fields == 45).view(word).ravel()
+    digit = ((fields >= 48) & (fields <= 57)).view(word).ravel()
+    one = space.dtype.type(1)
+    after_spaces = ((space << space.dtype.type(8)) | one) - space
+    ones = space * space.dtype.type(255)                   # 0xFF in each leading-space byte
+    full = space | minus | digit | points if dot else space | minus | digit
+    good = (full == _ALL_ONES[word]) & (digit != 0) & ((ones & (ones + one)) == 0)
+    good &= (minus == 0) | (minus == after_spaces)
+    if dot:
+        good &= (points != 0) & ((points & (points - one)) == 0)
+    if good.all():
+        return True
+    if dot:
+        try:
+            fields[~good].view("S8").astype(np.float64)
+            return True
+        except ValueError:
+            return False
+    return all(_valid_resnum(bytes(f).decode("latin-1")) for f in fields[~good])
+
+
+_ALL_ONES = {"<u8": np.uint64(0x0101010101010101), "<u4": np.uint32(0x01010101)}
+_ATOM_WORD = np.uint64(int.from_bytes(b"ATOM  ", "little"))
+_HETATM_WORD = np.uint64(int.from_bytes(b"HETATM", "little"))
+_TER_WORD = np.uint64(int.from_bytes(b"TER", "little"))
+# residue key, columns 18-27 (name, chain, number, insertion code), within the 16 bytes from
+# column 17: the altloc (first byte) and columns 28-32 are masked out
+_KEY_MASKS = np.array([0xFFFFFFFFFFFFFF00, 0x0000000000FFFFFF], dtype=np.uint64)
+
+
+def _check_pdb(region, name):
+    """Check the ATOM/HETATM records of the first model (``region``, bytes).
+
+    Vectorised over all lines: coordinates that are not numbers, residue numbers that are
+    neither decimal nor hybrid-36, and an amino-acid residue that comes back after other
+    residues of its chain segment (TER records start new segments) send the file to
+    :func:`_diagnose_pdb`, which goes line by line and raises StructureError naming the line.
+    """
+    buf = np.frombuffer(region, dtype=np.uint8)
+    if not len(buf):
+        return False
+    padded = np.concatenate((buf, np.full(64, 10, dtype=np.uint8)))
+    newlines = np.flatnonzero(buf == 10)
+    starts = np.concatenate(([0], newlines + 1))
+    ends = np.concatenate((newlines, [len(buf)]))
+    head = padded[starts[:, None] + np.arange(8)].view("<u8").ravel()
+    head6 = head & np.uint64(0xFFFFFFFFFFFF)
+    is_atom = (head6 == _ATOM_WORD) | (head6 == _HETATM_WORD)
+    if not is_atom.any():
+        return False
+    atom_starts = starts[is_atom]
+    if (ends[is_atom] - atom_starts < 54).any():
+        _diagnose_pdb(region, name)
+        return True
+    segment = np.searchsorted(starts[(head & np.uint64(0xFFFFFF)) == _TER_WORD], atom_starts)
+    keys = padded[atom_starts[:, None] + np.arange(16, 32)].view("<u8") & _KEY_MASKS
+    new = np.ones(len(keys), dtype=bool)
+    new[1:] = (keys[1:] != keys[:-1]).any(axis=1) | (segment[1:] != segment[:-1])
+    run_starts = atom_starts[new]
+    has_altlocs = bool((padded[atom_starts + 16] != 32).any())
+    ok = (_numbers_valid(padded[atom_starts[:, None] + np.arange(30, 54)].reshape(-1, 8), True)
+          and _numbers_valid(padded[run_starts[:, None] + np.arange(22, 26)], False))
+    if ok:
+        runs = list(zip(segment[new].tolist(), keys[new, 0].tolist(), keys[new, 1].tolist()))
+        if len(set(runs)) != len(runs):
+            seen = set()
+            for run, start in zip(runs, run_starts.tolist()):
+                resname = region[start + 17:start + 21].decode("latin-1").strip()
+                if run in seen and _wanted(resname) is not None:
+                    ok = False
+                    break
+                seen.add(run)
+    if not ok:
+        _diagnose_pdb(region, name)
+    return has_altlocs
+
+
+def _diagnose_pdb(region, name):
+    """Line-by-line pass that names the first bad ATOM/HETATM record (run when the check fails)."""
+    text = region.decode("utf-8", errors="replace")
+    segment, prev, first_line = 0, None, {}
     for lineno, line in enumerate(text.splitlines(), 1):
         head = line[:6]
-        if head == "ATOM  " or head == "HETATM" or head.rstrip() == "ATOM":
-            if len(line) < 54:
-                raise StructureError(f"{name}: line {lineno}: corrupt {head.strip()} record "
-                                     f"(too short for coordinates): {line.rstrip()!r}")
-            try:
-                resnum = int(line[22:26])
-            except ValueError:
-                raise StructureError(f"{name}: line {lineno}: corrupt residue number "
-                                     f"{line[22:26]!r}: {line.rstrip()!r}") from None
-            rec.hetatm.append(head == "HETATM")
-            rec.names.append(line[12:16].strip())
-            rec.altlocs.append(line[16].strip())
-            rec.resnames.append(line[17:21].strip())
-            rec.chains.append(line[21].strip())
-            rec.resnums.append(resnum)
-            rec.icodes.append(line[26:27].strip())
-            coord_str.append((line[30:38], line[38:46], line[46:54]))
-            rec.elements.append(line[76:78].strip().upper())
-            rec.segments.append(segment)
-            rec.where.append(lineno)
-        elif head == "TER   " or head.rstrip() == "TER":
+        if line.startswith("TER"):
             segment += 1
-        elif head == "MODEL ":
-            if seen_model:
-                break
-            seen_model = True
-        elif head == "ENDMDL":
-            break
-    if coord_str:
+            prev = None
+            continue
+        if not (head in ("ATOM  ", "HETATM") or head.rstrip() == "ATOM"):
+            continue
+        if len(line) < 54:
+            raise StructureError(f"{name}: line {lineno}: corrupt {head.strip()} record "
+                                 f"(too short for coordinates): {line.rstrip()!r}")
+        if not _valid_resnum(line[22:26]):
+            raise StructureError(f"{name}: line {lineno}: corrupt residue number "
+                                 f"{line[22:26]!r}: {line.rstrip()!r}")
+        x, y, z = line[30:38], line[38:46], line[46:54]
         try:
-            rec.coords = np.array(coord_str, dtype=np.float64)
+            float(x), float(y), float(z)
         except ValueError:
-            for (x, y, z), lineno in zip(coord_str, rec.where):
-                try:
-                    float(x), float(y), float(z)
-                except ValueError:
-                    raise StructureError(f"{name}: line {lineno}: corrupt coordinates "
-                                         f"{x!r} {y!r} {z!r}") from None
-            raise
-    else:
-        rec.coords = np.zeros((0, 3))
-    return rec
+            raise StructureError(f"{name}: line {lineno}: corrupt coordinates "
+                                 f"{x!r} {y!r} {z!r}") from None
+        key = (segment, line[17:27])
+        if key != prev:
+            resname = line[17:21].strip()
+            if key in first_line and _wanted(resname) is not None:
+                label = f"{line[21].strip()}:{resname}{line[22:26].strip()}{line[26].strip()}"
+                raise StructureError(
+                    f"{name}: line {lineno}: residue {label} comes back after other residues "
+                    f"(first seen at line {first_line[key]}); residue numbers must not repeat "
+                    f"within a chain")
+            first_line.setdefault(key, lineno)
+            prev = key
 
 
-_CIF_TOKEN = re.compile(r"""'(?:[^']|'(?!\s|$))*'(?=\s|$)|"(?:[^"]|"(?!\s|$))*"(?=\s|$)|\S+""")
+def _atoms_from_pdb(data, name):
+    """Amino-acid atoms of the first model of PDB bytes, read by gemmi."""
+    import gemmi
+    region = _first_model(data)
+    try:
+        st = gemmi.read_pdb_string(region, split_chain_on_ter=True)
+    except (RuntimeError, ValueError) as exc:
+        _diagnose_pdb(region, name)                 # names the line where it can
+        raise StructureError(f"{name}: {str(exc).strip()}") from None
+    has_altlocs = _check_pdb(region, name)
+    out = _Atoms()
+    if len(st) == 0:
+        return out
+    names, altlocs, hflags, coords = out.names, out.altlocs, out.hflags, out.coords
+    model = st[0]
+    out.n_all = model.count_atom_sites()
+    model.remove_hydrogens()                            # element H or D, in C++
+    for segment, chain in enumerate(model):
+        chain_id = chain.name
+        for r in chain:
+            resname = r.name
+            het = r.het_flag == "H"
+            if _wanted(resname) is None:
+                if not het and resname not in WATER_NAMES:      # reported as unknown
+                    out.residues.append(_Residue(segment, chain_id, r.seqid.num,
+                                                 r.seqid.icode.strip(), resname, het, None,
+                                                 len(names), len(names)))
+                continue
+            seqid = r.seqid
+            start = len(names)
+            if has_altlocs:
+                for a in r:
+                    names.append(a.name)
+                    altlocs.append(a.altloc)
+                    coords.extend(a.pos.tolist())
+            else:
+                for a in r:
+                    names.append(a.name)
+                    coords.extend(a.pos.tolist())
+            out.residues.append(_Residue(segment, chain_id, seqid.num, seqid.icode.strip(),
+                                         resname, het, None, start, len(names)))
+    hflags.extend([False] * len(names))
+    if not has_altlocs:
+        altlocs.extend([""] * len(names))
+    out.plain = not has_altlocs
+    return out
 
 
-def _parse_mmcif(text, name):
-    """Parse the ``_atom_site`` loop (first model) of mmCIF text."""
-    lines = text.splitlines()
-    keys, start = [], None
-    for i, line in enumerate(lines):
-        s = line.strip()
-        if s.startswith("_atom_site."):
-            keys.append(s.split()[0][len("_atom_site."):])
-            start = i + 1
-        elif keys:
-            break
-    rec = _AtomRecords()
-    if not keys:
-        rec.coords = np.zeros((0, 3))
-        return rec
-    body = []
-    for line in lines[start:]:
-        s = line.strip()
-        if s.startswith(("loop_", "_", "#", "data_")):
-            break
-        if s:
-            body.append(s)
-    tokens = _CIF_TOKEN.findall("\n".join(body))
-    ncol = len(keys)
-    if len(tokens) % ncol:
-        raise StructureError(f"{name}: corrupt mmCIF _atom_site loop ({len(tokens)} values "
-                             f"for {ncol} columns)")
-    table = np.array(tokens, dtype=object).reshape(-1, ncol)
-    col = {k: i for i, k in enumerate(keys)}
+# --- mmCIF: gemmi's CIF reader gives the _atom_site columns
+
+def _atoms_from_mmcif(data, name):
+    """Amino-acid atoms of the first model of the ``_atom_site`` loop of mmCIF bytes."""
+    from gemmi import cif
+    try:
+        doc = cif.read_string(data.decode("utf-8", errors="replace"))
+    except (RuntimeError, ValueError) as exc:
+        raise StructureError(f"{name}: corrupt mmCIF ({str(exc).strip()})") from None
+    site = doc[0].get_mmcif_category("_atom_site.") if len(doc) else {}
+    out = _Atoms()
+    if not site:
+        return out
+    for need in ("Cartn_x", "Cartn_y", "Cartn_z"):
+        if need not in site:
+            raise StructureError(f"{name}: mmCIF _atom_site has no {need} column")
+    n = len(site["Cartn_x"])
 
     def get(*candidates, default=""):
         for k in candidates:
-            if k in col:
-                vals = [v.strip("'\"") for v in table[:, col[k]]]
-                return ["" if v in ("?", ".") else v for v in vals]
-        return [default] * len(table)
+            if k in site:
+                return ["" if v is None or v is False else str(v) for v in site[k]]
+        return [default] * n
 
-    for need in ("Cartn_x", "Cartn_y", "Cartn_z"):
-        if need not in col:
-            raise StructureError(f"{name}: mmCIF _atom_site has no {need} column")
     models = get("pdbx_PDB_model_num", default="1")
-    first = models[0] if models else "1"
-    keep = np.array([m == first for m in models], dtype=bool)
-    group = get("group_PDB", default="ATOM")
-    names = get("auth_atom_id", "label_atom_id")
-    alts = get("label_alt_id")
-    resn = get("auth_comp_id", "label_comp_id")
-    chains = get("auth_asym_id", "label_asym_id")
-    seqs = get("auth_seq_id", "label_seq_id")
-    icodes = get("pdbx_PDB_ins_code")
-    elems = get("type_symbol")
-    xyz = [get("Cartn_x"), get("Cartn_y"), get("Cartn_z")]
-    for r in np.flatnonzero(keep):
-        try:
-            resnum = int(seqs[r])
-        except ValueError:
-            raise StructureError(f"{name}: _atom_site row {r + 1}: corrupt residue number "
-                                 f"{seqs[r]!r}") from None
-        rec.hetatm.append(group[r] == "HETATM")
-        rec.names.append(names[r])
-        rec.altlocs.append(alts[r])
-        rec.resnames.append(resn[r])
-        rec.chains.append(chains[r])
-        rec.resnums.append(resnum)
-        rec.icodes.append(icodes[r])
-        rec.elements.append(elems[r].upper())
-        rec.segments.append(0)
-        rec.where.append(r + 1)
+    first = models[0] if n else "1"
+    rows = [i for i in range(n) if models[i] == first]
+    group, names = get("group_PDB", default="ATOM"), get("auth_atom_id", "label_atom_id")
+    alts, resn = get("label_alt_id"), get("auth_comp_id", "label_comp_id")
+    chains, seqs = get("auth_asym_id", "label_asym_id"), get("auth_seq_id", "label_seq_id")
+    icodes, elems, entity = get("pdbx_PDB_ins_code"), get("type_symbol"), get("label_asym_id")
     try:
-        rec.coords = np.array([[float(xyz[k][r]) for k in range(3)] for r in np.flatnonzero(keep)],
-                              dtype=np.float64).reshape(-1, 3)
-    except ValueError:
+        xyz = np.array([[site["Cartn_x"][i], site["Cartn_y"][i], site["Cartn_z"][i]]
+                        for i in rows], dtype=np.float64).reshape(-1, 3)
+    except (ValueError, TypeError):
         raise StructureError(f"{name}: corrupt coordinates in mmCIF _atom_site") from None
-    return rec
+    out.n_all = len(rows)
+    segment_ids, prev = {}, None
+    for j, i in enumerate(rows):
+        try:
+            resnum = int(seqs[i])
+        except ValueError:
+            raise StructureError(f"{name}: _atom_site row {i + 1}: corrupt residue number "
+                                 f"{seqs[i]!r}") from None
+        segment = segment_ids.setdefault(entity[i], len(segment_ids))
+        _append_atom(out, (segment, chains[i], resnum, icodes[i], resn[i]), prev,
+                     group[i] == "HETATM", f"_atom_site row {i + 1}",
+                     names[i], alts[i], elems[i].upper() in _HYDROGEN_ELEMENTS, xyz[j])
+        prev = (segment, chains[i], resnum, icodes[i], resn[i])
+    return out
 
 
-def _from_atomgroup(ag, name):
-    """Atom-level columns of a ProDy AtomGroup / Selection (current coordinate set)."""
-    rec = _AtomRecords()
+def _append_atom(out, key, prev, hetatm, where, name, altloc, hflag, xyz):
+    """Add one atom record (of any residue) to ``out``; a change of ``key`` starts a residue."""
+    if key != prev:
+        if out.residues:
+            out.residues[-1].stop = len(out.names)
+        out.residues.append(_Residue(*key, hetatm, where, len(out.names), len(out.names)))
+    res = out.residues[-1]
+    if _wanted(res.resname) is not None:
+        out.names.append(name)
+        out.altlocs.append(altloc)
+        out.hflags.append(hflag)
+        out.coords.extend(xyz)
+    res.stop = len(out.names)
+
+
+# --- ProDy atom groups
+
+def _atoms_from_atomgroup(ag, name):
+    """Amino-acid atoms of a ProDy AtomGroup / Selection (current coordinate set)."""
     n = ag.numAtoms()
 
     def col(getter, default=""):
@@ -356,25 +547,32 @@ def _from_atomgroup(ag, name):
             return [default] * n
         return [v.strip() if isinstance(v, str) else v for v in vals.tolist()]
 
-    rec.names = col("getNames")
-    rec.resnames = col("getResnames")
-    rec.chains = col("getChids")
-    rec.altlocs = col("getAltlocs")
-    rec.icodes = col("getIcodes")
-    rec.elements = [e.upper() for e in col("getElements")]
-    rec.resnums = [int(v) for v in col("getResnums", 0)]
+    names, resnames, chains = col("getNames"), col("getResnames"), col("getChids")
+    altlocs, icodes = col("getAltlocs"), col("getIcodes")
+    elements = [e.upper() for e in col("getElements")]
+    resnums = [int(v) for v in col("getResnums", 0)]
     try:
         het = ag.getFlags("hetatm")
     except Exception:
         het = None
-    rec.hetatm = [False] * n if het is None else [bool(h) for h in het]
-    segs = col("getSegnames")
-    rec.segments = [0] * n
+    hetatm = [False] * n if het is None else [bool(h) for h in het]
+    try:
+        ter = ag.getFlags("pdbter")          # set on the last atom before each TER record
+    except Exception:
+        ter = None
+    segments = ([0] * n if ter is None or n == 0
+                else np.concatenate([[0], np.cumsum(ter[:-1])]).tolist())
     coords = ag.getCoords()
-    rec.coords = np.zeros((0, 3)) if coords is None else np.asarray(coords, dtype=np.float64)
-    rec.where = list(range(1, n + 1))
-    del segs
-    return rec
+    coords = np.zeros((0, 3)) if coords is None else np.asarray(coords, dtype=np.float64)
+    out = _Atoms()
+    out.n_all = n
+    prev = None
+    for k in range(n):
+        key = (segments[k], chains[k], resnums[k], icodes[k], resnames[k])
+        _append_atom(out, key, prev, hetatm[k], f"atom {k + 1}", names[k], altlocs[k],
+                     elements[k] in _HYDROGEN_ELEMENTS, coords[k])
+        prev = key
+    return out
 
 
 def _is_atomgroup(obj):
@@ -392,92 +590,140 @@ def _source_name(source, name):
     return f"<{type(source).__name__}>"
 
 
-def _looks_like_mmcif(path, text):
-    low = os.fspath(path).lower()
-    if low.endswith(".gz"):
-        low = low[:-3]
-    if low.endswith((".cif", ".mmcif")):
-        return True
-    if low.endswith((".pdb", ".ent")):
-        return False
-    head = text.lstrip()[:200]
-    return head.startswith("data_") and "_atom_site." in text
+# --- the reading rules, common to every source
+
+_HEAVY = {}       # (parent, atom names as read) -> (PDB v3 names kept, their offsets, repeated names)
+_HEAVY_MAX = 100_000
 
 
-def _build(rec, name):
-    """Apply the reading rules to atom-level columns; return a Structure."""
-    n_all = len(rec.names)
-    res_keys = {}          # (segment, chain, resnum, icode) -> residue slot
-    res_info = []          # [chain, resnum, icode, resname, segment]
-    res_alt = []           # first altloc label met in the residue ('' until one is met)
-    res_atoms = []         # dict atom name -> atom row
-    unknown = {}
-    duplicates = []
-    for k in range(n_all):
-        resname = rec.resnames[k]
+def _heavy_atoms(parent, raw_names):
+    """Heavy atoms of a residue without altloc labels or element-marked hydrogens.
+
+    Returns (PDB v3 names, offsets into ``raw_names``, names repeated and dropped): names
+    that read as hydrogens go, the first of a repeated name stays.  Memoised: residues of one
+    kind mostly list the same atoms.
+    """
+    key = (parent, raw_names)
+    out = _HEAVY.get(key)
+    if out is None:
+        kept, offsets, repeated = [], [], []
+        for offset, raw in enumerate(raw_names):
+            if _is_hydrogen(raw, ""):
+                continue
+            atom = canonical_atom_name(parent, raw)
+            if atom in kept:
+                repeated.append(atom)
+                continue
+            kept.append(atom)
+            offsets.append(offset)
+        if len(_HEAVY) >= _HEAVY_MAX:
+            _HEAVY.clear()
+        out = _HEAVY[key] = (tuple(kept), tuple(offsets), tuple(repeated))
+    return out
+
+
+def _heavy_atoms_alt(parent, res, atoms):
+    """Heavy atoms of a residue with altloc labels or element flags (the general rule).
+
+    Returns (PDB v3 names, atom rows, repeated names, first altloc label, labels met ('' for
+    atoms without one)).
+    """
+    alt_first, names, rows, repeated, alts_seen = "", [], [], [], set()
+    for k in range(res.start, res.stop):
+        raw = atoms.names[k]
+        if _is_hydrogen(raw, "H" if atoms.hflags[k] else ""):
+            continue
+        alt = atoms.altlocs[k]
+        if alt > " ":
+            alts_seen.add(alt)
+            if not alt_first:
+                alt_first = alt
+            elif alt != alt_first:
+                continue
+        else:
+            alts_seen.add("")
+        atom = canonical_atom_name(parent, raw)
+        if atom in names:
+            repeated.append(atom)
+            continue
+        names.append(atom)
+        rows.append(k)
+    return names, rows, repeated, alt_first, alts_seen
+
+
+def _build(atoms, name):
+    """Apply the reading rules to the atoms as read; return a Structure."""
+    kept = []              # (residue, parent name, PDB v3 names, atom rows, first altloc)
+    unknown, duplicates, shared_numbers = [], [], []
+    seen = {}              # (segment, chain, resnum, icode) -> index in kept
+    plain = atoms.plain
+    if plain is None:
+        plain = not any(atoms.hflags) and not any(a > " " for a in atoms.altlocs)
+    for res in atoms.residues:
+        resname = res.resname
         if resname in WATER_NAMES:
             continue
-        parent = resname if resname in AA_INDEX else RESIDUE_ALIASES.get(resname)
+        parent = _wanted(resname)
         if parent is None:
-            if not rec.hetatm[k]:
-                unknown.setdefault((rec.chains[k], rec.resnums[k], rec.icodes[k], resname), k)
+            if not res.hetatm:
+                unknown.append(res)
             continue
-        atom = rec.names[k]
-        if _is_hydrogen(atom, rec.elements[k]):
-            continue
-        key = (rec.segments[k], rec.chains[k], rec.resnums[k], rec.icodes[k])
-        slot = res_keys.get(key)
-        alt = rec.altlocs[k]
-        if slot is None:
-            slot = len(res_info)
-            res_keys[key] = slot
-            res_info.append([rec.chains[k], rec.resnums[k], rec.icodes[k], parent])
-            res_alt.append(alt)
-            res_atoms.append({})
-        elif alt:
-            if not res_alt[slot]:
-                res_alt[slot] = alt
-            elif alt != res_alt[slot]:
-                continue
-        atom = canonical_atom_name(parent, atom)
-        atoms = res_atoms[slot]
-        if atom in atoms:
-            duplicates.append((slot, atom))
-            continue
-        atoms[atom] = k
+        if plain:
+            names, offsets, repeated = _heavy_atoms(parent, tuple(atoms.names[res.start:res.stop]))
+            rows = [res.start + o for o in offsets]
+            alt_first, alts_seen = "", {""}
+        else:
+            names, rows, repeated, alt_first, alts_seen = _heavy_atoms_alt(parent, res, atoms)
+        duplicates.extend((len(kept), atom) for atom in repeated)
+        number = (res.segment, res.chain, res.resnum, res.icode)
+        if number in seen:
+            previous = kept[-1][0] if kept else None
+            if previous is None or (previous.segment, previous.chain, previous.resnum,
+                                    previous.icode) != number:
+                first = kept[seen[number]][0]
+                where = f" ({res.where}; first at {first.where})" if res.where else ""
+                raise StructureError(
+                    f"{name}: residue {res.label()} comes back after other residues{where}; "
+                    f"residue numbers must not repeat within a chain")
+            prev_alt = kept[-1][4]
+            if prev_alt and alts_seen and "" not in alts_seen and prev_alt not in alts_seen:
+                continue           # microheterogeneity: the residue of another altloc, dropped
+            shared_numbers.append((previous, res))
+        elif rows:
+            seen[number] = len(kept)
+        if rows:
+            kept.append((res, parent, names, rows, alt_first))
     if unknown:
-        labels = ", ".join(f"{c}:{rn}{num}{ic}" for (c, num, ic, rn) in list(unknown)[:10])
+        labels = ", ".join(r.label() for r in unknown[:10])
         more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
         warnings.warn(f"{name}: skipped {len(unknown)} residue(s) with unknown names: "
                       f"{labels}{more}", StructureWarning, stacklevel=3)
-    keep_res = [r for r in range(len(res_info)) if res_atoms[r]]
-    if not keep_res:
-        if n_all == 0:
+    if shared_numbers:
+        labels = ", ".join(f"{a.label()} / {b.label()}" for a, b in shared_numbers[:10])
+        warnings.warn(f"{name}: {len(shared_numbers)} residue number(s) shared by two "
+                      f"consecutive residues, read as distinct residues: {labels}",
+                      StructureWarning, stacklevel=3)
+    if not kept:
+        if atoms.n_all == 0:
             raise StructureError(f"{name}: no atoms found (empty file or no ATOM/HETATM records)")
-        raise StructureError(f"{name}: no protein residues found ({n_all} atom records, none "
-                             f"a heavy atom of a standard or known modified amino acid)")
-    atom_rows, atom_res, atom_names = [], [], []
-    for new, r in enumerate(keep_res):
-        for atom, row in res_atoms[r].items():
-            atom_rows.append(row)
-            atom_res.append(new)
-            atom_names.append(atom)
-    info = [res_info[r] for r in keep_res]
-    segments = np.array([key[0] for key, r in sorted(res_keys.items(), key=lambda kv: kv[1])],
-                        dtype=np.int64)[keep_res]
-    coords = np.ascontiguousarray(rec.coords[np.asarray(atom_rows, dtype=np.int64)])
+        raise StructureError(f"{name}: no protein residues found ({atoms.n_all} atom records, "
+                             f"none a heavy atom of a standard or known modified amino acid)")
+    atom_res = np.repeat(np.arange(len(kept), dtype=np.int64), [len(k[2]) for k in kept])
+    atom_names = [atom for k in kept for atom in k[2]]
+    rows = np.array([row for k in kept for row in k[3]], dtype=np.int64)
+    coords = np.array(atoms.coords, dtype=np.float64).reshape(-1, 3)[rows]
     structure = Structure(
         name=name,
-        chain_ids=np.array([i[0] for i in info], dtype=object).astype(str),
-        resnums=np.array([i[1] for i in info], dtype=np.int64),
-        icodes=np.array([i[2] for i in info], dtype=object).astype(str),
-        resnames=np.array([i[3] for i in info], dtype=object).astype(str),
-        aa_index=np.array([AA_INDEX[i[3]] for i in info], dtype=np.int64),
+        chain_ids=np.array([k[0].chain for k in kept], dtype=object).astype(str),
+        resnums=np.array([k[0].resnum for k in kept], dtype=np.int64),
+        icodes=np.array([k[0].icode for k in kept], dtype=object).astype(str),
+        resnames=np.array([k[1] for k in kept], dtype=object).astype(str),
+        aa_index=np.array([AA_INDEX[k[1]] for k in kept], dtype=np.int64),
         coords=coords,
         atom_names=np.array(atom_names, dtype=object).astype(str),
-        atom_res=np.array(atom_res, dtype=np.int64),
+        atom_res=atom_res,
     )
-    structure._cache["segments"] = segments
+    structure._cache["segments"] = np.array([k[0].segment for k in kept], dtype=np.int64)
     bad = ~np.isfinite(coords).all(axis=1)
     if bad.any():
         a = int(np.flatnonzero(bad)[0])
@@ -485,8 +731,7 @@ def _build(rec, name):
                              f"{atom_names[a]} of residue {structure.residue_label(atom_res[a])} "
                              f"({int(bad.sum())} atom(s) in all)")
     if duplicates:
-        labels = ", ".join(f"{structure.residue_label(keep_res.index(s))}.{a}"
-                           for s, a in duplicates[:10] if s in keep_res)
+        labels = ", ".join(f"{structure.residue_label(s)}.{a}" for s, a in duplicates[:10])
         warnings.warn(f"{name}: {len(duplicates)} repeated atom name(s) within a residue, "
                       f"first kept: {labels}", StructureWarning, stacklevel=3)
     return structure
@@ -498,7 +743,8 @@ def read_structure(source, name=None):
     Parameters
     ----------
     source : str, os.PathLike or prody.AtomGroup
-        A PDB or mmCIF file, optionally gzipped (detected from the content),
+        A PDB or mmCIF file, optionally gzipped (format and compression are
+        recognised from the content, so files without extension read too),
         or a ProDy atom group / selection (its current coordinate set).
     name : str, optional
         Name used in messages (default: the path, or the atom group's title).
@@ -510,8 +756,9 @@ def read_structure(source, name=None):
     Raises
     ------
     StructureError
-        Unreadable path, empty file, corrupt records, NaN/inf coordinates or no
-        protein residue; the message names the file (and line or residue).
+        Unreadable path, empty file, corrupt records, NaN/inf coordinates, a
+        repeated residue or no protein residue; the message names the file (and
+        line or residue).
     TypeError
         ``source`` is neither a path nor an atom group.
     """
@@ -519,19 +766,16 @@ def read_structure(source, name=None):
         return source
     label = _source_name(source, name)
     if isinstance(source, (str, os.PathLike)):
-        text = _open_text(source, label)
-        if not text.strip():
+        data = _read_bytes(source, label)
+        if not data.strip():
             raise StructureError(f"{label}: empty file")
-        if _looks_like_mmcif(source, text):
-            rec = _parse_mmcif(text, label)
-        else:
-            rec = _parse_pdb(text, label)
+        atoms = _atoms_from_mmcif(data, label) if _is_mmcif(data) else _atoms_from_pdb(data, label)
     elif _is_atomgroup(source):
-        rec = _from_atomgroup(source, label)
+        atoms = _atoms_from_atomgroup(source, label)
     else:
         raise TypeError(f"cannot read a structure from {type(source).__name__!r}: give a path "
                         f"(PDB/mmCIF, optionally .gz) or a ProDy AtomGroup")
-    return _build(rec, label)
+    return _build(atoms, label)
 
 
 def _read_captured(source):

@@ -256,3 +256,155 @@ def test_all_shared_models_and_natives_load(shared_dir):
         assert s.n_atoms > 0 and np.isfinite(s.coords).all()
         assert not any(n.lstrip("0123456789").startswith("H") for n in s.atom_names)
         assert s.backbone()[3].mean() > 0.95
+
+
+# --------------------------------------------------------------------------------------------------
+# cases a structure reader must not get wrong silently (gemmi reads the files; these rules on top)
+
+def _atom_line(name, resname, chain, resnum, x=1.0, altloc=" ", element=""):
+    """One PDB ATOM record, columns as in the PDB format (resnum: the 4-character field)."""
+    return (f"ATOM      1 {name:<4}{altloc}{resname:>3} {chain}{resnum:>4}    "
+            f"{x:8.3f}{2.0:8.3f}{3.0:8.3f}  1.00  0.00          {element:>2}")
+
+
+def _backbone(resname, chain, resnum, x0, altloc=" "):
+    return [_atom_line(n, resname, chain, resnum, x0 + dx, altloc) for n, dx in
+            ((" N", 0.0), (" CA", 1.46), (" C", 2.0))]
+
+
+def test_hybrid36_residue_numbers(tmp_path):
+    # hybrid-36: 'A000' is 10000, 'A001' 10001 (numbers past 9999 in the 4-character field)
+    lines = _backbone("GLY", "A", "9999", 0.0) + _backbone("ALA", "A", "A000", 3.3) \
+        + _backbone("SER", "A", "A001", 6.6)
+    p = tmp_path / "big.pdb"
+    p.write_text("\n".join(lines) + "\n")
+    s = read_structure(p)
+    assert list(s.resnums) == [9999, 10000, 10001]
+    assert list(s.chain_break_before()) == [True, False, False]
+
+
+def test_format_from_content_not_name(tmp_path):
+    s = _read_rules()
+    # PDB content without extension (CASP models as distributed) and with a .cif name
+    for fname in ("T0000TS001_1", "misnamed.cif"):
+        p = tmp_path / fname
+        p.write_bytes(RULES.read_bytes())
+        s2 = _read_rules(p)
+        np.testing.assert_array_equal(s2.coords, s.coords)
+    # mmCIF content in a .pdb file
+    biotite_pdb = pytest.importorskip("biotite.structure.io.pdb")
+    pdbx = pytest.importorskip("biotite.structure.io.pdbx")
+    arr = biotite_pdb.PDBFile.read(str(RULES)).get_structure(model=1, altloc="first")
+    cif = pdbx.CIFFile()
+    pdbx.set_structure(cif, arr)
+    p = tmp_path / "really_mmcif.pdb"
+    cif.write(str(p))
+    s_cif = _read_rules(p)
+    assert [s_cif.residue_label(i) for i in range(s_cif.n_residues)] == \
+        [s.residue_label(i) for i in range(s.n_residues)]
+    np.testing.assert_allclose(s_cif.coords, s.coords, atol=1e-3)
+
+
+def test_repeated_residue_number_is_an_error_not_a_chimera(tmp_path):
+    # GLY 5, ALA 6, then GLY 5 again in the same chain: never merged into one residue
+    lines = _backbone("GLY", "A", "5", 0.0) + _backbone("ALA", "A", "6", 3.3) \
+        + _backbone("GLY", "A", "5", 6.6)
+    p = tmp_path / "repeat.pdb"
+    p.write_text("\n".join(lines) + "\n")
+    with pytest.raises(StructureError, match=r"repeat.pdb: line 7: residue A:GLY5 comes back.*"
+                                             r"first seen at line 1"):
+        read_structure(p)
+    # the same through a ProDy atom group (no line numbers: atom indices)
+    prody = pytest.importorskip("prody")
+    prody.confProDy(verbosity="none")
+    with pytest.raises(StructureError, match=r"ag: residue A:GLY5 comes back.*atom 7"):
+        read_structure(prody.parsePDB(str(p)), name="ag")
+
+
+def test_consecutive_residues_sharing_a_number_stay_distinct(tmp_path):
+    lines = _backbone("GLY", "A", "5", 0.0) + _backbone("ALA", "A", "5", 3.3) \
+        + _backbone("SER", "A", "6", 6.6)
+    p = tmp_path / "shared_number.pdb"
+    p.write_text("\n".join(lines) + "\n")
+    with pytest.warns(StructureWarning, match="shared_number.pdb: 1 residue number.*A:GLY5 / A:ALA5"):
+        s = read_structure(p)
+    assert list(s.resnames) == ["GLY", "ALA", "SER"]
+    assert [int((s.atom_res == r).sum()) for r in range(3)] == [3, 3, 3]
+
+
+def test_microheterogeneity_keeps_the_first_altloc_residue(tmp_path):
+    lines = (_backbone("GLY", "A", "4", 0.0) + _backbone("SER", "A", "5", 3.3, altloc="A")
+             + _backbone("THR", "A", "5", 3.4, altloc="B") + _backbone("ALA", "A", "6", 6.6))
+    p = tmp_path / "microhet.pdb"
+    p.write_text("\n".join(lines) + "\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StructureWarning)
+        s = read_structure(p)
+    assert list(s.resnames) == ["GLY", "SER", "ALA"]
+    np.testing.assert_allclose(_atom(s, "A:SER5", "N")[0], 3.3)
+
+
+def test_ter_segments_without_chain_id_stay_distinct_in_atomgroups():
+    prody = pytest.importorskip("prody")
+    prody.confProDy(verbosity="none")
+    atoms = [l for l in _raw_lines() if l.startswith("ATOM") and l[17:20] in ("GLY", "SER")]
+    blank = [l[:21] + " " + l[22:] for l in atoms]
+    import io
+    ag = prody.parsePDBStream(io.StringIO("\n".join(blank + ["TER"] + blank) + "\n"))
+    s = read_structure(ag, name="two copies")
+    assert s.n_residues == 4
+    assert list(s.chain_break_before()) == [True, False, True, False]
+
+
+@pytest.mark.parametrize("field", ["   0.0x6", "  1.2.3 ", "  --1.00", "  1.0 -2", " 1 2.00 ",
+                                   "        ", "   -.   ", "  12-3.4"])
+def test_corrupt_coordinate_fields(tmp_path, field):
+    line = _atom_line(" N", "GLY", "A", "1")
+    line = line[:38] + field + line[46:]
+    p = tmp_path / "corrupt.pdb"
+    p.write_text(line + "\n")
+    with pytest.raises(StructureError, match="corrupt.pdb: line 1: corrupt coordinates"):
+        read_structure(p)
+
+
+def test_number_check_agrees_with_float():
+    # the vectorised test of coordinate fields against Python's float() on random fields
+    from estimators.structures import _numbers_valid
+    rng = np.random.default_rng(0)
+    alphabet = np.frombuffer(b" -.0123456789e+", dtype=np.uint8)
+    fields = rng.choice(alphabet, size=(20000, 8), p=[0.3, 0.05, 0.05] + [0.058] * 10 + [0.01, 0.01])
+    good = rng.uniform(-999, 9999, 2000)
+    fields[:2000] = np.frombuffer("".join(f"{v:8.3f}" for v in good).encode(), np.uint8).reshape(-1, 8)
+
+    def ok(row):
+        try:
+            float(bytes(row))
+            return True
+        except ValueError:
+            return False
+    expected = np.array([ok(r) for r in fields])
+    assert expected[:2000].all() and 0.001 < expected.mean() < 0.9
+    got = np.array([_numbers_valid(r[None], True) for r in fields])
+    np.testing.assert_array_equal(got, expected)
+    assert _numbers_valid(fields[expected], True)
+    assert not _numbers_valid(np.concatenate([fields[:2000], fields[~expected][:1]]), True)
+
+
+@pytest.mark.parametrize("field, ok", [("   1", True), ("  -1", True), ("9999", True),
+                                       ("A000", True), ("a0z9", True), ("Ab00", False),
+                                       (" 1 2", False), ("  x ", False), ("1-  ", False)])
+def test_residue_number_fields(field, ok):
+    from estimators.structures import _numbers_valid
+    row = np.frombuffer(field.encode(), dtype=np.uint8).reshape(1, 4)
+    assert _numbers_valid(row, False) is ok
+
+
+def test_casp_ts_file_with_header(tmp_path):
+    # a CASP TS submission: PFRMAT/TARGET/REMARK/MODEL/PARENT lines, no chain id, TER, END
+    atoms = [l[:21] + " " + l[22:] for l in _raw_lines() if l.startswith("ATOM")
+             and l[17:20] in ("GLY", "SER")]
+    p = tmp_path / "T0000TS001_1"
+    p.write_text("\n".join(["PFRMAT TS", "TARGET T0000", "REMARK MODEL 1 OF SERVER X",
+                            "MODEL  1", "PARENT N/A"] + atoms + ["TER", "END"]) + "\n")
+    s = read_structure(p)
+    assert [s.residue_label(i) for i in range(s.n_residues)] == [":GLY1", ":SER2"]
