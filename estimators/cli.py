@@ -71,19 +71,27 @@ def _cmd_score(args):
         raise _UsageError("no input models given")
     if args.format != "casp" and args.target:
         raise _UsageError("--target is used only with --format casp")
+    if args.format == "casp" and not args.target:
+        raise _UsageError("--format casp needs --target (the TARGET line of casp_qa.txt)")
+    if args.jobs == 0 or args.jobs < -1:
+        raise _UsageError(f"--jobs must be >= 1 (or -1: one per CPU), got {args.jobs}")
     est = _load_estimator(args.model)
     est.set_params(n_jobs=1, device=args.device, errors="raise", verbose=0)
     est._xp_dtype()           # an unusable --device is an error before any scoring
     bar = []                  # the progress bar, once the output folder is ready
 
     def say(line, stream):
-        (bar[0].write if bar else print)(line, file=stream)
+        try:
+            (bar[0].write if bar else print)(line, file=stream)
+        except BrokenPipeError:   # e.g. '| head': stop printing, keep scoring into the files
+            stream_fd = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(stream_fd, stream.fileno())
 
     info = {"command": "fourier6d score " + " ".join(args.models),
             "model_file": args.model or "pretrained", "device": args.device}
     writer = ResultWriter(args.outdir, inputs, bfactor=args.bfactor, info=info,
                           log=lambda line: say(line, sys.stderr),
-                          casp_target=(args.target or "T0000") if args.format == "casp" else None)
+                          casp_target=args.target if args.format == "casp" else None)
     restore = _sigterm_interrupts()
     try:
         with writer:
@@ -206,7 +214,7 @@ def build_parser():
     s.add_argument("--model", help="a saved model (.npz); default: the shipped pretrained model")
     s.add_argument("--format", choices=["default", "casp"], default="default",
                    help="'casp': also write casp_qa.txt (CASP QA format, QMODE 2)")
-    s.add_argument("--target", help="target name for --format casp")
+    s.add_argument("--target", help="target name (required with --format casp)")
     s.add_argument("--jobs", type=int, default=1, help="processes reading the input files")
     s.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     s.add_argument("--no-bfactor", dest="bfactor", action="store_false",

@@ -444,6 +444,18 @@ class ResultWriter:
             self._lock_fh = None
 
     # -- rows -------------------------------------------------------------------------------
+    def _file_name(self, source):
+        """The structure file name of ``source`` (inputs not given at construction get a name
+        unused so far)."""
+        if source not in self.file_names:
+            used = {n.lower() for n in self.file_names.values()}
+            name = structure_file_names([source])[source]
+            if name.lower() in used:
+                digest = hashlib.sha256(source.encode("utf-8", "surrogateescape")).hexdigest()
+                name = name.replace("_lddt.pdb", f"__{digest[:8]}_lddt.pdb")
+            self.file_names[source] = name
+        return self.file_names[source]
+
     def _append(self, name, rows):
         fh = self._files[name]
         fh.write(_csv_text(rows))
@@ -477,6 +489,9 @@ class ResultWriter:
         warnings : list of (stage, message)
         """
         values = np.asarray(values, dtype=np.float64)
+        if values.shape != (structure.n_residues,) or not np.isfinite(values).any():
+            raise ValueError(f"{source}: {values.shape} values with no finite one cannot be "
+                             f"the scores of {structure.n_residues} residues")
         warnings = list(warnings)
         texts = [format_value(v) for v in values]
         rows = [[source, r + 1, str(structure.chain_ids[r]), int(structure.resnums[r]),
@@ -486,7 +501,7 @@ class ResultWriter:
         if self.bfactor:
             try:
                 written = write_bfactor_structure(structure, values,
-                                                  self.outdir / self.file_names[source])
+                                                  self.outdir / self._file_name(source))
                 structure_file = written.name
                 self._written.append(structure_file)
             except (OSError, ValueError) as exc:

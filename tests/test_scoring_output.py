@@ -265,7 +265,10 @@ def test_user_errors_are_one_line(tmp_path):
                str(tmp_path / "o")], "nope.npz"),
              (["score", str(EXAMPLE), "--model", str(afile), "-o", str(tmp_path / "o")], "afile"),
              (["score", str(tmp_path / "a" / "m.pdb"), str(tmp_path / "b" / "m.pdb"),
-               "--format", "casp", "-o", str(tmp_path / "o")], "unique model names")]
+               "--format", "casp", "--target", "T1", "-o", str(tmp_path / "o")],
+              "unique model names"),
+             (["score", str(EXAMPLE), "--format", "casp", "-o", str(tmp_path / "o")], "--target"),
+             (["score", str(EXAMPLE), "--jobs", "0", "-o", str(tmp_path / "o")], "--jobs")]
     try:
         import cupy  # noqa: F401
     except ImportError:
@@ -403,3 +406,22 @@ def test_output_folder_inside_inputs_jobs_and_casp_notes(tmp_path):
     assert any("result file" in w["message"] for w in warns)
     qa = (d / "casp_qa.txt").read_text().splitlines()
     assert [l.split()[0] for l in qa[6:-1]] == ["m1.pdb", "m2.pdb"]
+
+
+@needs_model
+def test_closed_stdout_does_not_stop_the_run(tmp_path):
+    paths = []
+    for i in range(20):
+        p = tmp_path / f"m{i:02d}.pdb"
+        p.write_text(EXAMPLE.read_text())
+        paths.append(str(p))
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "estimators.cli", "score", *paths, "-o",
+                             str(out), "--no-progress"], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdout.readline()           # like '| head -1'
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=300) == 0, err
+    assert json.loads((out / "run.json").read_text())["status"] == "complete"
+    check_outputs(out, paths)
