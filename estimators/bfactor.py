@@ -4,8 +4,9 @@ One job: write the :class:`~estimators.structures.Structure` that was scored -- 
 heavy atoms, in the order they were read -- with one value per residue in the B-factor column, so
 that the file matches ``residue_scores.csv`` row for row.  Nothing is read again from the input
 file: hydrogens, waters and ligands (which the scorer never saw) are not written, modified residues
-appear under their parent amino acid, segments without chain ids are kept apart by ``TER`` records,
-and insertion codes are written as read.
+appear under their parent amino acid, segments are kept apart by ``TER`` records (and, where one
+chain id spans several segments, by segment ids ``S1``, ``S2`` ... in columns 73-76), and insertion
+codes are written as read.
 
 The B-factor field (columns 61-66) holds the value with four decimals (``0.8734``), exactly the
 string written to ``residue_scores.csv``; residues that were not scored get ``0.0000`` and
@@ -79,6 +80,11 @@ def _pdb_atom_name(name):
 def _pdb_lines(structure, texts, header):
     lines = [f"REMARK   1 {h}" for h in header]
     seg = residue_segments(structure)
+    # segment ids (columns 73-76) where one chain id spans several segments, so that readers
+    # that group residues by (segment, chain, number) keep the segments apart too
+    chains = np.asarray(structure.chain_ids).astype(str)
+    per_chain = {c: len(set(seg[chains == c].tolist())) for c in set(chains.tolist())}
+    use_segid = any(n > 1 for n in per_chain.values())
     serial = 0
     atom_res = np.asarray(structure.atom_res)
     order = np.argsort(atom_res, kind="stable")
@@ -92,13 +98,14 @@ def _pdb_lines(structure, texts, header):
         icode = str(structure.icodes[r])[:1] or " "
         resname = str(structure.resnames[r])
         resnum = int(structure.resnums[r])
+        segid = f"S{seg[r] + 1}"[:4] if use_segid else ""
         for a in order[starts[r]:starts[r + 1]]:
             serial += 1
             name = str(structure.atom_names[a])
             x, y, z = structure.coords[a]
             lines.append(f"ATOM  {serial % 100000:5d} {_pdb_atom_name(name)} {resname:>3s} {chain}"
                          f"{resnum:4d}{icode}   {x:8.3f}{y:8.3f}{z:8.3f}{occ:6.2f}{beta:>6s}"
-                         f"          {_element(name):>2s}")
+                         f"      {segid:<4s}{_element(name):>2s}")
     lines += ["TER", "END"]
     return lines
 

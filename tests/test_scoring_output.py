@@ -149,6 +149,12 @@ def test_bfactor_file_keeps_segments_apart(tmp_path):
     path = write_bfactor_structure(s, values, tmp_path / "out_lddt.pdb")
     got = _pdb_residues(path)
     assert [b for _, b in got] == [format_value(v) or "0.0000" for v in values]
+    prody = pytest.importorskip("prody")         # a reader grouping by (segment, chain, number)
+    prody.confProDy(verbosity="none")
+    hv = prody.parsePDB(str(path)).getHierView()
+    assert hv.numResidues() == s.n_residues
+    assert [f"{r.getBetas()[0]:.4f}" for r in hv.iterResidues()] == \
+        [format_value(v) or "0.0000" for v in values]
     back = read_structure(str(path))             # the file reads back as the same structure
     assert back.n_residues == s.n_residues
     np.testing.assert_array_equal(back.coords, np.round(s.coords, 3))
