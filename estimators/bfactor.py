@@ -112,9 +112,10 @@ def _pdb_lines(structure, texts, header):
 
 def _cif_lines(structure, texts, header, block):
     seg = residue_segments(structure)
-    cols = ["group_PDB", "id", "type_symbol", "label_atom_id", "label_comp_id", "label_asym_id",
-            "label_seq_id", "pdbx_PDB_ins_code", "Cartn_x", "Cartn_y", "Cartn_z", "occupancy",
-            "B_iso_or_equiv", "auth_seq_id", "auth_asym_id", "pdbx_PDB_model_num"]
+    cols = ["group_PDB", "id", "type_symbol", "label_atom_id", "label_alt_id", "label_comp_id",
+            "label_asym_id", "label_entity_id", "label_seq_id", "pdbx_PDB_ins_code", "Cartn_x",
+            "Cartn_y", "Cartn_z", "occupancy", "B_iso_or_equiv", "auth_seq_id", "auth_comp_id",
+            "auth_asym_id", "auth_atom_id", "pdbx_PDB_model_num"]
     lines = [f"data_{block}"] + [f"# {h}" for h in header] + ["loop_"]
     lines += [f"_atom_site.{c}" for c in cols]
     serial = 0
@@ -131,9 +132,10 @@ def _cif_lines(structure, texts, header, block):
             serial += 1
             name = str(structure.atom_names[a])
             x, y, z = structure.coords[a]
-            lines.append(f"ATOM {serial} {_element(name)} {name} {structure.resnames[r]} "
-                         f"{label_asym} {r + 1} {icode} {x:.3f} {y:.3f} {z:.3f} {occ} {beta} "
-                         f"{int(structure.resnums[r])} {chain} 1")
+            lines.append(f"ATOM {serial} {_element(name)} {name} . {structure.resnames[r]} "
+                         f"{label_asym} {seg[r] + 1} {r + 1} {icode} {x:.3f} {y:.3f} {z:.3f} "
+                         f"{occ} {beta} {int(structure.resnums[r])} {structure.resnames[r]} "
+                         f"{chain} {name} 1")
     lines.append("#")
     return lines
 
