@@ -20,6 +20,7 @@ _EXPORTS = {
     "StructureError": "structures",
     "lddt": "lddt",
     "qa_metrics": "metrics",
+    "SCORERS": "scorers",
     "load_casp13": "datasets",
     "load_pretrained": "pretrained",
     "get_architecture": "architectures",

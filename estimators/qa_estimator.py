@@ -433,15 +433,30 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         return np.asarray(res)
 
     def score(self, models, lddt, sample_weight=None):
-        """Pearson correlation of predicted vs true global lDDT (true = mean of local if arrays)."""
-        pred = self.predict_global(models)
-        true = np.array([float(y) if np.ndim(y) == 0 else
-                         (float(np.nanmean(y)) if np.isfinite(np.asarray(y, float)).any() else np.nan)
-                         for y in lddt])
-        ok = np.isfinite(pred) & np.isfinite(true)
-        if ok.sum() < 2 or np.std(pred[ok]) == 0 or np.std(true[ok]) == 0:
-            return 0.0
-        return float(np.corrcoef(pred[ok], true[ok])[0, 1])
+        """R² of the predicted global lDDT (the scikit-learn convention for regressors).
+
+        ``lddt``: per model a global lDDT or per-residue lDDT (their mean over known residues is
+        the truth).  Models without a prediction or a known truth are left out; NaN with fewer
+        than two.  Pearson and Spearman are the named scorers ``"pearson"`` and ``"spearman"``
+        of :data:`estimators.scorers.SCORERS` (e.g. ``GridSearchCV(..., scoring=SCORERS,
+        refit="spearman")``).
+        """
+        from .scorers import r2_global
+        return r2_global(self, models, lddt, sample_weight=sample_weight)
+
+    def __sklearn_tags__(self):
+        """Inputs are structures (paths, Structure, ProDy AtomGroup, features), never a 2-D
+        array of numbers, so scikit-learn's array-based estimator checks do not apply
+        (tests/test_sklearn_conventions.py runs those that do and lists the others)."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True           # file paths
+        tags.input_tags.allow_nan = False
+        tags.target_tags.required = True
+        tags.target_tags.single_output = True
+        tags.target_tags.multi_output = False   # one global (or per-residue) lDDT per model
+        tags.non_deterministic = self.device != "cpu"
+        return tags
 
     # ------------------------------------------------------------------ persistence
     def save(self, path):
