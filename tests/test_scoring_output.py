@@ -70,6 +70,11 @@ def _cif_residues(path):
 
 def check_outputs(out, expected_inputs=None):
     """The invariants of an output folder: returns (scores, failures, warnings) rows."""
+    try:
+        import prody
+        prody.confProDy(verbosity="none")
+    except ImportError:
+        prody = None
     scores = _rows(out / "scores.csv")
     failures = _rows(out / "failures.csv")
     warns = _rows(out / "warnings.csv")
@@ -100,6 +105,10 @@ def check_outputs(out, expected_inputs=None):
             for (key, b), r in zip(got, rows):
                 assert key == (r["chain"], int(r["resnum"]), r["icode"])
                 assert b == (r["predicted_lddt"] or "0.0000")
+            if prody is not None:                # and as an independent reader sees the file
+                ag = prody.parseMMCIF(str(f)) if f.suffix == ".cif" else prody.parsePDB(str(f))
+                assert [f"{x.getBetas()[0]:.4f}" for x in ag.getHierView().iterResidues()] == \
+                    [r["predicted_lddt"] or "0.0000" for r in rows], f
     assert set(by_model) == set(ids), "residue rows of a model without a scores.csv row"
     return scores, failures, warns
 
