@@ -32,7 +32,13 @@ class Relaxer:
     angle and torsion terms across every disulfide whose SG-SG distance exceeds
     ``disulfide_cutoff`` (A) in the unrelaxed decoy are switched off for that decoy (the two
     cysteines then only interact through non-bonded terms), so that the force field does not drag
-    the decoy back together. One CPU thread per relaxer,
+    the decoy back together.
+
+    Absent residues (threaded models lack the residues that the template does not cover): atoms
+    given as ``inactive`` to :meth:`__call__` lose every interaction (their non-bonded parameters
+    and every bond, angle, torsion and exception term that contains one of them are zeroed for that
+    call), so that the rest is relaxed as if they were not there; they do not move. One CPU thread
+    per relaxer,
     so that joblib workers do not oversubscribe cores and results are reproducible.
     """
 
@@ -61,7 +67,9 @@ class Relaxer:
         self._restrained = model.heavy
         self._platform = openmm.Platform.getPlatformByName("CPU")
         self._properties = {"Threads": str(int(threads))}
+        self._terms = self._term_table(self._system)
         self.context, self._restraint = self._context(self._system)
+        self._contexts = [self.context]
         self._soft = None                                   # (context, restraint), built on demand
         bonds = np.array([[b[0].index, b[1].index] for b in model.topology.bonds()])
         self._bonds = bonds.reshape(-1, 2)
@@ -73,7 +81,109 @@ class Relaxer:
         self._ss_bond_rows = np.flatnonzero(is_ss)
         self._ss_pairs = self._bonds[is_ss]
         self._ss_state = np.ones(len(self._ss_pairs), dtype=bool)      # all terms on
+        self._inactive = np.zeros(model.n_atoms, dtype=bool)
         self._bond_checked = np.ones(len(self._bonds), dtype=bool)
+
+    # -- switching terms off ------------------------------------------------------------------------
+    _GETTERS = {"HarmonicBondForce": ("getBondParameters", "setBondParameters", "getNumBonds", 2),
+                "HarmonicAngleForce": ("getAngleParameters", "setAngleParameters",
+                                       "getNumAngles", 3),
+                "PeriodicTorsionForce": ("getTorsionParameters", "setTorsionParameters",
+                                         "getNumTorsions", 4)}
+
+    def _term_table(self, system):
+        """Per bonded force type: (atoms of each term (T, k), original parameters); for the
+        non-bonded force: exceptions' atoms and parameters, particles' parameters."""
+        import openmm
+
+        table = {}
+        for force in system.getForces():
+            name = type(force).__name__
+            if name in self._GETTERS and name not in table:
+                getter, _, counter, k = self._GETTERS[name]
+                params = [getattr(force, getter)(t) for t in range(getattr(force, counter)())]
+                atoms = np.array([p[:k] for p in params], dtype=np.int64).reshape(-1, k)
+                table[name] = (atoms, params)
+            elif isinstance(force, openmm.NonbondedForce) and "exceptions" not in table:
+                params = [force.getExceptionParameters(t) for t in range(force.getNumExceptions())]
+                atoms = np.array([p[:2] for p in params], dtype=np.int64).reshape(-1, 2)
+                table["exceptions"] = (atoms, params)
+                table["particles"] = [force.getParticleParameters(t)
+                                      for t in range(force.getNumParticles())]
+        return table
+
+    def _term_state(self, name, atoms):
+        """Terms to switch off: those with an inactive atom, and those across a broken disulfide."""
+        off = np.any(self._inactive[atoms], axis=1) if atoms.size else np.zeros(0, dtype=bool)
+        if name in self._GETTERS and len(self._ss_pairs) and not np.all(self._ss_state):
+            for i, j in self._ss_pairs[~self._ss_state]:
+                off |= np.any(atoms == i, axis=1) & np.any(atoms == j, axis=1)
+        return off
+
+    def _apply_switches(self, context, previous):
+        """Set the parameters of the terms whose state differs from ``previous`` (dict name -> bool
+        array of terms off, or None for all on) in ``context``; returns the new states."""
+        import openmm
+
+        system = context.getSystem()
+        states = {}
+        seen = set()
+        for force in system.getForces():
+            name = type(force).__name__
+            if name in self._GETTERS and name not in seen:
+                seen.add(name)
+                atoms, params = self._terms[name]
+                off = self._term_state(name, atoms)
+                old = previous.get(name) if previous else None
+                changed = np.flatnonzero(off != (old if old is not None else False))
+                setter = self._GETTERS[name][1]
+                for t in changed:
+                    p = list(params[t])
+                    if off[t]:
+                        p[-1] = 0.0 * p[-1]                         # force constant last
+                    getattr(force, setter)(int(t), *p)
+                if changed.size:
+                    force.updateParametersInContext(context)
+                states[name] = off
+            elif isinstance(force, openmm.NonbondedForce):
+                atoms, params = self._terms["exceptions"]
+                off = np.any(self._inactive[atoms], axis=1) if atoms.size else np.zeros(0, bool)
+                old = previous.get("exceptions") if previous else None
+                changed_e = np.flatnonzero(off != (old if old is not None else False))
+                for t in changed_e:
+                    i, j, q, sigma, eps = params[t]
+                    if off[t]:
+                        q, eps = 0.0 * q, 0.0 * eps
+                    force.setExceptionParameters(int(t), i, j, q, sigma, eps)
+                particles = self._terms["particles"]
+                old_p = previous.get("particles") if previous else None
+                changed_p = np.flatnonzero(self._inactive != (old_p if old_p is not None
+                                                              else False))
+                for k in changed_p:
+                    q, sigma, eps = particles[k]
+                    if self._inactive[k]:
+                        q, eps = 0.0 * q, 0.0 * eps
+                    force.setParticleParameters(int(k), q, sigma, eps)
+                if changed_e.size or changed_p.size:
+                    force.updateParametersInContext(context)
+                states["exceptions"], states["particles"] = off, self._inactive.copy()
+            elif isinstance(force, openmm.CustomNonbondedForce):         # soft stage
+                old_p = previous.get("soft") if previous else None
+                changed_p = np.flatnonzero(self._inactive != (old_p if old_p is not None
+                                                              else False))
+                for k in changed_p:
+                    radius, _ = force.getParticleParameters(int(k))
+                    force.setParticleParameters(int(k), [radius, 0.0 if self._inactive[k] else 1.0])
+                if changed_p.size:
+                    force.updateParametersInContext(context)
+                states["soft"] = self._inactive.copy()
+        return states
+
+    def _update_switches(self):
+        states = self.__dict__.setdefault("_switch_states", {})
+        contexts = [("main", self.context)] + ([("soft", self._soft[0])] if self._soft else [])
+        for key, context in contexts:
+            states[key] = self._apply_switches(context, states.get(key))
 
     def _context(self, system):
         import openmm
@@ -98,12 +208,15 @@ class Relaxer:
         index = next(k for k, f in enumerate(soft.getForces())
                      if isinstance(f, openmm.NonbondedForce))
         nonbonded = soft.getForce(index)
-        repulsion = openmm.CustomNonbondedForce("c_soft*step(s-r)*(1-r/s)^2; s=radius1+radius2")
+        repulsion = openmm.CustomNonbondedForce(
+            "on1*on2*c_soft*step(s-r)*(1-r/s)^2; s=radius1+radius2")
         repulsion.addGlobalParameter("c_soft", self.soft_energy)
         repulsion.addPerParticleParameter("radius")
+        repulsion.addPerParticleParameter("on")
         for k in range(nonbonded.getNumParticles()):
             _, sigma, _ = nonbonded.getParticleParameters(k)
-            repulsion.addParticle([0.5 * 2 ** (1 / 6) * sigma.value_in_unit(openmm.unit.nanometer)])
+            repulsion.addParticle([0.5 * 2 ** (1 / 6) * sigma.value_in_unit(openmm.unit.nanometer),
+                                   1.0])
         for k in range(nonbonded.getNumExceptions()):
             i, j, _, _, _ = nonbonded.getExceptionParameters(k)
             repulsion.addExclusion(i, j)
@@ -137,100 +250,52 @@ class Relaxer:
 
     def bond_deviation(self, xyz):
         """Largest deviation (A) of a covalent bond length from the native all-atom model
-        (disulfides switched off for the current decoy excluded)."""
+        (disulfides switched off and bonds of inactive atoms for the current decoy excluded)."""
         rows = self._bond_checked
         lengths = np.linalg.norm(xyz[self._bonds[rows, 0]] - xyz[self._bonds[rows, 1]], axis=1)
         return float(np.max(np.abs(lengths - self._bond_ref[rows]))) if lengths.size else 0.0
 
-    def _set_disulfides(self, xyz):
-        """Switch the terms across each disulfide on (SG-SG <= cutoff in ``xyz``) or off."""
-        if not len(self._ss_pairs):
-            return
-        d = np.linalg.norm(xyz[self._ss_pairs[:, 0]] - xyz[self._ss_pairs[:, 1]], axis=1)
-        state = d <= self.disulfide_cutoff
-        self._bond_checked[self._ss_bond_rows] = state
-        if np.array_equal(state, self._ss_state):
-            return
-        off = {frozenset(map(int, pair)) for pair in self._ss_pairs[~state]}
-        contexts = [self.context] + ([self._soft[0]] if self._soft is not None else [])
-        for context in contexts:
-            self._apply_disulfide_switch(context, off)
-        self._ss_state = state
-
-    def _apply_disulfide_switch(self, context, off):
-        """Zero the force constants of bond/angle/torsion terms that contain both SG atoms of a
-        switched-off disulfide; restore the others from the unmodified system."""
-        import openmm
-
-        system = context.getSystem()
-        for force, original in zip(system.getForces(), self._original_forces(system)):
-            if isinstance(force, openmm.HarmonicBondForce):
-                getter, setter, n_atoms = "getBondParameters", "setBondParameters", 2
-                count = force.getNumBonds()
-            elif isinstance(force, openmm.HarmonicAngleForce):
-                getter, setter, n_atoms = "getAngleParameters", "setAngleParameters", 3
-                count = force.getNumAngles()
-            elif isinstance(force, openmm.PeriodicTorsionForce):
-                getter, setter, n_atoms = "getTorsionParameters", "setTorsionParameters", 4
-                count = force.getNumTorsions()
-            else:
-                continue
-            changed = False
-            for k in self._ss_term_indices(force, getter, n_atoms, count):
-                params = list(getattr(original, getter)(k))
-                atoms = frozenset(params[:n_atoms])
-                if any(pair <= atoms for pair in off):
-                    params[-1] = 0.0                            # force constant last
-                getattr(force, setter)(k, *params)
-                changed = True
-            if changed:
-                force.updateParametersInContext(context)
-
-    def _original_forces(self, system):
-        """Forces of the unmodified system matching ``system``'s forces by position and type."""
-        import openmm
-
-        originals = list(self._system.getForces())
-        by_type = {}
-        for f in originals:
-            by_type.setdefault(type(f), []).append(f)
-        out = []
-        for f in system.getForces():
-            out.append(by_type.get(type(f), [None])[0] if isinstance(
-                f, (openmm.HarmonicBondForce, openmm.HarmonicAngleForce,
-                    openmm.PeriodicTorsionForce)) else None)
-        return out
-
-    def _ss_term_indices(self, force, getter, n_atoms, count):
-        """Indices of the terms of ``force`` that contain both SG atoms of a disulfide (cached)."""
-        key = (type(force).__name__, count)
-        cache = self.__dict__.setdefault("_ss_term_cache", {})
-        if key not in cache:
-            sg_pairs = [frozenset(map(int, pair)) for pair in self._ss_pairs]
-            cache[key] = [k for k in range(count)
-                          if any(p <= frozenset(getattr(force, getter)(k)[:n_atoms])
-                                 for p in sg_pairs)]
-        return cache[key]
+    def _set_state(self, xyz, inactive):
+        """Disulfides on (SG-SG <= cutoff in ``xyz``) or off, and the inactive atoms."""
+        if len(self._ss_pairs):
+            d = np.linalg.norm(xyz[self._ss_pairs[:, 0]] - xyz[self._ss_pairs[:, 1]], axis=1)
+            self._ss_state = d <= self.disulfide_cutoff
+        self._inactive = (np.zeros(self.model.n_atoms, dtype=bool) if inactive is None
+                          else np.asarray(inactive, dtype=bool).copy())
+        checked = ~np.any(self._inactive[self._bonds], axis=1)
+        checked[self._ss_bond_rows] &= self._ss_state
+        self._bond_checked = checked
+        self._update_switches()
 
     def _acceptable(self, xyz, energy):
         return (np.all(np.isfinite(xyz)) and math.isfinite(energy) and energy <= self.max_energy
                 and self.bond_deviation(xyz) <= self.max_bond_deviation)
 
-    def __call__(self, xyz):
+    def __call__(self, xyz, inactive=None):
         """Minimise ``xyz`` (Angstrom, all atoms of the model).
+
+        Parameters
+        ----------
+        xyz : array (n_atoms, 3)
+        inactive : array (n_atoms,) bool, optional
+            Atoms without any interaction for this call (absent residues); they keep their
+            positions.
 
         Returns
         -------
         relaxed : array (n_atoms, 3)
         info : dict
-            ``energy_after`` (kJ/mol, full force field with restraints) and ``soft_stage`` (whether the two-stage fallback was needed).
+            ``energy_after`` (kJ/mol, full force field with restraints), ``soft_stage`` (whether
+            the two-stage fallback was needed) and ``disulfides_off``.
         """
         reference = np.asarray(xyz, dtype=np.float64) / 10.0
         if reference.shape != (self.model.n_atoms, 3) or not np.all(np.isfinite(reference)):
             raise ValueError(f"relaxation needs finite coordinates of shape "
                              f"({self.model.n_atoms}, 3)")
+        if inactive is not None and np.shape(inactive) != (self.model.n_atoms,):
+            raise ValueError(f"inactive must have shape ({self.model.n_atoms},)")
         info = {"soft_stage": False}
-        self._set_disulfides(np.asarray(xyz))
+        self._set_state(np.asarray(xyz), inactive)
         info["disulfides_off"] = int((~self._ss_state).sum())
         try:
             out, energy = self._minimize(self.context, self._restraint, reference, reference,
@@ -240,9 +305,7 @@ class Relaxer:
         if not self._acceptable(out * 10.0, energy):
             if self._soft is None:
                 self._soft = self._context(self._soft_system())
-                off = {frozenset(map(int, pair)) for pair in self._ss_pairs[~self._ss_state]}
-                if off:
-                    self._apply_disulfide_switch(self._soft[0], off)
+                self._update_switches()
             soft_context, soft_restraint = self._soft
             # atoms at the same place have no force direction (NaN): separate them slightly
             start = reference.copy()
@@ -259,5 +322,8 @@ class Relaxer:
                 raise FloatingPointError(
                     f"relaxation failed: energy {energy:.3g} kJ/mol, largest bond deviation "
                     f"{self.bond_deviation(out * 10.0):.2f} A")
+        out = out * 10.0
+        if inactive is not None:
+            out[self._inactive] = np.asarray(xyz)[self._inactive]
         info["energy_after"] = energy
-        return out * 10.0, info
+        return out, info

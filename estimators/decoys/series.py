@@ -23,8 +23,9 @@ from .kinds import KINDS, DecoyGenerator, _decoy_seed, _stratified_targets
 
 __all__ = ["MIXTURE_KINDS", "parse_kinds", "assign_kinds", "generate_series", "DEFAULT_KINDS"]
 
-#: Kinds a generator exists for (perturbation kinds of :mod:`estimators.decoys.kinds`).
-GENERATED_KINDS = tuple(KINDS)
+#: Kinds a generator exists for: perturbation kinds of :mod:`estimators.decoys.kinds` and
+#: template-based models (:mod:`estimators.decoys.threaded`).
+GENERATED_KINDS = tuple(KINDS) + ("threaded",)
 #: Aliases accepted in a mixture: name -> kinds it stands for (equal parts).
 _ALIASES = {"auto": ("auto",)}
 #: Every name a mixture may use.
@@ -143,6 +144,7 @@ class _Generators:
         self.templates = templates
         self.seed = seed
         self._perturb = None
+        self._threaded = None
 
     @property
     def perturb(self) -> DecoyGenerator:
@@ -151,7 +153,20 @@ class _Generators:
                                            relax_options=self.relax_options)
         return self._perturb
 
+    @property
+    def threaded(self):
+        from .threaded import ThreadedGenerator
+        if self._threaded is None:
+            if not self.templates:
+                raise ValueError(f"{self.native.name}: threaded decoys need a template pool")
+            self._threaded = ThreadedGenerator(self.perturb, self.templates, self.seed)
+        return self._threaded
+
     def generate(self, kind, target, seed, index):
+        if kind == "threaded":
+            decoy = self.threaded.generate(seed)
+            decoy.info["prepare_seconds"] = self.perturb.prepare_seconds
+            return decoy
         if kind == "auto" or kind in KINDS:
             decoy = self.perturb.generate(target, seed, None if kind == "auto" else kind)
             decoy.info["prepare_seconds"] = self.perturb.prepare_seconds
