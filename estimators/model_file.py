@@ -5,16 +5,16 @@ hostile file gives a one-line :class:`ModelFileError` naming the file, never a r
 ``BadZipFile`` / ``zlib.error`` / ``MemoryError``, a decompression bomb or unpickled code.
 
 Layout (format version 2)
-    ``param__<name>``  one float array per network weight (``estimators.networks.init_params``
-                       names and shapes for the file's architecture spec);
-    ``metadata``       a JSON string stored as a 0-d unicode array (never a pickle): ``format_version``,
-                       ``spec`` (the architecture, featurization parameters included),
-                       ``featurization`` (the featurizer's parameters), ``estimator_params``,
-                       ``history``, ``n_params``, ``n_train_models``, ``training_groups`` (the
-                       unique ``groups`` given to ``fit``, e.g. CASP target ids; None when none
-                       were given) and ``arrays`` (name -> shape).
-    Version-1 files (``meta_json``, a uint8 array of JSON text, e.g. the shipped pretrained model)
-    are read too.
+    * ``param__<name>``: one float array per network weight (the names and shapes of
+      ``estimators.networks.init_params`` for the file's architecture spec);
+    * ``metadata``: a JSON string stored as a 0-d unicode array (never a pickle) with
+      ``format_version``, ``spec`` (the architecture, featurization parameters included),
+      ``featurization`` (the featurizer's parameters), ``estimator_params``, ``history``,
+      ``n_params``, ``n_train_models``, ``training_groups`` (the unique ``groups`` given to
+      ``fit``, e.g. CASP target ids; None when none were given) and ``arrays`` (name -> shape).
+
+    Version-1 files (``meta_json``, a uint8 array of JSON text, e.g. the shipped pretrained
+    model) are read too.
 
 Checks when reading, in this order: the file's size (at most :data:`MAX_FILE_BYTES`); the zip
 directory (at most :data:`MAX_MEMBERS` members, only ``.npy`` members, declared uncompressed sizes

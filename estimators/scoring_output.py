@@ -11,15 +11,15 @@ Identity
     same name (:func:`structure_file_names`).
 
 Files (:data:`OUTPUT_COLUMNS`)
-    ``scores.csv``          one row per scored input;
-    ``residue_scores.csv``  one row per residue of a scored input, in file order;
-    ``failures.csv``        exactly the inputs that were not scored, each with its own error;
-    ``warnings.csv``        everything that was skipped or doubtful in inputs (scored or not);
-    ``<name>_lddt.pdb``     the scored structure with the predicted lDDT as B-factors
-                            (:mod:`estimators.bfactor`; ``.cif`` when PDB cannot hold it);
-    ``casp_qa.txt``         with ``--format casp``;
-    ``run.json``            the run's manifest: status (``running``, ``complete``,
-                            ``interrupted``, ``failed``), counts, time stamps, files written.
+    * ``scores.csv``: one row per scored input;
+    * ``residue_scores.csv``: one row per residue of a scored input, in file order;
+    * ``failures.csv``: exactly the inputs that were not scored, each with its own error;
+    * ``warnings.csv``: everything that was skipped or doubtful in inputs (scored or not);
+    * ``<name>_lddt.pdb``: the scored structure with the predicted lDDT as B-factors
+      (:mod:`estimators.bfactor`; ``.cif`` when PDB cannot hold it);
+    * ``casp_qa.txt``: with ``--format casp``;
+    * ``run.json``: the run's manifest: status (``running``, ``complete``, ``interrupted``,
+      ``failed``), counts, time stamps, files written.
 
 Streaming
     Rows are written as soon as a model is scored, each model as whole lines, and flushed: a
