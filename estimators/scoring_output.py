@@ -97,7 +97,7 @@ def expand_inputs(items, outdir=None):
     items : list of str
         Files (kept as given, even when missing: they fail at reading with their own error),
         folders (their files, sorted, not recursive; hidden files skipped) and glob patterns
-        (sorted matches).
+        (sorted matches; matching folders are expanded like folders).
     outdir : str, optional
         The output folder: result files of a run found there (CSV files, ``run.json``,
         B-factor files) are never inputs (a note says so).
@@ -128,33 +128,36 @@ def expand_inputs(items, outdir=None):
         seen.add(key)
         inputs.append(path)
 
+    def add_folder(item):
+        try:
+            entries = sorted(Path(item).iterdir(), key=lambda q: q.name)
+        except OSError as exc:
+            problems.append((item, "input", f"error: cannot list folder {item} ({exc})"))
+            return
+        files = [q for q in entries if not q.name.startswith(".") and q.is_file()]
+        subdirs = [q.name for q in entries if not q.name.startswith(".") and q.is_dir()]
+        if not files:
+            what = f" (only sub-folders: {', '.join(subdirs[:5])})" if subdirs else ""
+            problems.append((item, "input", f"error: folder {item} holds no files{what}; "
+                                            "folders are not scanned recursively"))
+        elif subdirs:
+            problems.append((item, "input", f"note: {len(subdirs)} sub-folder(s) of {item} "
+                                            "not scanned (not recursive): "
+                                            f"{', '.join(subdirs[:5])}"))
+        for q in files:
+            add(os.path.join(item, q.name), item)
+
     for item in items:
         item = os.fspath(item)
         p = Path(item)
         if p.is_dir():
-            try:
-                entries = sorted(p.iterdir(), key=lambda q: q.name)
-            except OSError as exc:
-                problems.append((item, "input", f"error: cannot list folder {item} ({exc})"))
-                continue
-            files = [q for q in entries if not q.name.startswith(".") and q.is_file()]
-            subdirs = [q.name for q in entries if not q.name.startswith(".") and q.is_dir()]
-            if not files:
-                what = f" (only sub-folders: {', '.join(subdirs[:5])})" if subdirs else ""
-                problems.append((item, "input", f"error: folder {item} holds no files{what}; "
-                                                "folders are not scanned recursively"))
-            elif subdirs:
-                problems.append((item, "input", f"note: {len(subdirs)} sub-folder(s) of {item} "
-                                                "not scanned (not recursive): "
-                                                f"{', '.join(subdirs[:5])}"))
-            for q in files:
-                add(os.path.join(item, q.name), item)
+            add_folder(item)
         elif any(ch in item for ch in "*?[") and not p.exists():
-            hits = sorted(h for h in glob.glob(item) if not os.path.isdir(h))
+            hits = sorted(glob.glob(item))
             if not hits:
-                problems.append((item, "input", f"error: no file matches the pattern {item!r}"))
-            for h in hits:
-                add(h, item)
+                problems.append((item, "input", f"error: nothing matches the pattern {item!r}"))
+            for h in hits:                 # folders that match are expanded like folders
+                add_folder(h) if os.path.isdir(h) else add(h, item)
         else:
             add(item, item)
     return inputs, problems

@@ -138,6 +138,12 @@ def test_expand_inputs_reports_empty_folders_patterns_and_repeats(tmp_path):
     kinds = {(Path(i).name, m.split(":")[0]) for i, _, m in problems}
     assert ("empty", "error") in kinds and ("none*.pdb", "error") in kinds
     assert ("d", "note") in kinds and ("m1.pdb", "note") in kinds
+    # a pattern matching folders expands them (e.g. 'casp13/*/models')
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / "m1.pdb").write_text("x")
+    inputs, _ = expand_inputs([str(tmp_path / "[de]")])
+    assert inputs == [str(tmp_path / "d" / "m1.pdb"), str(tmp_path / "e" / "m1.pdb")]
+    assert len(set(structure_file_names(inputs).values())) == 2
 
 
 def _segment_structure(tmp_path):
