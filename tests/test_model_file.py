@@ -206,3 +206,16 @@ def test_cli_bad_model_is_one_line(tmp_path):
     assert r.stderr.strip().count("\n") == 0 and "non-finite" in r.stderr
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "out").exists()          # refused before the output folder is made
+
+
+def test_fit_records_training_groups_and_round_trips(shared_dir, tmp_path):
+    models = sorted((shared_dir / "data" / "casp13" / "T0953s1" / "models").iterdir())[:4]
+    models = [str(m) for m in models]
+    est = SixDQAEstimator(architecture=TINY, epochs=1, batch_size=2, validation_fraction=0)
+    est.fit(models, [0.3, 0.5, 0.6, 0.4], groups=np.array(["T2", "T1", "T2", "T1"]))
+    assert est.training_groups_ == ["T1", "T2"]
+    back = SixDQAEstimator.load(est.save(tmp_path / "m.npz"))
+    assert back.training_groups_ == ["T1", "T2"]
+    assert back.metadata_["featurization"]["lmax"] == TINY["lmax"]
+    for a, b in zip(est.predict(models[:2]), back.predict(models[:2])):
+        np.testing.assert_array_equal(a, b)
