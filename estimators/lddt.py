@@ -29,6 +29,18 @@ of generated decoys agree with the CASP ground truth:
   the swapped naming, and renames the model's atoms when swapping is
   strictly better.  We do the same.
 
+Optional stereochemical clash filter (``clash_filter=True``), as OpenStructure's ``lddt -f``
+does with the non-bonded table of its ``stereo_chemical_props.txt``: heavy atoms of different
+residues (any chains of the model) that are not covalently bonded (inter-residue bonds: C(i)-N(i+1)
+of neighbours in a chain and SG-SG, where their length lies in OpenStructure's bond-feasibility
+window, 0.81-1.99 A for C-N) clash when closer than the element
+pair's minimum distance minus its tolerance (:data:`CLASH_DISTANCES`, e.g. C-C 3.4 - 1.5 = 1.9 A,
+N-O 3.07 - 1.5 = 1.57 A). A clashing backbone atom (N, CA, C, O) removes its whole residue from the
+model, a clashing side-chain atom removes the residue's side chain (every atom but N, CA, C, O);
+removed atoms count as missing, so their distances are non-conserved. Overlaid copies of a chain
+and crushed models thereby score low. (``lddt -f`` also removes residues with bond-length or angle
+outliers; that check is not done here.)
+
 Differences from the executable, by design: we score every chain (the
 executable scores the first chain only; ``inter_chain=False`` keeps pairs
 within chains as it does), and non-standard residues mapped by
@@ -42,8 +54,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial import cKDTree
 
-__all__ = ["LDDTResult", "lddt", "lddt_from_arrays", "needleman_wunsch",
-           "THRESHOLDS", "INCLUSION_RADIUS", "SYMMETRIC_ATOMS"]
+__all__ = ["LDDTResult", "lddt", "lddt_from_arrays", "needleman_wunsch", "clashing_atoms",
+           "THRESHOLDS", "INCLUSION_RADIUS", "SYMMETRIC_ATOMS", "CLASH_DISTANCES"]
 
 #: Distance-difference thresholds in Angstrom.
 THRESHOLDS = (0.5, 1.0, 2.0, 4.0)
@@ -60,6 +72,21 @@ SYMMETRIC_ATOMS = {
     "VAL": (("CG1", "CG2"),),
     "LEU": (("CD1", "CD2"),),
 }
+
+#: Non-bonded clash distances (Angstrom): element pair -> (minimum distance, tolerance), the
+#: "Non-bonded distance" table of OpenStructure's ``stereo_chemical_props.txt``; atoms clash when
+#: closer than minimum - tolerance.
+CLASH_DISTANCES = {
+    ("C", "C"): (3.4, 1.5), ("C", "N"): (3.25, 1.5), ("C", "S"): (3.5, 1.5),
+    ("C", "O"): (3.22, 1.5), ("N", "N"): (3.1, 1.5), ("N", "S"): (3.35, 1.5),
+    ("N", "O"): (3.07, 1.5), ("O", "S"): (3.32, 1.5), ("O", "O"): (3.04, 1.5),
+    ("S", "S"): (2.03, 1.0),
+}
+_BACKBONE = ("N", "CA", "C", "O")
+# bond-feasibility window of OpenStructure's connectivity: d in [1/4, sqrt(6)/4] x (r1 + r2), with
+# van der Waals radii C 1.7, N 1.55, S 1.8 A
+_BOND_LOW, _BOND_HIGH = 0.25, 6 ** 0.5 / 4
+_VDW_CN, _VDW_SS = 1.7 + 1.55, 1.8 + 1.8
 
 _ONE_LETTER = {
     "ALA": "A", "ARG": "R", "ASN": "N", "ASP": "D", "CYS": "C", "GLN": "Q",
@@ -105,6 +132,9 @@ class LDDTResult:
         Fraction of reference residues that have a model counterpart.
     thresholds, inclusion_radius
         The parameters used.
+    clash_removed : ndarray of bool, (R_model,)
+        Model residues whose whole residue or side chain the clash filter removed (all False
+        without ``clash_filter``).
     """
 
     global_score: float
@@ -118,6 +148,7 @@ class LDDTResult:
     coverage: float
     thresholds: tuple = field(default=THRESHOLDS)
     inclusion_radius: float = INCLUSION_RADIUS
+    clash_removed: np.ndarray | None = None
 
 
 # --------------------------------------------------------------------------
@@ -230,6 +261,75 @@ def lddt_from_arrays(ref_coords, ref_atom_res, ref_res_num, ref_res_chain,
 
 
 # --------------------------------------------------------------------------
+# stereochemical clash filter
+# --------------------------------------------------------------------------
+def _element(name):
+    """Element of a heavy-atom name of a standard residue (first letter: C, N, O or S)."""
+    return name[:1]
+
+
+def clashing_atoms(structure, clash_distances=None):
+    """Atoms of ``structure`` removed by the clash filter (see the module docstring).
+
+    Parameters
+    ----------
+    structure : Structure
+        The model (all its chains).
+    clash_distances : dict, optional
+        Element pair -> (minimum distance, tolerance); default :data:`CLASH_DISTANCES`.
+
+    Returns
+    -------
+    removed : ndarray of bool, (A,)
+        Atoms removed (whole residues with a backbone clash, side chains with a side-chain clash).
+    backbone_clash, sidechain_clash : ndarray of bool, (R,)
+        Residues with a clashing backbone / side-chain atom.
+    """
+    table = {}
+    for (e1, e2), (minimum, tolerance) in (clash_distances or CLASH_DISTANCES).items():
+        table[(e1, e2)] = table[(e2, e1)] = float(minimum) - float(tolerance)
+    coords = np.asarray(structure.coords, dtype=np.float64)
+    names = np.asarray(structure.atom_names).astype(str)
+    atom_res = np.asarray(structure.atom_res, dtype=np.int64)
+    n_res = len(structure.resnums)
+    backbone_clash = np.zeros(n_res, dtype=bool)
+    sidechain_clash = np.zeros(n_res, dtype=bool)
+    removed = np.zeros(len(names), dtype=bool)
+    if not len(names) or not table:
+        return removed, backbone_clash, sidechain_clash
+    elements = np.array([_element(n) for n in names])
+    pairs = cKDTree(coords).query_pairs(max(table.values()), output_type="ndarray")
+    if pairs.size:
+        a, b = pairs[:, 0], pairs[:, 1]
+        ra, rb = atom_res[a], atom_res[b]
+        keep = ra != rb
+        a, b, ra, rb = a[keep], b[keep], ra[keep], rb[keep]
+        # covalent bonds between residues are not clashes: C(i)-N(i+1) of neighbours in a chain
+        # and SG-SG, each when its length is feasible for a bond, as OpenStructure's connectivity
+        # heuristic has it ((r1 + r2) / 4 <= d <= (r1 + r2) sqrt(6) / 4, van der Waals radii)
+        chains = np.asarray(structure.chain_ids).astype(str)
+        lo, hi = np.minimum(ra, rb), np.maximum(ra, rb)
+        a_lo = np.where(ra <= rb, a, b)
+        a_hi = np.where(ra <= rb, b, a)
+        d = np.linalg.norm(coords[a] - coords[b], axis=1)
+        neighbours = (hi == lo + 1) & (chains[lo] == chains[hi])
+        peptide = neighbours & (names[a_lo] == "C") & (names[a_hi] == "N") & \
+            (d >= _BOND_LOW * _VDW_CN) & (d <= _BOND_HIGH * _VDW_CN)
+        disulfide = (names[a] == "SG") & (names[b] == "SG") & \
+            (d >= _BOND_LOW * _VDW_SS) & (d <= _BOND_HIGH * _VDW_SS)
+        bonded = peptide | disulfide
+        a, b, d = a[~bonded], b[~bonded], d[~bonded]
+        limit = np.array([table.get((x, y), -np.inf) for x, y in zip(elements[a], elements[b])])
+        hit = d < limit
+        for atoms in (a[hit], b[hit]):
+            on_backbone = np.isin(names[atoms], _BACKBONE)
+            backbone_clash[atom_res[atoms[on_backbone]]] = True
+            sidechain_clash[atom_res[atoms[~on_backbone]]] = True
+    removed = backbone_clash[atom_res] | (sidechain_clash[atom_res] & ~np.isin(names, _BACKBONE))
+    return removed, backbone_clash, sidechain_clash
+
+
+# --------------------------------------------------------------------------
 # residue correspondence
 # --------------------------------------------------------------------------
 def needleman_wunsch(seq_a, seq_b, match=1.0, mismatch=-1.0, gap=-1.0):
@@ -317,7 +417,8 @@ def _as_structure(obj, role):
 # public entry point
 # --------------------------------------------------------------------------
 def lddt(model, reference, align="number", *, thresholds=THRESHOLDS,
-         inclusion_radius=INCLUSION_RADIUS, inter_chain=False, check_resnames=True):
+         inclusion_radius=INCLUSION_RADIUS, inter_chain=False, check_resnames=True,
+         clash_filter=False, clash_distances=None):
     """All-atom lDDT of a model against a reference structure.
 
     Parameters
@@ -338,6 +439,12 @@ def lddt(model, reference, align="number", *, thresholds=THRESHOLDS,
         Also score pairs between chains (off, as OpenStructure's ``lddt``).
     check_resnames : bool
         Raise ValueError when matched residues have different names.
+    clash_filter : bool
+        Remove clashing residues / side chains of the model first (as ``lddt -f``; see the module
+        docstring); the result's ``clash_removed`` gives the residues affected.
+    clash_distances : dict, optional
+        Element pair -> (minimum distance, tolerance) of the clash filter (default
+        :data:`CLASH_DISTANCES`).
 
     Returns
     -------
@@ -371,9 +478,16 @@ def lddt(model, reference, align="number", *, thresholds=THRESHOLDS,
                 f"reference {reference.resnames[model_to_ref[i]]} (pass check_resnames=False "
                 f"to score anyway)")
 
-    # model atom lookup by (model residue, atom name)
+    # model atom lookup by (model residue, atom name); atoms removed by the clash filter are missing
+    removed = np.zeros(len(model.atom_names), dtype=bool)
+    clash_removed = np.zeros(n_model, dtype=bool)
+    if clash_filter:
+        if not np.all(np.isfinite(np.asarray(model.coords, dtype=np.float64))):
+            raise ValueError(f"model {name_m} has non-finite coordinates")
+        removed, backbone_clash, sidechain_clash = clashing_atoms(model, clash_distances)
+        clash_removed = backbone_clash | sidechain_clash
     model_atom = {(int(r), str(nm)): k for k, (r, nm) in
-                  enumerate(zip(model.atom_res, model.atom_names))}
+                  enumerate(zip(model.atom_res, model.atom_names)) if not removed[k]}
     ref_res_names = np.asarray(reference.resnames).astype(str)
     model_res_names = np.asarray(model.resnames).astype(str)
     ref_atom_res = np.asarray(reference.atom_res, dtype=np.int64)
@@ -427,4 +541,5 @@ def lddt(model, reference, align="number", *, thresholds=THRESHOLDS,
         per_residue_conserved=pr_cons, per_residue_checked=pr_chk,
         reference_index=model_to_ref, swapped=swapped,
         coverage=float(np.count_nonzero(ref_to_model >= 0) / n_ref) if n_ref else float("nan"),
-        thresholds=thresholds, inclusion_radius=float(inclusion_radius))
+        thresholds=thresholds, inclusion_radius=float(inclusion_radius),
+        clash_removed=clash_removed)

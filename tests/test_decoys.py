@@ -99,7 +99,8 @@ def test_proxy_lddt_agrees_with_lddt(natives, relaxed_decoys):
     assert proxy(native.coords) == 1.0
     for d in decoys:
         # differs only by the symmetric-atom renaming of lddt(), which can only raise the score
-        assert d.lddt - 0.03 <= proxy(d.coords) <= d.lddt + 1e-12
+        plain = lddt(decoy_structure(native, d.coords), native).global_score
+        assert plain - 0.03 <= proxy(d.coords) <= plain + 1e-12
     sub = proxy.subsample(2000, np.random.default_rng(1))
     assert sub.i.size == 2000 and abs(sub(decoys[0].coords) - proxy(decoys[0].coords)) < 0.05
 
@@ -108,7 +109,8 @@ def test_proxy_lddt_agrees_with_lddt(natives, relaxed_decoys):
 def test_labels_are_lddt_of_the_stored_coordinates(relaxed_decoys):
     for native, decoys in relaxed_decoys:
         for d in decoys:
-            result = lddt(decoy_structure(native, d.coords), native)
+            # labels: the clash-aware rule of every decoy label
+            result = lddt(decoy_structure(native, d.coords), native, clash_filter=True)
             assert d.lddt == pytest.approx(result.global_score, abs=1e-12)
             np.testing.assert_allclose(d.lddt_local, result.per_residue, atol=1e-12)
             assert d.lddt_local.shape == (native.n_residues,)
@@ -243,8 +245,10 @@ def read_structure_subset(native, n_residues):
 
 # ------------------------------------------------------------------------------------------- corpus
 def test_build_corpus_files_manifest_and_independence_of_n_jobs(natives, tmp_path):
-    one = build_corpus(natives, tmp_path / "a", n_per_native=2, seed=3, n_jobs=1, relax=False)
-    two = build_corpus([natives[0]], tmp_path / "b", n_per_native=2, seed=3, n_jobs=2, relax=False)
+    one = build_corpus(natives, tmp_path / "a", n_per_native=2, seed=3, n_jobs=1, relax=False,
+                       kinds="auto=1")
+    two = build_corpus([natives[0]], tmp_path / "b", n_per_native=2, seed=3, n_jobs=2, relax=False,
+                       kinds="auto=1")
     manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
     assert manifest["n_decoys"] == 4 and manifest["n_natives"] == 2 and not manifest["failed"]
     assert {k: v for k, v in manifest.items() if k != "created"} == \
@@ -259,7 +263,8 @@ def test_build_corpus_files_manifest_and_independence_of_n_jobs(natives, tmp_pat
     np.testing.assert_array_equal(entry.native.atom_names, natives[0].atom_names)
     # the stored labels are those of the stored (float32) coordinates, to float32 rounding
     decoy = entry.structure(1)
-    assert lddt(decoy, natives[0]).global_score == pytest.approx(float(entry.lddt[1]), abs=2e-3)
+    assert lddt(decoy, natives[0], clash_filter=True).global_score == \
+        pytest.approx(float(entry.lddt[1]), abs=2e-3)
     # a native's series does not depend on n_jobs (the series was split in two workers here)
     other = read_corpus_file(tmp_path / "b" / "2j5y.npz")
     np.testing.assert_array_equal(other.coords, entry.coords)
@@ -285,7 +290,7 @@ def test_command_line(tmp_path, capsys):
     if not native.exists():
         pytest.skip("natives not found")
     assert main([str(native), "--out", str(tmp_path / "cli"), "--n-per-native", "1",
-                 "--no-relax", "--seed", "2"]) == 0
+                 "--no-relax", "--seed", "2", "--kinds", "auto=1"]) == 0
     assert "1 decoys of 1 natives" in capsys.readouterr().out
     entry = read_corpus_file(tmp_path / "cli" / "2j5y.npz")
     assert len(entry) == 1 and 0.3 <= entry.target_lddt[0] <= 0.95

@@ -87,7 +87,7 @@ def test_labels_of_absent_residues_are_nan_and_global_counts_all_pairs(generator
     assert np.all(np.isnan(local[:5])) and np.all(np.isfinite(local[5:]))
     # the global value counts the pairs of the absent residues as non-conserved (< 1), the local
     # values of present residues whose pairs all lie among present residues stay 1
-    full = lddt(model_structure(native, coords), native)
+    full = lddt(model_structure(native, coords), native, clash_filter=True)
     assert score == full.global_score and score < 0.97
     assert full.n_checked == lddt(native, native).n_checked
     labels = model_labels(native, coords, local)
@@ -171,7 +171,7 @@ def test_threaded_decoys_are_reproducible_and_labelled(folder):
         per_res = np.bincount(native.atom_res, weights=~present, minlength=native.n_residues) == 0
         assert np.all(np.isnan(d.lddt_local[~per_res]))
         structure = d.structure(native)
-        result = lddt(structure, native)
+        result = lddt(structure, native, clash_filter=True)           # the label rule
         assert d.lddt == pytest.approx(result.global_score, abs=1e-12)
         np.testing.assert_allclose(d.local_labels(native), result.per_residue, atol=1e-12)
         assert 0.0 < d.lddt < 1.0

@@ -343,3 +343,117 @@ def test_bad_input():
     with pytest.raises(ValueError, match="shape"):
         lddt_from_arrays(np.zeros((2, 3)), [0, 1], [1, 2], [0, 0], np.zeros((3, 3)), np.zeros((2, 3)),
                          [False, False], [False, False])
+
+
+# ---------------------------------------------------------------- clash filter
+STEREO_PARAMS = Path("/usr/share/openstructure/stereo_chemical_props.txt")
+
+
+def _run_ost_filtered(model_path, ref_path):
+    out = subprocess.run([OST_LDDT, "-f", "-p", str(STEREO_PARAMS), "-l", str(COMPLIB),
+                          str(model_path), str(ref_path)], capture_output=True, text=True,
+                         check=True)
+    for line in out.stdout.splitlines():
+        if line.startswith("Global LDDT score"):
+            return float(line.split()[-1])
+    raise AssertionError(out.stdout[-500:] + out.stderr[-500:])
+
+
+def _residue_rigid(atoms, moves):
+    """Atoms with each residue translated by moves[resnum] (bonds and angles within residues kept,
+    so that lddt -f's bond and angle checks pass and only its clash check acts)."""
+    return [dict(a, xyz=a["xyz"] + moves.get(a["resnum"], 0.0)) for a in atoms]
+
+
+@pytest.mark.skipif(OST_LDDT is None or not COMPLIB.exists() or not STEREO_PARAMS.exists(),
+                    reason="OpenStructure `lddt` binary, compound library or stereo parameters absent")
+def test_clash_filter_matches_openstructure_lddt_f(shared_dir, tmp_path):
+    """Clash-filtered lDDT equals `lddt -f -p stereo_chemical_props.txt` on models whose residues
+    are intact but collide: residue-rigid crushes (5-30%) and random residue displacements."""
+    rng = np.random.default_rng(7)
+    natives = _clean_natives(shared_dir)
+    results = []
+    for native in [natives[i] for i in rng.choice(len(natives), size=2, replace=False)]:
+        atoms = [a for a in _drop_hydrogens(_read_atoms(native)) if a["name"] != "OXT"]
+        ref = tmp_path / f"{native.stem}_ref.pdb"
+        _write_atoms(ref, atoms)
+        resnums = sorted({a["resnum"] for a in atoms})
+        ca = {a["resnum"]: a["xyz"] for a in atoms if a["name"] == "CA"}
+        centre = np.mean(list(ca.values()), axis=0)
+        variants = {f"crush{int(100 * f)}": {r: -f * (ca[r] - centre) for r in ca}
+                    for f in (0.05, 0.1, 0.3)}
+        for k in range(3):
+            chosen = rng.choice(resnums, size=len(resnums) // 4, replace=False)
+            variants[f"jolt{k}"] = {int(r): rng.normal(0.0, 1.2, 3) for r in chosen}
+        for tag, moves in variants.items():
+            path = tmp_path / f"{native.stem}_{tag}.pdb"
+            _write_atoms(path, _residue_rigid(atoms, moves))
+            ours = lddt(path, ref, clash_filter=True)
+            plain = lddt(path, ref).global_score
+            ost = _run_ost_filtered(path, ref)
+            results.append((native.stem, tag, ours.global_score, ost, plain,
+                            int(ours.clash_removed.sum())))
+            assert abs(ours.global_score - ost) < 1e-3, results[-1]
+    print("\nnative, model, ours, lddt -f, without filter, residues filtered")
+    for row in results:
+        print(*row)
+    assert any(r[5] > 0 for r in results) and any(r[5] == 0 for r in results)
+    assert any(r[3] < r[4] - 0.1 for r in results)               # the filter acted
+
+
+def test_clash_filter_by_hand():
+    # residues 1 and 5 (far apart in sequence): CB of 5 1.7 A from CB of 1 (C-C limit 1.9):
+    # side-chain clash -> both side chains removed, backbones kept
+    coords = [[0, 0, 0], [1.5, 0, 0], [3, 0, 0], [1.5, 1.5, 0],                # res 1 N CA C CB
+              [0, 10, 0], [1.5, 10, 0], [3, 10, 0], [1.5, 3.2, 0]]             # res 5 N CA C CB
+    names = ["N", "CA", "C", "CB"] * 2
+    model = _toy(["ALA", "ALA"], [1, 5], coords, names, [0] * 4 + [1] * 4)
+    from estimators.lddt import clashing_atoms
+    removed, bb, sc = clashing_atoms(model)
+    np.testing.assert_array_equal(removed, [False, False, False, True] * 2)
+    assert not bb.any() and sc.all()
+    result = lddt(model, model, clash_filter=True)
+    assert result.global_score < 1.0 and result.clash_removed.all()
+    # a backbone atom in a clash removes its whole residue
+    coords[5] = [1.5, 1.2, 1.0]                                   # CA of 5 near CA/CB of 1
+    removed, bb, _ = clashing_atoms(_toy(["ALA", "ALA"], [1, 5], coords, names, [0] * 4 + [1] * 4))
+    assert bb[1] and removed[4:].all()
+    # sequence neighbours: the peptide bond C(i)-N(i+1) is not a clash when its length is
+    # feasible for a bond (0.81-1.99 A), but is at 0.7 A
+    pep = [[0, 0, 0], [1.46, 0, 0], [2.0, 1.4, 0], [3.2, 1.9, 0], [4.4, 1.5, 0], [5.5, 2.3, 0]]
+    toy = _toy(["GLY", "GLY"], [1, 2], pep, ["N", "CA", "C"] * 2, [0, 0, 0, 1, 1, 1])
+    assert not clashing_atoms(toy)[0].any()
+    pep[3] = [2.6, 1.7, 0]                                        # C-N 0.67 A
+    assert clashing_atoms(_toy(["GLY", "GLY"], [1, 2], pep, ["N", "CA", "C"] * 2,
+                               [0, 0, 0, 1, 1, 1]))[1].all()
+    # without the filter nothing changes
+    assert lddt(model, model).global_score == 1.0
+
+
+def test_overlaid_copy_and_crushed_native_score_low(shared_dir):
+    """The label rule gives an overlaid second copy and a 30%-crushed native lDDT <= 0.3."""
+    import dataclasses
+    from estimators.structures import read_structure
+    native = read_structure(shared_dir / "data" / "natives" / "1a32.pdb")
+    rng = np.random.default_rng(0)
+    shift = rng.normal(size=3)
+    shift *= 0.5 / np.linalg.norm(shift)
+    n = native.n_residues
+    two = dataclasses.replace(
+        native, chain_ids=np.r_[native.chain_ids.astype(str), np.full(n, "B")],
+        resnums=np.r_[native.resnums, native.resnums], icodes=np.r_[native.icodes, native.icodes],
+        resnames=np.r_[native.resnames, native.resnames],
+        aa_index=np.r_[native.aa_index, native.aa_index],
+        coords=np.vstack([native.coords, native.coords + shift]),
+        atom_names=np.r_[native.atom_names, native.atom_names],
+        atom_res=np.r_[native.atom_res, native.atom_res + n], _cache={})
+    centre = native.coords.mean(0)
+    crushed = dataclasses.replace(native, coords=centre + 0.7 * (native.coords - centre), _cache={})
+    scores = {"overlay": (lddt(two, native, clash_filter=True).global_score,
+                          lddt(two, native).global_score),
+              "crushed": (lddt(crushed, native, clash_filter=True).global_score,
+                          lddt(crushed, native).global_score)}
+    print("\n(with clash filter, without):", scores)
+    assert scores["overlay"][0] <= 0.3 and scores["overlay"][1] == 1.0
+    assert scores["crushed"][0] <= 0.3
+    assert lddt(native, native, clash_filter=True).global_score == 1.0

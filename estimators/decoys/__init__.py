@@ -6,6 +6,10 @@ exact and whose quality spans a chosen range. One module per job:
 * :mod:`~estimators.decoys.kinds` — perturbations of the native itself (backbone, hinge, register,
   side chains, compact misfolds), aimed at a target lDDT (:class:`DecoyGenerator`,
   :func:`generate_decoys`);
+* :mod:`~estimators.decoys.threaded` — template-based models: A's sequence on another native's
+  backbone (TM-align, :mod:`~estimators.decoys.alignment`), with alignment errors, loops, repacked
+  side chains, relaxed;
+* :mod:`~estimators.decoys.impossible` — overlaid copies, crushed, clashing and expanded models;
 * :mod:`~estimators.decoys.allatom` — the all-atom model of a native (PDBFixer hydrogens) and its
   rotatable bonds; :mod:`~estimators.decoys.rigid` — rotations and residue frames;
 * :mod:`~estimators.decoys.relax` — OpenMM restrained minimisation (:class:`Relaxer`);
@@ -19,7 +23,10 @@ exact and whose quality spans a chosen range. One module per job:
 
 Reproducible: decoy ``i`` of a native depends only on ``(seed, i)``, the native and the options.
 
-Importable from here: :data:`~estimators.decoys.kinds.KINDS`, :class:`Decoy`, :class:`DecoyGenerator`,
+Every decoy is labelled with the clash-aware lDDT (:data:`~estimators.decoys.decoy.LABEL_OPTIONS`).
+
+Importable from here: :data:`~estimators.decoys.kinds.KINDS`, ``ALL_KINDS``, ``DEFAULT_KINDS``,
+``IMPOSSIBLE_KINDS``, :func:`impossible_decoy`, :class:`Decoy`, :class:`DecoyGenerator`,
 :class:`ProxyLDDT`, :class:`Relaxer`, :func:`generate_decoys`, :func:`generate_series`,
 :func:`parse_kinds`, :func:`assign_kinds`, :func:`decoy_structure`, :func:`model_structure`,
 :func:`decoy_labels`, :func:`geometry_statistics`, :func:`count_clashes`,
@@ -35,7 +42,9 @@ from .geometry import (CLASH_DISTANCE, backbone_dihedrals, count_clashes,  # noq
 from .kinds import KINDS, DecoyGenerator, generate_decoys  # noqa: F401
 from .proxy import ProxyLDDT  # noqa: F401
 from .relax import Relaxer  # noqa: F401
-from .series import assign_kinds, generate_series, parse_kinds  # noqa: F401
+from .impossible import IMPOSSIBLE_KINDS, impossible_decoy  # noqa: F401
+from .series import (ALL_KINDS, DEFAULT_KINDS, assign_kinds, generate_series,  # noqa: F401
+                     parse_kinds)
 
 # the corpus module is imported on first use, so that ``python -m estimators.decoys.corpus`` does
 # not find it already imported

@@ -37,6 +37,7 @@ Running it (sharded, resumable)::
 
     python -m estimators.decoys.corpus NATIVES... --out DIR [--n-per-native 20] [--seed 0]
         [--kinds threaded=0.45,misfold=0.2,...] [--shard K/N] [--n-jobs 1] [--no-relax]
+        [--relax-iterations 300]
         [--lddt-min 0.3] [--lddt-max 0.95] [--limit N] [--manifest-only]
 
 Natives are named after their files and sorted by name; shard ``K/N`` (K = 1..N) takes every N-th
@@ -489,6 +490,8 @@ def main(argv=None) -> int:
     parser.add_argument("--shard", default=None, help="build shard K of N (K/N, K = 1..N)")
     parser.add_argument("--n-jobs", type=int, default=1, help="parallel workers (-1: all cores)")
     parser.add_argument("--no-relax", action="store_true", help="skip the OpenMM relaxation")
+    parser.add_argument("--relax-iterations", type=int, default=None,
+                        help="L-BFGS iterations of the relaxation (default 300)")
     parser.add_argument("--lddt-min", type=float, default=0.3)
     parser.add_argument("--lddt-max", type=float, default=0.95)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N natives")
@@ -517,6 +520,8 @@ def main(argv=None) -> int:
     manifest = build_corpus(natives, args.out, n_per_native=args.n_per_native, seed=args.seed,
                             n_jobs=args.n_jobs, lddt_range=(args.lddt_min, args.lddt_max),
                             relax=not args.no_relax, errors=args.errors, verbose=True,
+                            relax_options=({"max_iterations": args.relax_iterations}
+                                           if args.relax_iterations else None),
                             kinds=args.kinds, shard=args.shard, resume=not args.no_resume)
     n_built = sum(e["n_decoys"] for e in manifest["natives"] if e["name"] in set(manifest["built"]))
     print(f"{n_built} decoys of {len(manifest['built'])} natives built in "

@@ -15,7 +15,8 @@ import numpy as np
 
 from ..structures import Structure
 
-__all__ = ["Decoy", "model_structure", "model_labels", "decoy_labels", "present_residues"]
+__all__ = ["Decoy", "model_structure", "model_labels", "decoy_labels", "present_residues",
+           "LABEL_OPTIONS"]
 
 
 @dataclass
@@ -136,8 +137,16 @@ def model_structure(native: Structure, coords, copy_coords=None, name: str | Non
                                atom_res=np.asarray(atom_res, dtype=np.int64), _cache={})
 
 
+#: Options of :func:`estimators.lddt.lddt` for every decoy label: the clash-aware rule (clashing
+#: residues or side chains of the model are removed first, as OpenStructure's ``lddt -f``).
+LABEL_OPTIONS = {"clash_filter": True}
+
+
 def decoy_labels(native: Structure, coords, copy_coords=None, **lddt_options):
     """Labels of a decoy against its native: (global lDDT, per-residue lDDT (R,), copy's (R,) or None).
+
+    Every decoy kind is labelled with the same rule, :data:`LABEL_OPTIONS` (the clash-aware lDDT),
+    unless ``lddt_options`` override it.
 
     Per-residue values are given for every native residue, NaN where the model lacks it. The global
     value is over all of the native's reference pairs (an absent residue makes its pairs
@@ -148,6 +157,7 @@ def decoy_labels(native: Structure, coords, copy_coords=None, **lddt_options):
     """
     from ..lddt import lddt
 
+    lddt_options = {**LABEL_OPTIONS, **lddt_options}
     model = model_structure(native, coords, copy_coords)
     keep = present_residues(native, coords)
     R = native.n_residues

@@ -1,7 +1,8 @@
 """A native's series of decoys drawn from a mixture of kinds.
 
 A mixture is a mapping ``kind -> weight`` (parsed from text such as
-``"threaded=0.45,misfold=0.2,backbone=0.1,auto=0.15,impossible=0.1"`` by :func:`parse_kinds`).
+``"threaded=0.45,misfold=0.2,backbone=0.1,auto=0.15,impossible=0.1"`` by :func:`parse_kinds`;
+default :data:`DEFAULT_KINDS`).
 Decoy ``i`` of a series of ``n`` gets its kind from :func:`assign_kinds`: systematic sampling of the
 mixture (positions ``(k + u) / n`` through the cumulative weights, ``u`` drawn from the seed) in a
 random order, so that the counts of a series differ from ``n x weight`` by less than one and the
@@ -19,19 +20,24 @@ import math
 import numpy as np
 
 from ..structures import Structure
+from .impossible import IMPOSSIBLE_KINDS, impossible_decoy
 from .kinds import KINDS, DecoyGenerator, _decoy_seed, _stratified_targets
 
-__all__ = ["MIXTURE_KINDS", "parse_kinds", "assign_kinds", "generate_series", "DEFAULT_KINDS"]
+__all__ = ["ALL_KINDS", "MIXTURE_KINDS", "parse_kinds", "assign_kinds", "generate_series", "DEFAULT_KINDS"]
 
 #: Kinds a generator exists for: perturbation kinds of :mod:`estimators.decoys.kinds` and
 #: template-based models (:mod:`estimators.decoys.threaded`).
-GENERATED_KINDS = tuple(KINDS) + ("threaded",)
+GENERATED_KINDS = tuple(KINDS) + ("threaded",) + IMPOSSIBLE_KINDS
+#: Every kind a decoy can have (the ``kind`` of perturbation decoys may carry ``"+misfold"``).
+ALL_KINDS = GENERATED_KINDS
 #: Aliases accepted in a mixture: name -> kinds it stands for (equal parts).
-_ALIASES = {"auto": ("auto",)}
+_ALIASES = {"auto": ("auto",), "impossible": IMPOSSIBLE_KINDS}
 #: Every name a mixture may use.
 MIXTURE_KINDS = GENERATED_KINDS + tuple(_ALIASES)
-#: Mixture used when none is given.
-DEFAULT_KINDS = "auto=1"
+#: Mixture used when none is given: 45% threaded models, 10% impossible ones, the rest perturbations
+#: of the native.
+DEFAULT_KINDS = ("threaded=0.45,misfold=0.15,backbone=0.1,hinge=0.05,register=0.05,sidechain=0.05,"
+                 "auto=0.05,impossible=0.1")
 
 
 def parse_kinds(spec) -> dict:
@@ -163,6 +169,8 @@ class _Generators:
         return self._threaded
 
     def generate(self, kind, target, seed, index):
+        if kind in IMPOSSIBLE_KINDS:
+            return impossible_decoy(self.native, kind, seed)
         if kind == "threaded":
             decoy = self.threaded.generate(seed)
             decoy.info["prepare_seconds"] = self.perturb.prepare_seconds
