@@ -59,6 +59,59 @@ if AVAILABLE:
     _jit_fma = numba.njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
 
     @_jit
+    def _trig_lanes(b0, nb, angle, lmax, ct, st):
+        """ct[m, v] = cos(m x), st[m, v] = sin(m x) of x = angle[b0 + v], m = 0..lmax (angle
+        addition from one cos / sin per lane)."""
+        for v in range(nb):
+            x = angle[b0 + v]
+            ct[0, v] = 1.0
+            st[0, v] = 0.0
+            if lmax > 0:
+                ct[1, v] = np.cos(x)
+                st[1, v] = np.sin(x)
+        for m in range(2, lmax + 1):
+            for v in range(nb):
+                ct[m, v] = ct[m - 1, v] * ct[1, v] - st[m - 1, v] * st[1, v]
+                st[m, v] = st[m - 1, v] * ct[1, v] + ct[m - 1, v] * st[1, v]
+
+    @_jit
+    def _wigner_y_lanes(nb, ct, st, J, lmax, B, Dt):
+        """Diagonal blocks of D(Ry(theta)) = J Z(theta) J^T per lane (``ct``, ``st`` from
+        :func:`_trig_lanes` of theta), written as :func:`_wigner_lanes` writes D: only the
+        entries within the m >= 0 and the m < 0 harmonics (the others are zero)."""
+        Q = (lmax + 1) * (lmax + 1)
+        for v in range(nb):
+            Dt[0, v] = 1.0
+        for l in range(1, lmax + 1):
+            n = 2 * l + 1
+            s = l * l
+            # B = Z(theta) J^T: B[i, k] = cos(m x) J[k, i] - sign(m) sin(|m| x) J[k, n-1-i]
+            for i in range(n):
+                m = abs(i - l)
+                sgn = -1.0 if i - l > 0 else 1.0
+                c = ct[m]
+                sn = st[m]
+                for k in range(n):
+                    j1 = J[l, k, i]
+                    j2 = J[l, k, n - 1 - i] * sgn
+                    b = B[i, k]
+                    for u in range(nb):
+                        b[u] = j1 * c[u] + j2 * sn[u]
+            # D = J B within the sectors (J's zeros skipped)
+            for a in range(n):
+                k0, k1 = (l, n) if a >= l else (0, l)
+                for k in range(k0, k1):
+                    d = Dt[(s + a) * Q + s + k]
+                    for u in range(nb):
+                        d[u] = 0.0
+                    for j in range(n):
+                        w = J[l, a, j]
+                        if w != 0.0:
+                            b = B[j, k]
+                            for u in range(nb):
+                                d[u] += w * b[u]
+
+    @_jit
     def _frames_range(e0, e1, alpha, beta, gamma, theta, zero, d, phi, w, J, lmax, rho, ztab,
                       rot, roty, zcos, zsin, tz):
         """Geometry of edges e0 <= e < e1 (see :func:`frames`)."""
@@ -88,7 +141,12 @@ if AVAILABLE:
                     _wigner_lanes(b0, nb, alpha, beta, gamma, J, lmax, trig, A, B, C, Dt)
                     dst = rot
                 else:
-                    _wigner_lanes(b0, nb, zero, theta, zero, J, lmax, trig, A, B, C, Dt)
+                    # D_y(theta): entries across the sectors are zero
+                    _trig_lanes(b0, nb, theta, lmax, trig[0], trig[1])
+                    for i in range(Q * Q):
+                        for v in range(nb):
+                            Dt[i, v] = 0.0
+                    _wigner_y_lanes(nb, trig[0], trig[1], J, lmax, B, Dt)
                     dst = roty
                 for v in range(nb):
                     o = dst[b0 + v]
@@ -100,11 +158,12 @@ if AVAILABLE:
                             for b in range(n):
                                 o[off + a * n + b] = Dt[(s + a) * Q + s + b, v]
                         off += n * n
+            _trig_lanes(b0, nb, phi, lmax, trig[0], trig[1])
             for v in range(nb):
                 e = b0 + v
                 for m in range(lmax + 1):
-                    zcos[e, m] = w[e] * np.cos(m * phi[e])
-                    zsin[e, m] = w[e] * np.sin(m * phi[e])
+                    zcos[e, m] = w[e] * trig[0, m, v]
+                    zsin[e, m] = w[e] * trig[1, m, v]
             nkb = P * nb
             for p in range(P):
                 for v in range(nb):
@@ -311,6 +370,31 @@ if AVAILABLE:
                         o[c] = a[p * Cp + c]
 
 
+#: Edge frames of at least this many bytes live in recycled memory (:func:`_outputs`).
+RECYCLE_BYTES = 8 << 20
+
+
+def _outputs(shapes, dtype):
+    """Uninitialised arrays of ``shapes`` carved from one buffer (64-byte aligned parts).
+
+    Large geometry (170 MB for a 16-model batch) would land on fresh pages at every
+    call, whose first touch is slow on the project's VM (0.1-5 s per GB); the buffer is
+    reused once no array of an earlier call is alive (two tracked: the frames of two
+    message-passing steps of one forward pass live together until the backward pass).
+    """
+    from ._backend import recycled_buffer
+    dtype = np.dtype(dtype)
+    sizes = [int(np.prod(s)) * dtype.itemsize for s in shapes]
+    starts = np.concatenate([[0], np.cumsum([-(-n // 64) * 64 for n in sizes])])
+    total = int(starts[-1])
+    if total < RECYCLE_BYTES:
+        return tuple(np.empty(s, dtype=dtype) for s in shapes)
+    raw, _ = recycled_buffer(total + 64, "edge_frames", buffers=2)
+    base = (-raw.__array_interface__["data"][0]) % 64
+    return tuple(raw[base + a:base + a + n].view(dtype).reshape(s)
+                 for a, n, s in zip(starts[:-1].astype(int), sizes, shapes))
+
+
 def frames(t, R, w, grid, lmax, dtype):
     """Edge-frame geometry of edges (float64 ``t`` (E, 3), ``R`` (E, 3, 3), weights ``w`` (E,)):
     ``(rot, roty, zcos, zsin, tz)`` as :class:`fourier6d.zmessage.EdgeFrames` holds them."""
@@ -325,15 +409,12 @@ def frames(t, R, w, grid, lmax, dtype):
     phi = np.arctan2(t[:, 1], t[:, 0])
     alpha, beta, gamma = (np.ascontiguousarray(a) for a in
                           matrix_to_euler(np.matmul(rotation_to_z(t), R)))
+    from .zmessage import z_table_dense
     S = int(block_offsets(lmax)[-1])
     P = grid.n_radial
-    rot = np.empty((E, S), dtype=dtype)
-    roty = np.empty((E, S), dtype=dtype)
-    zcos = np.empty((E, lmax + 1), dtype=dtype)
-    zsin = np.empty((E, lmax + 1), dtype=dtype)
-    from .zmessage import z_table_dense
     ztab = z_table_dense(lmax)
-    tz = np.empty((E, P, ztab.shape[1]), dtype=dtype)
+    rot, roty, zcos, zsin, tz = _outputs(((E, S), (E, S), (E, lmax + 1), (E, lmax + 1),
+                                          (E, P, ztab.shape[1])), dtype)
     n_threads = min(default_threads(), max(1, E // EDGES_PER_THREAD))
     args = (alpha, beta, gamma, np.ascontiguousarray(theta), np.zeros(E), d,
             np.ascontiguousarray(phi), np.ascontiguousarray(w, dtype=np.float64),
