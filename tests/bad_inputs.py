@@ -3,8 +3,7 @@
 :func:`make_corpus` writes each case into a folder and returns :class:`Case` records with the
 outcome that ``fourier6d score`` must give: ``'scored'`` (a row in scores.csv, never in
 failures.csv), ``'failed'`` (exactly one row in failures.csv, naming the input, at ``stage``)
-or ``'either'`` (cases whose handling belongs to the structure reader and may change with it:
-the input must still be in exactly one of the two files).  ``warn=True``: the input must have
+or ``'either'`` (the input must be in exactly one of the two files).  ``warn=True``: the input must have
 at least one row in warnings.csv.
 """
 from __future__ import annotations
@@ -143,9 +142,8 @@ def make_corpus(root):
     # --- files that are scored, with a warning ---------------------------------------------
     add("DNA beside protein", "protein_dna.pdb", text.replace("END\n", "") + dna + "END\n",
         "scored", warn=True)
-    # (whether a warning comes is the reader's business: it may read them as a second residue)
     add("repeated atoms within a residue", "dup_atoms.pdb",
-        "\n".join(res[0] + res[0][:3] + sum(res[1:], [])) + "\n", "scored")
+        "\n".join(res[0] + res[0][:3] + sum(res[1:], [])) + "\n", "scored", warn=True)
     unk = [l.replace(l[17:20], "XYZ") for l in res[3]]
     add("unknown residue in a protein", "unknown_res.pdb",
         "\n".join(sum(res[:3], []) + unk + sum(res[4:], [])) + "\n", "scored", warn=True)
@@ -205,10 +203,14 @@ def make_corpus(root):
         "read")
     add("odd characters in the name", "odd name;$(x)'.pdb", text, "scored")
 
-    # --- handled by the structure reader; outcome may change with it -------------------------
-    add("mmCIF content in a .pdb file", "cif_content.pdb", to_mmcif(lines), "either")
+    # --- reading rules of estimators.structures ---------------------------------------------
+    add("mmCIF content in a .pdb file", "cif_content.pdb", to_mmcif(lines), "scored")
     dup_num = sum(res[:5], []) + [set_resnum(l, int(res[4][0][22:26])) for l in res[5]] + \
         sum(res[6:], [])
-    add("two residues with the same number", "dup_resnum.pdb", "\n".join(dup_num) + "\n",
-        "either")
+    add("two consecutive residues with the same number", "dup_resnum.pdb",
+        "\n".join(dup_num) + "\n", "scored", warn=True)
+    back = sum(res[:10], []) + [set_resnum(l, int(res[2][0][22:26])) for l in res[10]] + \
+        sum(res[11:], [])
+    add("a residue number that comes back later in its chain", "resnum_back.pdb",
+        "\n".join(back) + "\n", "failed", "read")
     return cases
