@@ -54,7 +54,7 @@ import numpy as np
 from .bfactor import BFACTOR_MARK, format_value, write_bfactor_structure
 
 __all__ = ["OUTPUT_COLUMNS", "OutputError", "ResultWriter", "expand_inputs",
-           "structure_file_names", "casp_positions"]
+           "structure_file_names", "casp_positions", "read_results", "run_status"]
 
 #: Column names of the CSV files of the output folder.
 OUTPUT_COLUMNS = {
@@ -523,3 +523,62 @@ class ResultWriter:
         self._append("scores.csv", [[source, f"{np.nanmean(values):.4f}", n_ok, len(values),
                                      len(warnings), structure_file]])
         self.counts["scored"] += 1
+
+
+# ----------------------------------------------------------------------------- reading
+
+def run_status(outdir):
+    """Status of the run that wrote ``outdir``.
+
+    Returns
+    -------
+    str
+        ``'complete'``, ``'interrupted'``, ``'failed'``, ``'running'`` (the folder is locked by a
+        live run), ``'killed'`` (``run.json`` says running but no process holds the lock: the run
+        died, e.g. by SIGKILL; its rows are complete models) or ``'none'`` (no ``run.json``).
+    """
+    outdir = Path(outdir)
+    try:
+        status = json.loads((outdir / MANIFEST).read_text()).get("status", "none")
+    except (OSError, ValueError, AttributeError):
+        return "none"
+    if status != "running":
+        return status
+    try:
+        import fcntl
+        with open(outdir / LOCK_FILE, "a+") as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                return "running"
+    except (ImportError, OSError):  # pragma: no cover - not POSIX / unreadable
+        return "running"
+    return "killed"
+
+
+def read_results(outdir):
+    """The result files of a scoring run, as written (strings).
+
+    Returns
+    -------
+    dict
+        ``'status'`` (:func:`run_status`), ``'manifest'`` (``run.json`` as a dict, {} if absent)
+        and, for each CSV file of :data:`OUTPUT_COLUMNS` (key without ``.csv``), its rows as
+        dicts.  Rows of ``residue_scores.csv`` whose model has no ``scores.csv`` row (a model
+        whose run died while writing it) are left out.
+    """
+    outdir = Path(outdir)
+    out = {"status": run_status(outdir)}
+    try:
+        out["manifest"] = json.loads((outdir / MANIFEST).read_text())
+    except (OSError, ValueError):
+        out["manifest"] = {}
+    for name in OUTPUT_COLUMNS:
+        try:
+            with open(outdir / name, newline="") as fh:
+                out[name[:-4]] = list(csv.DictReader(fh))
+        except OSError:
+            out[name[:-4]] = []
+    done = {r["model"] for r in out["scores"]}
+    out["residue_scores"] = [r for r in out["residue_scores"] if r["model"] in done]
+    return out

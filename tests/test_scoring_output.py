@@ -20,7 +20,7 @@ from estimators.bfactor import residue_segments, write_bfactor_structure, format
 from estimators.cli import main
 from estimators.pretrained import pretrained_path
 from estimators.scoring_output import (OUTPUT_COLUMNS, casp_positions, expand_inputs,
-                                       structure_file_names)
+                                       read_results, run_status, structure_file_names)
 from estimators.structures import read_structure
 
 needs_model = pytest.mark.skipif(not pretrained_path().is_file(), reason="no shipped model")
@@ -360,6 +360,9 @@ def test_killed_run_keeps_every_finished_model(tmp_path):
     assert [r["model"] for r in scores] == paths[:16]      # all finished models, nothing old
     assert failures == []
     assert json.loads((out / "run.json").read_text())["status"] == "running"
+    res = read_results(out)
+    assert res["status"] == "killed" and len(res["scores"]) == 16
+    assert {r["model"] for r in res["residue_scores"]} == set(paths[:16])
     # the lock died with the process: a new run can use the folder and replaces everything
     assert main(["score", paths[0], "-o", str(out), "--no-progress"]) == 0
     check_outputs(out, [paths[0]])
@@ -395,6 +398,7 @@ def test_concurrent_runs_cannot_lose_results(tmp_path):
     first = _start(paths, out)
     try:
         _wait_rows(out / "scores.csv", 16, first)
+        assert run_status(out) == "running"
         second = _cli(["score", str(EXAMPLE), "-o", str(out), "--no-progress"])
         assert second.returncode == 2 and "in use by another" in second.stderr
         assert "Traceback" not in second.stderr
@@ -408,6 +412,7 @@ def test_concurrent_runs_cannot_lose_results(tmp_path):
     assert first.returncode == 0, err
     check_outputs(out, paths)
     assert json.loads((out / "run.json").read_text())["status"] == "complete"
+    assert run_status(out) == "complete" and run_status(tmp_path / "nothing") == "none"
 
 
 @needs_model
