@@ -1,4 +1,4 @@
-"""The ``fourier6d`` command line: score, train, evaluate, featurize."""
+"""The ``fourier6d`` command line: score, train, evaluate."""
 from __future__ import annotations
 
 import argparse
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["main", "collect_inputs", "lddt_to_distance_error", "write_casp_qa"]
+__all__ = ["main", "collect_inputs", "compile_notice", "lddt_to_distance_error", "write_casp_qa"]
 
 _STRUCT_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif", ".pdb.gz", ".ent.gz", ".cif.gz", ".mmcif.gz")
 
@@ -104,7 +104,8 @@ def _cmd_score(args):
                     writer.failed(item, stage, text)
                 else:
                     writer.warned(item, stage, text)
-            for o in score_inputs(est, inputs, n_jobs=args.jobs):
+            notice = compile_notice(write=lambda line: say(line, sys.stderr))
+            for o in _with_notice(score_inputs(est, inputs, n_jobs=args.jobs), notice):
                 if o.ok:
                     writer.scored(o.source, o.structure, o.values, o.warnings)
                     say(f"{o.source}\t{np.nanmean(o.values):.4f}\t"
@@ -126,6 +127,12 @@ def _cmd_score(args):
     return 0
 
 
+def _with_notice(items, notice):
+    """Iterate ``items`` (a generator that scores) inside ``notice`` (:class:`compile_notice`)."""
+    with notice:
+        yield from items
+
+
 def _sigterm_interrupts():
     """Make SIGTERM end the run like Ctrl-C (results kept, run.json 'interrupted');
     returns the function that restores the previous handler."""
@@ -141,6 +148,48 @@ def _sigterm_interrupts():
     return lambda: signal.signal(signal.SIGTERM, previous)
 
 
+class compile_notice:
+    """Context manager: one line on standard error when Numba starts compiling kernels.
+
+    The kernels compile on first use after installation (15-30 s) and are cached on disk
+    afterwards, so later runs print nothing.  Uses Numba's event API (``numba:compile``);
+    without Numba it does nothing.
+    """
+
+    def __init__(self, write=None):
+        self.write = write or (lambda line: print(line, file=sys.stderr, flush=True))
+        self._listener = None
+
+    def __enter__(self):
+        try:
+            from numba.core import event
+        except ImportError:            # pragma: no cover - numba is a dependency
+            return self
+        write = self.write
+        said = []
+
+        class _Notice(event.Listener):
+            def on_start(self, ev):
+                if not said:
+                    said.append(True)
+                    write("compiling the Numba kernels on first use (once per installation, "
+                          "15-30 s)...")
+
+            def on_end(self, ev):
+                pass
+
+        self._listener = _Notice()
+        event.register("numba:compile", self._listener)
+        return self
+
+    def __exit__(self, *exc):
+        if self._listener is not None:
+            from numba.core import event
+            event.unregister("numba:compile", self._listener)
+            self._listener = None
+        return False
+
+
 class _UsageError(ValueError):
     """A command-line mistake (one line on standard error, exit status 2)."""
 
@@ -154,29 +203,36 @@ def _load_estimator(model):
     return SixDQAEstimator.load(model)
 
 
-def _cmd_featurize(args):
-    from .featurizer import StructureFeaturizer
-    inputs = collect_inputs(args.models)
-    fz = StructureFeaturizer(lmax=args.lmax, n_radial=args.n_radial, sigma=args.sigma,
-                             r_max=args.r_max, n_jobs=args.jobs, verbose=1, errors="warn",
-                             cache_dir=args.outdir)
-    feats = fz.transform(inputs)
-    n_ok = sum(f is not None for f in feats)
-    n_res = sum(len(f.residue_index) for f in feats if f is not None)
-    print(f"featurized {n_ok}/{len(inputs)} models, {n_res} residues; cache in {args.outdir}")
-    return 0 if n_ok else 1
+def _casp13_folder(option_value):
+    """The CASP13 folder of ``--casp13`` (or $FOURIER6D_SHARED); a one-line error naming the
+    option when there is none."""
+    from .datasets import resolve_casp13_root
+    if not option_value and not os.environ.get("FOURIER6D_SHARED"):
+        raise _UsageError("no CASP13 data given: pass --casp13 PATH (a folder with "
+                          "<target>/labels.json and <target>/models/) or set FOURIER6D_SHARED")
+    try:
+        return resolve_casp13_root(option_value or None)
+    except FileNotFoundError:
+        where = option_value or f"FOURIER6D_SHARED={os.environ.get('FOURIER6D_SHARED')}"
+        raise _UsageError(f"no CASP13 data at {where}: --casp13 needs a folder with "
+                          "<target>/labels.json and <target>/models/") from None
 
 
 def _cmd_train(args):
     from .training_data import training_set
     from .qa_estimator import SixDQAEstimator
-    models, local, glob, groups = training_set(casp13=args.casp13, corpus=args.corpus,
+    casp13 = _casp13_folder(args.casp13)
+    if args.corpus and not os.path.isdir(args.corpus):
+        raise _UsageError(f"--corpus {args.corpus}: not a folder (a decoy corpus written by "
+                          "python -m estimators.decoys.corpus)")
+    models, local, glob, groups = training_set(casp13=casp13, corpus=args.corpus,
                                                exclude_targets=args.exclude_target)
     labels = list(zip(local, glob))
     est = SixDQAEstimator(architecture=args.architecture, epochs=args.epochs,
                           learning_rate=args.learning_rate, n_jobs=args.jobs, device=args.device,
                           random_state=args.seed, verbose=1)
-    est.fit(models, labels, groups=groups)
+    with compile_notice():
+        est.fit(models, labels, groups=groups)
     est.save(args.output)
     print(f"saved {args.output} ({est.n_params_} parameters, {len(est.history_)} epochs)")
     return 0
@@ -185,7 +241,7 @@ def _cmd_train(args):
 def _cmd_evaluate(args):
     from .datasets import load_casp13
     from .metrics import qa_metrics, format_table
-    data = load_casp13(args.casp13 or None)
+    data = load_casp13(_casp13_folder(args.casp13))
     with open(args.predictions) as fh:
         rows = list(csv.DictReader(fh))
     # scores.csv identifies models by their input path: match by real path (the file name only
@@ -203,51 +259,80 @@ def _cmd_evaluate(args):
 
 
 def build_parser():
-    ap = argparse.ArgumentParser(prog="fourier6d", description="6DCNN protein model quality assessment")
-    sub = ap.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("score", help="predict per-residue and global lDDT of models")
-    s.add_argument("models", nargs="+", help="model files, directories or glob patterns")
-    s.add_argument("-o", "--outdir", default="fourier6d_scores",
+    from .architectures import ARCHITECTURES
+    ap = argparse.ArgumentParser(
+        prog="fourier6d", description="6DCNN protein model quality assessment: per-residue and "
+        "global lDDT of protein models predicted by a rotation-equivariant network.")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    s = sub.add_parser("score", help="predict per-residue and global lDDT of models",
+                       description="Predict the per-residue and global lDDT of each model.")
+    s.add_argument("models", nargs="+", metavar="MODEL",
+                   help="model files (PDB or mmCIF, optionally gzipped, with or without "
+                        "extension), directories (every file inside) or quoted glob patterns")
+    s.add_argument("-o", "--outdir", default="fourier6d_scores", metavar="DIR",
                    help="output folder: scores.csv, residue_scores.csv, failures.csv, "
-                        "warnings.csv, <model>_lddt.pdb, run.json (a run replaces the results of "
-                        "an earlier run there; a folder in use by another run is refused)")
-    s.add_argument("--model", help="a saved model (.npz); default: the shipped pretrained model")
+                        "warnings.csv, <model>_lddt.pdb, run.json; a run replaces the results "
+                        "of an earlier run there, and a folder in use by another run is refused "
+                        "(default: %(default)s)")
+    s.add_argument("--model", metavar="FILE",
+                   help="a model file written by 'fourier6d train' or SixDQAEstimator.save "
+                        "(default: the pretrained 6DCNN-1 shipped with the package)")
     s.add_argument("--format", choices=["default", "casp"], default="default",
-                   help="'casp': also write casp_qa.txt (CASP QA format, QMODE 2)")
-    s.add_argument("--target", help="target name (required with --format casp)")
-    s.add_argument("--jobs", type=int, default=1, help="processes reading the input files")
-    s.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+                   help="'casp' also writes casp_qa.txt (CASP QA format, QMODE 2) and needs "
+                        "--target (choices: %(choices)s; default: %(default)s)")
+    s.add_argument("--target", metavar="ID",
+                   help="target id for the TARGET line of casp_qa.txt (required with --format "
+                        "casp, not accepted otherwise; default: none)")
+    s.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="processes reading and featurizing the input files next to the "
+                        "scoring; -1: one per CPU (default: %(default)s)")
+    s.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="where the network runs; 'cuda' needs CuPy (pip install "
+                        "'fourier6d[gpu]') (choices: %(choices)s; default: %(default)s)")
     s.add_argument("--no-bfactor", dest="bfactor", action="store_false",
-                   help="do not write the <model>_lddt.pdb files")
+                   help="do not write the <model>_lddt.pdb files (default: write them)")
     s.add_argument("--strict", action="store_true",
                    help="exit with status 1 when any input failed (default: only when none "
                         "was scored)")
-    s.add_argument("--no-progress", dest="progress", action="store_false")
+    s.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bar on standard error (default: show it)")
     s.set_defaults(func=_cmd_score)
-    f = sub.add_parser("featurize", help="compute and cache 6DCNN features")
-    f.add_argument("models", nargs="+")
-    f.add_argument("-o", "--outdir", default="fourier6d_features")
-    f.add_argument("--lmax", type=int, default=4)
-    f.add_argument("--n-radial", type=int, default=5)
-    f.add_argument("--sigma", type=float, default=2.0)
-    f.add_argument("--r-max", type=float, default=8.0)
-    f.add_argument("--jobs", type=int, default=1)
-    f.set_defaults(func=_cmd_featurize)
-    t = sub.add_parser("train", help="train a model on CASP13 (+ optional decoy corpus)")
-    t.add_argument("-o", "--output", required=True)
-    t.add_argument("--architecture", default="6dcnn-1")
-    t.add_argument("--epochs", type=int, default=20)
-    t.add_argument("--learning-rate", type=float, default=1e-3)
-    t.add_argument("--casp13", help="casp13 data folder (default: ../shared/data/casp13)")
-    t.add_argument("--corpus", help="decoy corpus folder (optional)")
-    t.add_argument("--exclude-target", action="append", default=[])
-    t.add_argument("--jobs", type=int, default=1)
-    t.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    t.add_argument("--seed", type=int, default=0)
+    t = sub.add_parser("train", help="train a model on CASP13 server models (+ a decoy corpus)",
+                       description="Train a network on the CASP13 server models and their "
+                                   "lDDT labels, optionally with a decoy corpus.")
+    t.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="model file to write (.npz; required)")
+    t.add_argument("--casp13", metavar="PATH",
+                   help="the CASP13 folder (<target>/labels.json, <target>/models/), or a "
+                        "folder holding casp13/ or data/casp13/ (default: "
+                        "$FOURIER6D_SHARED when set; otherwise required)")
+    t.add_argument("--corpus", metavar="DIR",
+                   help="decoy corpus folder written by python -m estimators.decoys.corpus "
+                        "(default: none)")
+    t.add_argument("--exclude-target", action="append", default=[], metavar="ID",
+                   help="leave this CASP13 target out of training; repeat for several "
+                        "(default: none)")
+    t.add_argument("--architecture", default="6dcnn-1", choices=sorted(ARCHITECTURES),
+                   help="network (choices: %(choices)s; default: %(default)s)")
+    t.add_argument("--epochs", type=int, default=20, metavar="N",
+                   help="training epochs at most (early stopping on held-out targets; "
+                        "default: %(default)s)")
+    t.add_argument("--learning-rate", type=float, default=1e-3, metavar="LR",
+                   help="Adam learning rate (default: %(default)s)")
+    t.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="parallel featurization workers; -1: one per CPU (default: %(default)s)")
+    t.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="where the network trains (choices: %(choices)s; default: %(default)s)")
+    t.add_argument("--seed", type=int, default=0, metavar="N",
+                   help="random seed of initialisation and minibatches (default: %(default)s)")
     t.set_defaults(func=_cmd_train)
-    e = sub.add_parser("evaluate", help="metrics table of a scores.csv against CASP13 labels")
-    e.add_argument("predictions", help="scores.csv written by 'fourier6d score'")
-    e.add_argument("--casp13")
+    e = sub.add_parser("evaluate", help="metrics table of a scores.csv against CASP13 labels",
+                       description="Metrics of predicted global lDDT against CASP13 labels.")
+    e.add_argument("predictions", metavar="SCORES",
+                   help="scores.csv written by 'fourier6d score'")
+    e.add_argument("--casp13", metavar="PATH",
+                   help="the CASP13 folder with the labels (default: $FOURIER6D_SHARED when "
+                        "set; otherwise required)")
     e.set_defaults(func=_cmd_evaluate)
     return ap
 
