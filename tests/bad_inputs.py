@@ -3,8 +3,8 @@
 :func:`make_corpus` writes each case into a folder and returns :class:`Case` records with the
 outcome that ``fourier6d score`` must give: ``'scored'`` (a row in scores.csv, never in
 failures.csv), ``'failed'`` (exactly one row in failures.csv, naming the input, at ``stage``)
-or ``'either'`` (the input must be in exactly one of the two files).  ``warn=True``: the input must have
-at least one row in warnings.csv.
+or ``'either'`` (the input must be in exactly one of the two files).  ``warn=True``: the input
+must have at least one row in warnings.csv.
 """
 from __future__ import annotations
 

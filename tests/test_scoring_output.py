@@ -33,8 +33,9 @@ def _rows(path):
 
 def _pdb_residues(path):
     """(chain, resnum, icode, B text) of each residue of a PDB file, in order; a TER or a change
-    of (chain, resnum, icode) starts a new residue.  Every atom of a residue must carry the same B."""
-    out, key, last_ter = [], None, False
+    of (chain, resnum, icode) starts a new residue.  Every atom of a residue must carry the same
+    B."""
+    out, key = [], None
     for line in Path(path).read_text().splitlines():
         if line.startswith("TER"):
             key = None
@@ -48,7 +49,6 @@ def _pdb_residues(path):
             key = k
         else:
             assert out[-1][1] == b, f"{path}: atoms of one residue with different B-factors"
-    del last_ter
     return out
 
 
