@@ -35,12 +35,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from _common import best_time, gemm_rate, memory_rate, append_results  # noqa: E402
 
+from autograd import grad  # noqa: E402
+
 from fourier6d import (random_rotations, RadialGrid, point_basis, embed_atoms, wigner_d_real, rotate,
                        conv6d, normalize, activation, switch_to_vector, edge_operators, pass_messages,
-                       translate_z)
+                       translate_z, edge_frames, pass_messages_z)
 from fourier6d.harmonics import n_coef
+from fourier6d.zmessage import multiply_adds, frame_floats
 from fourier6d import (_numba_edge, _numba_embed, _numba_wigner, _numba_rotate, _numba_norm,
-                       _numba_activation, expansion)
+                       _numba_activation, _numba_zmessage, expansion)
 
 #: Per operator (row-name prefix), the switch of its Numba kernel: (module, function) replaced
 #: by one returning False while the array path is timed.
@@ -51,6 +54,8 @@ KERNEL_SWITCHES = {
     "rotate": (_numba_rotate, "applicable"),
     "translate_z": (expansion, "_use_numba"),
     "edge_operators": (_numba_edge, "applicable"),
+    "edge_frames": (_numba_zmessage, "applicable_frames"),
+    "pass_messages_z": (_numba_zmessage, "applicable"),
     "normalize": (_numba_norm, "applicable"),
     "activation": (_numba_activation, "applicable"),
 }
@@ -151,6 +156,25 @@ def main(argv=None):
         E_ * (12 * f + P * Q * Q * f + 1))
     run(f"pass_messages ({N}x{K}, Eqs. 5-6)", lambda: pass_messages(F, ops, nbr, mask),
         2 * E_ * P * Q * Q * C, E_ * (P * Q * Q * f + i8 + 1) + 2 * coef)
+    gcot = xp.asarray(rng.standard_normal(F.shape).astype(dt))
+    run(f"pass_messages forward+VJP ({N}x{K})",
+        lambda: grad(lambda a: (pass_messages(a, ops, nbr, mask) * gcot).sum())(F),
+        4 * E_ * P * Q * Q * C, 2 * (E_ * (P * Q * Q * f + i8 + 1) + 2 * coef))
+    del ops
+    # message passing through edge frames (the default): geometry once, then the messages; the
+    # FLOPs the kernels perform (channels padded to a multiple of 8 on the Numba path)
+    fr = edge_frames(R, t, grid, L, nbr, mask)
+    frame_bytes = E_ * (frame_floats(L, P) * f + 2 * i8)
+    run(f"edge_frames ({E_} edges)", lambda: edge_frames(R, t, grid, L, nbr, mask), 0,
+        E_ * (12 * f + 1) + frame_bytes)
+    c_done = -(-C // 8) * 8 if args.device == "cpu" and _numba_zmessage.AVAILABLE else C
+    z_flops = 2 * E_ * multiply_adds(L, P, c_done)
+    run(f"pass_messages_z ({N}x{K}, edge frames)", lambda: pass_messages_z(F, fr), z_flops,
+        frame_bytes + 2 * coef)
+    run(f"pass_messages_z forward+VJP ({N}x{K})",
+        lambda: grad(lambda a: (pass_messages_z(a, fr) * gcot).sum())(F), 2 * z_flops,
+        2 * (frame_bytes + 2 * coef))
+    del fr
     run(f"conv6d ({N} res, {C}->{C}, Eq. 4)", lambda: conv6d(F, W, B), 2 * N * P * (Q * C) ** 2,
         2 * coef + (P * Q * C * C + P * Q * C) * f)
     run("normalize (Eq. 7)", lambda: normalize(F, grid), 3 * N * P * Q * C, 2 * coef)

@@ -25,25 +25,28 @@ instead of one dense (Q, Q) operator per edge and radius:
 4. ``Z(phi)`` (pairs m, -m), times the edge weight, added to the receiver's
    sum: 45 per column.
 
-Cost per edge at L = 4, P = 5, C = 15 (float32), counted before coding:
+Cost per edge at L = 4, P = 5, C = 15 (float32), counted before coding
+(:func:`multiply_adds`, :func:`frame_floats`):
 
 =====================  ===========================  =====================================
 formulation            multiply-adds                bytes per edge
 =====================  ===========================  =====================================
 dense (reference)      build 32,000 (sparse Numba   operator P Q^2 = 3,125 floats written
-                       kernel) + forward P Q^2 C    once and read twice (forward, VJP):
+                       kernel) + forward P Q^2 C    once, read twice (forward, VJP):
                        = 46,875 + VJP 46,875        37.5 KB; plus the source's 7.5 KB
                        = 126,000                    per pass
-edge frames (this)     forward 380 P C = 28,500     geometry 165 + 165 + 2 (L+1) + P (2L+1)
-                       + T_z entries 5 P 55 ~ 1,400 = 385 floats written once, read twice:
-                       + VJP the same = 60,000      4.6 KB; plus the source's 7.5 KB per
-                                                    pass
+edge frames (this)     forward 380 P C = 28,500     geometry 2 x 165 + 2 (L+1) + 55 P
+                       + VJP 28,500 = 57,000        = 615 floats written once, read
+                       (+ geometry ~2,000, once)    twice: 7.4 KB; plus the source's
+                                                    7.5 KB per pass
 =====================  ===========================  =====================================
 
-i.e. 2.1x fewer multiply-adds and 8x fewer operator bytes; the geometry
+i.e. 2.2x fewer multiply-adds and 5x fewer operator bytes; the geometry
 (:func:`edge_frames`) is computed once per structure like the dense
-operators.  At the 16-model 6DCNN-2 batch (72,000 edges) the dense
-operators alone are 0.9 GB in float32, the edge frames 0.11 GB.
+operators.  At the 16-model 6DCNN-2 batch (70,634 edges) the dense
+operators are 0.88 GB in float32, the edge frames 0.17 GB.  The Numba
+kernels also spread the 55 P entries of T_z over the rows' channels once per
+edge and pass (P 55 C stores) and pad the channels to a multiple of 8.
 
 The array-agnostic path here (NumPy, CuPy) runs the four steps as batched
 ``matmul`` over chunks of edges; on NumPy with Numba the fused kernels of
@@ -59,15 +62,40 @@ import numpy as np
 from autograd.extend import primitive, defvjp
 
 from . import _numba_zmessage
-from ._backend import get_array_module, cached_table, to_numpy
+from ._backend import get_array_module, cached_table
 from .gather import scatter_add_rows, sum_rows_by_index
 from .harmonics import lmax_of, n_coef, spherical_jn
 from .radial import RadialGrid
 
-__all__ = ["EdgeFrames", "edge_frames", "pass_messages_z", "z_translation_blocks"]
+__all__ = ["EdgeFrames", "edge_frames", "pass_messages_z", "z_translation_blocks",
+           "multiply_adds", "frame_floats"]
 
 #: Elements of the largest temporary of one chunk of the array path (16 MB in float32).
 CHUNK_ELEMENTS = 1 << 22
+
+
+def multiply_adds(lmax, n_radial, channels):
+    """Multiply-adds per edge of one pass (messages or VJP) in the edge-frame formulation.
+
+    Per coefficient column (radius, channel): the Wigner blocks of D(S R),
+    sum_l (2l+1)^2; T_z, sum_m (L+1-|m|)^2; D_y(theta) within its sectors,
+    sum_l (l+1)^2 + l^2; Z(phi) with the weight, 1 per m = 0 row and 2 per other
+    row.  380 at L = 4.
+    """
+    L = int(lmax)
+    Q = (L + 1) ** 2
+    per_column = (sum((2 * l + 1) ** 2 for l in range(L + 1))
+                  + sum((L + 1 - abs(m)) ** 2 for m in range(-L, L + 1))
+                  + sum((l + 1) ** 2 + l * l for l in range(L + 1))
+                  + (L + 1) + 2 * (Q - L - 1))
+    return per_column * int(n_radial) * int(channels)
+
+
+def frame_floats(lmax, n_radial):
+    """Floats of geometry per edge held by :class:`EdgeFrames` (385 at L = 4, P = 5)."""
+    L = int(lmax)
+    return (2 * sum((2 * l + 1) ** 2 for l in range(L + 1)) + 2 * (L + 1)
+            + int(n_radial) * sum((L + 1 - m) ** 2 for m in range(L + 1)))
 
 
 def block_offsets(lmax):
