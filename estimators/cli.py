@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import glob
 import os
 import sys
@@ -239,22 +238,23 @@ def _cmd_train(args):
 
 
 def _cmd_evaluate(args):
-    from .datasets import load_casp13
-    from .metrics import qa_metrics, format_table
-    data = load_casp13(_casp13_folder(args.casp13))
-    with open(args.predictions) as fh:
-        rows = list(csv.DictReader(fh))
-    # scores.csv identifies models by their input path: match by real path (the file name only
-    # where it is unique in scores.csv, e.g. scores of copies of the models)
-    by_path = {os.path.realpath(r["model"]): float(r["global_score"]) for r in rows}
-    by_name = {}
-    for r in rows:
-        by_name.setdefault(Path(r["model"]).name, []).append(float(r["global_score"]))
-    p = np.array([by_path.get(os.path.realpath(q),
-                              by_name[Path(q).name][0] if len(by_name.get(Path(q).name, [])) == 1
-                              else np.nan) for q in data.model_paths])
-    m = qa_metrics(p, np.asarray(data.lddt), np.asarray(data.targets))
-    print(format_table({Path(args.predictions).stem: m}))
+    import json
+    from .evaluation import evaluate, format_evaluation
+    labels = args.labels
+    if not labels:
+        if not os.environ.get("FOURIER6D_SHARED"):
+            raise _UsageError("no labels given: pass --labels PATH (a CASP13-style folder with "
+                              "<target>/labels.json, or a CSV with columns model,lddt[,target])")
+        labels = os.environ["FOURIER6D_SHARED"]
+    result = evaluate(args.scores, labels, residue_labels=args.residue_labels,
+                      model_file=args.model)
+    if args.json:
+        print(json.dumps(result, indent=1))
+        for line in format_evaluation(result).splitlines():
+            if line.startswith("warning:"):
+                print(line, file=sys.stderr)
+    else:
+        print(format_evaluation(result), end="")
     return 0
 
 
@@ -326,13 +326,29 @@ def build_parser():
     t.add_argument("--seed", type=int, default=0, metavar="N",
                    help="random seed of initialisation and minibatches (default: %(default)s)")
     t.set_defaults(func=_cmd_train)
-    e = sub.add_parser("evaluate", help="metrics table of a scores.csv against CASP13 labels",
-                       description="Metrics of predicted global lDDT against CASP13 labels.")
-    e.add_argument("predictions", metavar="SCORES",
-                   help="scores.csv written by 'fourier6d score'")
-    e.add_argument("--casp13", metavar="PATH",
-                   help="the CASP13 folder with the labels (default: $FOURIER6D_SHARED when "
-                        "set; otherwise required)")
+    e = sub.add_parser("evaluate", help="metrics of a scores.csv against true lDDT labels",
+                       description="Match the models of a scores.csv to their labels by their "
+                                   "path (never by bare file name) and print how many matched, "
+                                   "the pooled and per-target metrics, and whether the scoring "
+                                   "model was trained on the evaluated targets.")
+    e.add_argument("scores", metavar="SCORES",
+                   help="scores.csv written by 'fourier6d score' (residue_scores.csv next to it "
+                        "gives the local metrics)")
+    e.add_argument("--labels", metavar="PATH",
+                   help="a CASP13-style folder (<target>/labels.json, models matched by their "
+                        "path <target>/models/<name>) or a CSV with columns model,lddt[,target] "
+                        "(models matched by path) (default: $FOURIER6D_SHARED when set; "
+                        "otherwise required)")
+    e.add_argument("--residue-labels", metavar="CSV",
+                   help="with a CSV of labels: per-residue labels, columns "
+                        "model,resnum,lddt[,chain,icode] (default: none, no local metrics)")
+    e.add_argument("--model", metavar="FILE",
+                   help="the model file that produced the scores, to check its training targets "
+                        "('pretrained' for the shipped one; default: the one recorded in run.json "
+                        "next to SCORES)")
+    e.add_argument("--json", action="store_true",
+                   help="print one JSON object (n_matched, unmatched, pooled, per_target keyed "
+                        "by target, training_overlap) instead of tables (default: tables)")
     e.set_defaults(func=_cmd_evaluate)
     return ap
 

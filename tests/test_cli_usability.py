@@ -53,19 +53,21 @@ def test_format_casp_requires_target(tmp_path, capsys):
     assert len(err) == 1 and "--format casp needs --target" in err[0]
 
 
-@pytest.mark.parametrize("argv", [["train", "-o", "m.npz"], ["evaluate", "scores.csv"]])
-def test_missing_data_is_one_line_naming_the_option(argv, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("argv, option", [(["train", "-o", "m.npz"], "--casp13"),
+                                          (["evaluate", "scores.csv"], "--labels")])
+def test_missing_data_is_one_line_naming_the_option(argv, option, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("FOURIER6D_SHARED", raising=False)
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
-    assert err[0].startswith("error: no CASP13 data given: pass --casp13 PATH")
+    assert err[0].startswith("error: no ") and f"pass {option} PATH" in err[0]
     assert "root=" not in err[0]
     # a folder without the data: the error names it and the option
-    assert main(argv + ["--casp13", str(tmp_path)]) == 2
+    (tmp_path / "scores.csv").write_text("model,global_score\nx,0.5\n")
+    assert main(argv + [option, str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and str(tmp_path) in err[0] and "--casp13" in err[0]
+    assert len(err) == 1 and str(tmp_path) in err[0] and option in err[0]
 
 
 def test_featurize_command_removed(capsys):
