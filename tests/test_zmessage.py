@@ -222,3 +222,33 @@ def test_empty_graph_and_bad_input(rng):
     with pytest.raises(TypeError):
         edge_frames(R_ij, t_ij, 0.5, lmax, nbr_idx, nbr_mask)
     assert isinstance(fr.astype(np.float32), EdgeFrames) and fr.astype(np.float64) is fr
+
+
+def test_message_passing_reuses_equal_geometry_only(rng, monkeypatch):
+    # the wrapper keeps the last edge frames: an equal geometry (other array objects) reuses
+    # them, a geometry changed in place or another weight does not
+    mp = importlib.import_module("fourier6d.message_passing")
+    n, k, lmax = 7, 4, 2
+    nbr_idx, nbr_mask, R_ij, t_ij = _graph(rng, n, k, 2.0)
+    G = rng.normal(size=(n, GRID.n_radial, (lmax + 1) ** 2, 2))
+    calls = []
+    real = zm.edge_frames
+    monkeypatch.setattr(zm, "edge_frames", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    mp.clear_frames_cache()
+    first = message_passing(G, nbr_idx, nbr_mask, R_ij, t_ij, GRID)
+    again = message_passing(G, nbr_idx.copy(), nbr_mask.copy(), R_ij.copy(), t_ij.copy(), GRID)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(again, first)
+    t_ij[3, 1] += 0.5                                           # changed in place
+    moved = message_passing(G, nbr_idx, nbr_mask, R_ij, t_ij, GRID)
+    assert len(calls) == 2 and np.abs(moved - first).max() > 1e-3
+    ref = _dense_sum(G, nbr_idx, nbr_mask, R_ij, t_ij, np.ones((n, k)), lmax)
+    assert np.abs(moved - ref).max() < 1e-12 * np.abs(ref).max()
+    w = rng.random((n, k))
+    weighted = message_passing(G, nbr_idx, nbr_mask, R_ij, t_ij, GRID, w)
+    assert len(calls) == 3
+    ref = _dense_sum(G, nbr_idx, nbr_mask, R_ij, t_ij, w, lmax)
+    assert np.abs(weighted - ref).max() < 1e-12 * np.abs(ref).max()
+    message_passing(G.astype(np.float32), nbr_idx, nbr_mask, R_ij, t_ij, GRID, w)
+    assert len(calls) == 4                                      # another dtype
+    mp.clear_frames_cache()
