@@ -237,46 +237,46 @@ if AVAILABLE:
             off += n * n
 
     @_inline
-    def _expand_tz(tze, Cp, texp):
-        """texp[t, p Cp + c] = tze[p, t]: the T_z entries spread over the rows' radii."""
-        P = tze.shape[0]
-        if Cp == 16:
-            # constant trip count: two vector stores per radius (measured 2.5x faster)
-            for t in range(tze.shape[1]):
-                row = texp[t]
-                for p in range(P):
-                    c = tze[p, t]
-                    base = p * 16
-                    for u in range(16):
-                        row[base + u] = c
-            return
-        for t in range(tze.shape[1]):
-            row = texp[t]
-            for p in range(P):
-                c = tze[p, t]
-                for u in range(p * Cp, (p + 1) * Cp):
-                    row[u] = c
+    def _translate_z(tze, toff, X, Y, lmax, Cp, transpose, texp):
+        """Y = T_z X per m (T_z^T when ``transpose``), all radii at once; rows (Q, P Cp).
 
-    @_inline
-    def _translate_z(texp, toff, X, Y, lmax, transpose):
-        """Y = T_z X per m (T_z^T when ``transpose``), all radii at once; rows (Q, P Cp),
-        ``texp`` from :func:`_expand_tz`."""
+        The entries ``tze[p, t]`` of the block of |m| are first spread over the rows'
+        radii, ``texp[t', p Cp + c]`` (one block at a time: a scratch of at most (L+1)^2
+        rows stays in L1 cache next to X and Y), and used for m and -m."""
         PC = X.shape[1]
-        for m in range(-lmax, lmax + 1):
-            am = abs(m)
+        P = tze.shape[0]
+        for am in range(lmax + 1):
             nl = lmax + 1 - am
             base = toff[am]
-            for li in range(nl):
-                l = am + li
-                y = Y[l * l + l + m]
-                for v in range(PC):
-                    y[v] = 0.0
-                for lj in range(nl):
-                    l2 = am + lj
-                    c = texp[base + lj * nl + li] if transpose else texp[base + li * nl + lj]
-                    xr = X[l2 * l2 + l2 + m]
+            for t in range(nl * nl):
+                row = texp[t]
+                if Cp == 16:
+                    # constant trip count: two vector stores per radius (measured 2.5x faster)
+                    for p in range(P):
+                        c = tze[p, base + t]
+                        b = p * 16
+                        for u in range(16):
+                            row[b + u] = c
+                else:
+                    for p in range(P):
+                        c = tze[p, base + t]
+                        for u in range(p * Cp, (p + 1) * Cp):
+                            row[u] = c
+            for sgn in range(2):
+                if am == 0 and sgn == 1:
+                    break
+                m = am if sgn == 0 else -am
+                for li in range(nl):
+                    l = am + li
+                    y = Y[l * l + l + m]
                     for v in range(PC):
-                        y[v] += c[v] * xr[v]
+                        y[v] = 0.0
+                    for lj in range(nl):
+                        l2 = am + lj
+                        c = texp[lj * nl + li] if transpose else texp[li * nl + lj]
+                        xr = X[l2 * l2 + l2 + m]
+                        for v in range(PC):
+                            y[v] += c[v] * xr[v]
 
     @_jit_fma
     def _forward_range(i0, i1, src, row_ptr, esrc, rot, roty, zcos, zsin, tz, toff, lmax, out):
@@ -289,15 +289,14 @@ if AVAILABLE:
         X = np.empty((Q, PC), dtype=dt)
         Y = np.empty((Q, PC), dtype=dt)
         acc = np.empty((Q, PC), dtype=dt)
-        texp = np.empty((tz.shape[2], PC), dtype=dt)
+        texp = np.empty(((lmax + 1) * (lmax + 1), PC), dtype=dt)
         for i in range(i0, i1):
             for q in range(Q):
                 for v in range(PC):
                     acc[q, v] = 0.0
             for e in range(row_ptr[i], row_ptr[i + 1]):
                 _rotate_rows(rot[e], src[esrc[e]], Y, lmax, False, False, False)
-                _expand_tz(tz[e], Cp, texp)
-                _translate_z(texp, toff, Y, X, lmax, False)
+                _translate_z(tz[e], toff, Y, X, lmax, Cp, False, texp)
                 _rotate_rows(roty[e], X, Y, lmax, False, True, False)
                 # acc += w Z(phi) Y: [Z v]_m = cos(m phi) v_m - sin(m phi) v_-m
                 for l in range(lmax + 1):
@@ -334,7 +333,7 @@ if AVAILABLE:
         X = np.empty((Q, PC), dtype=dt)
         Y = np.empty((Q, PC), dtype=dt)
         acc = np.empty((Q, PC), dtype=dt)
-        texp = np.empty((tz.shape[2], PC), dtype=dt)
+        texp = np.empty(((lmax + 1) * (lmax + 1), PC), dtype=dt)
         for j in range(j0, j1):
             for q in range(Q):
                 for v in range(PC):
@@ -359,8 +358,7 @@ if AVAILABLE:
                             for v in range(PC):
                                 x[v] = c * u[v] + s * up[v]
                 _rotate_rows(roty[e], X, Y, lmax, True, True, False)
-                _expand_tz(tz[e], Cp, texp)
-                _translate_z(texp, toff, Y, X, lmax, True)
+                _translate_z(tz[e], toff, Y, X, lmax, Cp, True, texp)
                 _rotate_rows(rot[e], X, acc, lmax, True, False, True)
             for p in range(P):
                 for q in range(Q):
