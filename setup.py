@@ -19,6 +19,7 @@ setup(
         "scikit-learn>=1.3",
         "joblib>=1.2",
         "gemmi>=0.7",
+        "matplotlib>=3.7",
         "tqdm>=4.60",
     ],
     extras_require={

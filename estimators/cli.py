@@ -94,6 +94,8 @@ def _cmd_score(args):
     restore = _sigterm_interrupts()
     try:
         with writer:
+            from .report import remove_report
+            remove_report(writer.outdir)          # a report of an earlier run there is stale
             if args.progress and inputs:
                 from tqdm.auto import tqdm
                 bar.append(tqdm(total=len(inputs), desc="scoring", unit="model"))
@@ -113,6 +115,13 @@ def _cmd_score(args):
                     writer.failed(o.source, o.stage, o.reason, o.warnings)
                 if bar:
                     bar[0].update(1)
+            if args.report:
+                from .report import write_report
+                if bar:
+                    bar[0].close()
+                    bar.clear()
+                index = write_report(writer.outdir, log=lambda line: say(line, sys.stderr))
+                say(f"report: {index}", sys.stderr)
     finally:
         restore()
         if bar:
@@ -296,6 +305,10 @@ def build_parser():
                         "was scored)")
     s.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bar on standard error (default: show it)")
+    s.add_argument("--report", action="store_true",
+                   help="also write index.html in the output folder: the models ranked by "
+                        "global score, a per-residue profile plot of each (report/*.png) and "
+                        "links to the B-factor structure files (default: no report)")
     s.set_defaults(func=_cmd_score)
     t = sub.add_parser("train", help="train a model on CASP13 server models (+ a decoy corpus)",
                        description="Train a network on the CASP13 server models and their "
