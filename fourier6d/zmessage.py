@@ -269,7 +269,8 @@ def edge_frames(R_ij, t_ij, grid, lmax, nbr_idx, nbr_mask, edge_weight=None, n_s
     nbr_idx : int array, shape (N, K)
     nbr_mask : bool array, shape (N, K)
     edge_weight : float array, shape (N, K), optional
-        Weight of each message (None: 1); geometry, no gradient.
+        Weight of each message (None: 1); geometry, no gradient.  Edges of
+        weight 0 are left out.
     n_src : int, optional
         Number of source rows (default N).
 
@@ -299,6 +300,9 @@ def edge_frames(R_ij, t_ij, grid, lmax, nbr_idx, nbr_mask, edge_weight=None, n_s
     t_ij = xp.asarray(t_ij)
     dtype = t_ij.dtype if t_ij.dtype.kind == "f" else np.dtype(np.float64)
     weight = _edge_weight(edge_weight, mask, np.float64, xp)
+    if weight is not None:
+        # edges of weight 0 (e.g. at a smooth cut-off) carry nothing: not edges at all
+        mask = mask & (weight != 0)
     flat = xp.nonzero(mask.reshape(-1))[0]
     recv = (flat // K).astype(np.int64)
     src = idx.reshape(-1)[flat].astype(np.int64)

@@ -111,7 +111,9 @@ def test_edge_weight_and_masked_slots(rng):
     np.testing.assert_array_equal(plain, ones)
     w = np.where(nbr_mask, 1.0, np.nan)
     w[1, :] = 0.0
-    out = pass_messages_z(G, edge_frames(R_ij, t_ij, GRID, lmax, nbr_idx, nbr_mask, w))
+    fr = edge_frames(R_ij, t_ij, GRID, lmax, nbr_idx, nbr_mask, w)
+    assert fr.n_edges == nbr_mask.sum() - nbr_mask[1].sum()        # weight-0 edges left out
+    out = pass_messages_z(G, fr)
     assert np.isfinite(out).all() and not out[1].any()
     np.testing.assert_array_equal(out[2:], plain[2:])
 
