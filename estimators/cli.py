@@ -72,8 +72,6 @@ def _cmd_score(args):
         raise _UsageError("--target is used only with --format casp")
     if args.format == "casp" and not args.target:
         raise _UsageError("--format casp needs --target (the TARGET line of casp_qa.txt)")
-    if args.jobs == 0 or args.jobs < -1:
-        raise _UsageError(f"--jobs must be >= 1 (or -1: one per CPU), got {args.jobs}")
     est = _load_estimator(args.model)
     est.set_params(n_jobs=1, device=args.device, errors="raise", verbose=0)
     est._xp_dtype()           # an unusable --device is an error before any scoring
@@ -106,7 +104,7 @@ def _cmd_score(args):
                 else:
                     writer.warned(item, stage, text)
             notice = compile_notice(write=lambda line: say(line, sys.stderr))
-            for o in _with_notice(score_inputs(est, inputs, n_jobs=args.jobs), notice):
+            for o in _with_notice(score_inputs(est, inputs), notice):
                 if o.ok:
                     writer.scored(o.source, o.structure, o.values, o.warnings)
                     say(f"{o.source}\t{np.nanmean(o.values):.4f}\t"
@@ -292,9 +290,6 @@ def build_parser():
     s.add_argument("--target", metavar="ID",
                    help="target id for the TARGET line of casp_qa.txt (required with --format "
                         "casp, not accepted otherwise; default: none)")
-    s.add_argument("--jobs", type=int, default=1, metavar="N",
-                   help="processes reading and featurizing the input files next to the "
-                        "scoring; -1: one per CPU (default: %(default)s)")
     s.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="where the network runs; 'cuda' needs CuPy (pip install "
                         "'fourier6d[gpu]') (choices: %(choices)s; default: %(default)s)")
