@@ -414,12 +414,19 @@ def frames(t, R, w, grid, lmax, dtype):
     rot, roty, zcos, zsin, tz = _outputs(((E, S), (E, S), (E, lmax + 1), (E, lmax + 1),
                                           (E, P, ztab.shape[1])), dtype)
     n_threads = min(default_threads(), max(1, E // EDGES_PER_THREAD))
+    n_ranges = n_threads if n_threads == 1 else min(n_threads * RANGES_PER_THREAD,
+                                                    max(1, E // BLOCK))
     args = (alpha, beta, gamma, np.ascontiguousarray(theta), np.zeros(E), d,
             np.ascontiguousarray(phi), np.ascontiguousarray(w, dtype=np.float64),
             _swap_tables(lmax), int(lmax), grid.points(np, np.float64), ztab, rot, roty, zcos, zsin,
             tz)
-    _run_ranges(lambda a, b: _frames_range(a, b, *args), _split(E, n_threads), n_threads)
+    _run(_frames_range, _split(E, n_ranges), n_threads, args)
     return rot, roty, zcos, zsin, tz
+
+
+#: Ranges per thread: the threads take ranges in turn, so a thread slowed down by other work
+#: on the machine takes fewer (the results do not depend on which thread computes a range).
+RANGES_PER_THREAD = 8
 
 
 def _ranges(ptr):
@@ -427,8 +434,17 @@ def _ranges(ptr):
     n = ptr.shape[0] - 1
     E = int(ptr[-1])
     n_threads = max(1, min(default_threads(), E // EDGES_PER_THREAD, n))
-    counts = np.diff(ptr) + 1 if n_threads > 1 else None
-    return _split(n, n_threads, counts), n_threads
+    if n_threads == 1:
+        return _split(n, 1), 1
+    n_ranges = min(n, n_threads * RANGES_PER_THREAD)
+    return _split(n, n_ranges, np.diff(ptr) + 1), n_threads
+
+
+def _run(kernel, bounds, n_threads, args):
+    """``kernel(a, b, *args)`` for the ranges of ``bounds``, taken in turn by ``n_threads``
+    threads."""
+    wait = _run_ranges(lambda a, b: kernel(a, b, *args), bounds, n_threads, block=False)
+    wait()
 
 
 def _offsets(fr):
@@ -461,7 +477,7 @@ def forward(coeffs, fr):
     args = (src, fr.row_ptr, fr.src, fr.rot, fr.roty, fr.zcos, fr.zsin, fr.tz, _offsets(fr),
             int(fr.lmax), out)
     bounds, n_threads = _ranges(fr.row_ptr)
-    _run_ranges(lambda a, b: _forward_range(a, b, *args), bounds, n_threads)
+    _run(_forward_range, bounds, n_threads, args)
     return out
 
 
@@ -472,5 +488,5 @@ def vjp(g, fr, shape):
     args = (gt, fr.src_ptr, fr.src_order, fr.recv, fr.rot, fr.roty, fr.zcos, fr.zsin, fr.tz,
             _offsets(fr), int(fr.lmax), grad)
     bounds, n_threads = _ranges(fr.src_ptr)
-    _run_ranges(lambda a, b: _vjp_range(a, b, *args), bounds, n_threads)
+    _run(_vjp_range, bounds, n_threads, args)
     return grad
