@@ -343,7 +343,7 @@ def _apply_tz(tz, X, lmax, transpose=False):
     xp = get_array_module(tz, X)
     out = xp.empty_like(X)
     for m in range(-lmax, lmax + 1):
-        rows = np.array([l * l + l + m for l in range(abs(m), lmax + 1)])
+        rows = xp.asarray([l * l + l + m for l in range(abs(m), lmax + 1)])
         T = z_translation_blocks(tz, lmax, m)                     # (e, P, n, n)
         if transpose:
             T = xp.swapaxes(T, -1, -2)
@@ -357,9 +357,10 @@ def _apply_z(zcos, zsin, X, lmax, transpose=False):
     q = np.arange(n_coef(lmax))
     l = np.floor(np.sqrt(q)).astype(int)
     m = q - l * l - l
-    partner = l * l + l - m
-    c = zcos[:, np.abs(m)]                                           # (e, Q)
-    s = zsin[:, np.abs(m)] * xp.asarray(np.sign(m), dtype=zsin.dtype)
+    partner = xp.asarray(l * l + l - m)
+    am = xp.asarray(np.abs(m))
+    c = zcos[:, am]                                                  # (e, Q)
+    s = zsin[:, am] * xp.asarray(np.sign(m), dtype=zsin.dtype)
     if transpose:
         s = -s
     return c[:, None, :, None] * X - s[:, None, :, None] * X[:, :, partner]

@@ -254,3 +254,30 @@ def test_message_passing_reuses_equal_geometry_only(rng, monkeypatch):
     message_passing(G.astype(np.float32), nbr_idx, nbr_mask, R_ij, t_ij, GRID, w)
     assert len(calls) == 4                                      # another dtype
     mp.clear_frames_cache()
+
+
+def test_array_path_on_each_backend(xp, rng, monkeypatch):
+    # the array-agnostic path (CuPy's, and NumPy's without Numba) on the backend's arrays:
+    # geometry, messages and VJP against the float64 NumPy result of the dense operators
+    from fourier6d import _numba_zmessage
+    monkeypatch.setattr(_numba_zmessage, "applicable", lambda *a: False)
+    monkeypatch.setattr(_numba_zmessage, "applicable_frames", lambda *a: False)
+    n, k, lmax = 9, 5, 4
+    nbr_idx, nbr_mask, R_ij, t_ij = _graph(rng, n, k, 3.0)
+    w = rng.random((n, k))
+    G = rng.normal(size=(n, GRID.n_radial, (lmax + 1) ** 2, 3))
+    g = rng.normal(size=G.shape)
+    ref = _dense_sum(G, nbr_idx, nbr_mask, R_ij, t_ij, w, lmax)
+    ops = edge_operators(R_ij, t_ij, GRID, lmax, nbr_mask)
+    gref = grad(lambda a: (pass_messages(a, ops, nbr_idx, nbr_mask, w) * g).sum())(G)
+    get = lambda a: a.get() if hasattr(a, "get") else a
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 2e-5)):
+        fr = edge_frames(xp.asarray(R_ij, dtype=dtype), xp.asarray(t_ij, dtype=dtype), GRID, lmax,
+                         xp.asarray(nbr_idx), xp.asarray(nbr_mask), xp.asarray(w, dtype=dtype))
+        Gx = xp.asarray(G, dtype=dtype)
+        out = pass_messages_z(Gx, fr)
+        assert out.dtype == dtype
+        assert np.abs(get(out) - ref).max() < tol * np.abs(ref).max()
+        vjp = zm._z_messages_vjp(out, Gx, fr.astype(dtype))(xp.asarray(g, dtype=dtype))
+        assert vjp.dtype == dtype
+        assert np.abs(get(vjp) - gref).max() < tol * np.abs(gref).max()
