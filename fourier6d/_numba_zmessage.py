@@ -3,23 +3,28 @@
 One job: for NumPy inputs, the edge-frame geometry (:func:`frames`) and the
 messages and their VJP (:func:`forward`, :func:`vjp`), edge by edge in cache:
 
-* geometry: per block of ``BLOCK`` edges, the Wigner blocks of ``D(S R)`` and
-  ``D_y(theta)`` (:func:`fourier6d._numba_wigner._wigner_lanes`, edges in the
-  vector lanes), ``w cos(m phi)``, ``w sin(m phi)`` and ``j_lam(rho_p |t|)``
-  (:func:`fourier6d._numba_kernels._jn_block`), all in float64, written packed
-  in the output dtype;
+* geometry: per block of ``BLOCK`` edges, edges in the vector lanes, the
+  Wigner blocks of ``D(S R)`` (:func:`fourier6d._numba_wigner._wigner_lanes`),
+  those of ``D_y(theta) = J Z(theta) J^T`` within its sectors
+  (:func:`_wigner_y_lanes`, half the work), ``w cos(m phi)``, ``w sin(m phi)``
+  by angle addition, ``j_lam(rho_p |t|)``
+  (:func:`fourier6d._numba_kernels._jn_block`) and from them the entries of
+  T_z; all in float64, written packed in the output dtype into one recycled
+  buffer;
 * forward: per receiver, per incoming edge (slot order), the source's
-  coefficients (transposed once per call to rows of P C values, so that every
-  step is a loop over P C contiguous values) go through the four steps of
+  coefficients (transposed once per call to rows of P C values, channels padded
+  to a multiple of 8, so that every step is a loop over P C contiguous values
+  without a scalar remainder) go through the four steps of
   :mod:`fourier6d.zmessage` in two (Q, P C) scratch arrays and are added to the
   receiver's sum, which is written once;
 * VJP: per source, per outgoing edge (receiver order), the receiver's cotangent
   goes through the transposed steps and is added to the source's gradient.
 
 Each receiver (source) is handled by one thread, its edges in a fixed order,
-so results do not depend on the threads' timing.  Receivers (sources) are
-split over the nogil thread pool of :mod:`fourier6d._numba_kernels` in ranges
-of about equal edge counts.  Accumulation in the coefficients' dtype, as in
+so results do not depend on the threads' timing nor on their number.
+Receivers (sources) are split into ranges of about equal edge counts,
+``RANGES_PER_THREAD`` per thread of the nogil pool of
+:mod:`fourier6d._numba_kernels`, which the threads take in turn.  Accumulation in the coefficients' dtype, as in
 the array path (the reference, and CuPy's path); tests check both agree.
 
 Numba is optional: :data:`AVAILABLE` is False when it cannot be imported or
@@ -112,7 +117,7 @@ if AVAILABLE:
                                 d[u] += w * b[u]
 
     @_jit
-    def _frames_range(e0, e1, alpha, beta, gamma, theta, zero, d, phi, w, J, lmax, rho, ztab,
+    def _frames_range(e0, e1, alpha, beta, gamma, theta, d, phi, w, J, lmax, rho, ztab,
                       rot, roty, zcos, zsin, tz):
         """Geometry of edges e0 <= e < e1 (see :func:`frames`)."""
         Q = (lmax + 1) * (lmax + 1)
@@ -416,7 +421,7 @@ def frames(t, R, w, grid, lmax, dtype):
     n_threads = min(default_threads(), max(1, E // EDGES_PER_THREAD))
     n_ranges = n_threads if n_threads == 1 else min(n_threads * RANGES_PER_THREAD,
                                                     max(1, E // BLOCK))
-    args = (alpha, beta, gamma, np.ascontiguousarray(theta), np.zeros(E), d,
+    args = (alpha, beta, gamma, np.ascontiguousarray(theta), d,
             np.ascontiguousarray(phi), np.ascontiguousarray(w, dtype=np.float64),
             _swap_tables(lmax), int(lmax), grid.points(np, np.float64), ztab, rot, roty, zcos, zsin,
             tz)
