@@ -49,6 +49,7 @@ from estimators.networks import (init_params, forward, batch_to_device, radial_g
 from estimators.architectures import get_architecture  # noqa: E402
 from estimators.structures import read_structure  # noqa: E402
 from estimators.training import Adam  # noqa: E402
+from fourier6d.message_passing import clear_frames_cache  # noqa: E402
 
 PAPER_MINUTES = {"baseline": 5.0, "6dcnn-1": 6.0, "6dcnn-2": 15.0}
 PAPER_PARAMS = {"baseline": 21026, "6dcnn-1": 187326, "6dcnn-2": 283426}
@@ -232,6 +233,9 @@ def main(argv=None):
         inv_n = dt.type(1.0 / len(y))
 
         def iteration(params=params, prof=None):
+            # every minibatch of a training run is new: its message-passing geometry is built
+            # (here the same models come back each iteration, whose geometry would be reused)
+            clear_frames_cache()
             batch = collate(feats, dtype=dt)
             dev = batch_to_device(batch, xp, dt)
             if prof is not None:
@@ -298,6 +302,7 @@ def main(argv=None):
             continue
 
         def infer():
+            clear_frames_cache()
             dev = batch_to_device(collate(feats, dtype=dt), xp, dt)
             o = forward(params, spec, dev, grid)
             if xp is not np:
