@@ -68,13 +68,14 @@ def parse_args(argv=None):
     ap.add_argument("--patience", type=int, default=5, help="early-stopping patience (epochs)")
     ap.add_argument("--validation-fraction", type=float, default=0.2,
                     help="fraction of the training groups (targets / corpus natives) held out for early stopping")
-    ap.add_argument("--corpus", default=None, help="decoy corpus folder (python -m estimators.decoys.corpus)")
+    ap.add_argument("--corpus", default=None, nargs="+",
+                    help="decoy corpus folder(s) (python -m estimators.decoys.corpus)")
     ap.add_argument("--corpus-only", action="store_true",
                     help="train each network once on the decoy corpus alone (no CASP13 model) and predict all "
                          "targets: how well decoys made from natives transfer to real server models")
     ap.add_argument("--kinds", default=None,
                     help="comma-separated decoy kinds to train on (e.g. backbone,hinge,register,sidechain,"
-                         "misfold,threaded,impossible); default all")
+                         "misfold,threaded,overlay,crushed,clash,expanded); default all")
     ap.add_argument("--corpus-natives", default="all", choices=["all", "natives", "natives_extra"],
                     help="which natives' decoys: shared/data/natives (4-letter PDB ids), natives_extra, or all")
     ap.add_argument("--rank-weight", type=float, default=1.0, help="weight of the ranking term of the loss")

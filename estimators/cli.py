@@ -314,9 +314,9 @@ def build_parser():
                    help="the CASP13 folder (<target>/labels.json, <target>/models/), or a "
                         "folder holding casp13/ or data/casp13/ (default: "
                         "$FOURIER6D_SHARED when set; otherwise required)")
-    t.add_argument("--corpus", metavar="DIR",
-                   help="decoy corpus folder written by python -m estimators.decoys.corpus "
-                        "(default: none)")
+    t.add_argument("--corpus", metavar="DIR", nargs="+",
+                   help="decoy corpus folder(s) written by python -m estimators.decoys.corpus; "
+                        "decoys of one native in several folders form one group (default: none)")
     t.add_argument("--exclude-target", action="append", default=[], metavar="ID",
                    help="leave this CASP13 target out of training; repeat for several "
                         "(default: none)")

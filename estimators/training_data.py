@@ -62,7 +62,8 @@ def load_corpus(folder, kinds=None, natives=None, per_native=None, lazy=True):
 
     Parameters
     ----------
-    folder : path
+    folder : path or list of paths
+        Corpus folder(s); decoys of one native in several folders share its group.
     kinds : iterable of str, optional
         Keep decoys whose kind (its first component, e.g. ``backbone`` of
         ``backbone+misfold``) is one of these.
@@ -79,24 +80,26 @@ def load_corpus(folder, kinds=None, natives=None, per_native=None, lazy=True):
     """
     from pathlib import Path
     from .decoys.corpus import read_corpus_file
-    files = sorted(Path(folder).glob("*.npz"))
+    folders = [folder] if isinstance(folder, (str, Path)) else list(folder)
+    files = [f for d in folders for f in sorted(Path(d).glob("*.npz"))]
     if not files:
-        raise FileNotFoundError(f"{folder}: no decoy corpus files (*.npz) found")
+        raise FileNotFoundError(f"{', '.join(map(str, folders))}: no decoy corpus files (*.npz) "
+                                "found")
     keep_kinds = None if kinds is None else {str(k) for k in kinds}
     models, local, glob, groups, kind_list, names = [], [], [], [], [], []
+    taken = {}
     for path in files:
         entry = read_corpus_file(path)
         name = str(entry.native.name)
         if natives is not None and not natives(name):
             continue
-        taken = 0
         for i in range(len(entry)):
             kind = str(entry.kind[i])
             if keep_kinds is not None and _base_kind(kind) not in keep_kinds:
                 continue
-            if per_native is not None and taken >= per_native:
+            if per_native is not None and taken.get(name, 0) >= per_native:
                 break
-            taken += 1
+            taken[name] = taken.get(name, 0) + 1
             if lazy:
                 models.append(partial(_decoy_structure, entry, i))
             else:
