@@ -433,8 +433,3 @@ def test_corpus_entry_sample_gives_structure_and_labels(natives, tmp_path):
     assert kind.startswith("backbone") and score == pytest.approx(float(entry.lddt[0]))
     np.testing.assert_allclose(labels, entry.lddt_local[0])
 
-
-def test_old_module_path_still_works():
-    import estimators.decoy_corpus as old
-    from estimators.decoys import corpus
-    assert old.build_corpus is corpus.build_corpus and old.read_corpus_file is corpus.read_corpus_file

@@ -22,6 +22,7 @@ key                  shape, dtype        content
 ``decoy_index``      (D,) int32          index of the decoy in its native's series
 ``seed``             () int64            seed of the native's series
 ``seconds``          (D,) float32        wall time spent on each decoy
+``cpu_seconds``      (D,) float32        CPU time of the worker on each decoy
 ``template``         (D,) str            template of a threaded decoy ('' for other kinds)
 ``copy_index``       (K,) int32          rows (0..D-1) of the decoys with an overlaid second copy
 ``copy_coords``      (K, A, 3) float32   coordinates of those copies
@@ -37,7 +38,7 @@ Running it (sharded, resumable)::
 
     python -m estimators.decoys.corpus NATIVES... --out DIR [--n-per-native 20] [--seed 0]
         [--kinds threaded=0.45,misfold=0.2,...] [--shard K/N] [--n-jobs 1] [--no-relax]
-        [--relax-iterations 300]
+        [--relax-iterations 150]
         [--lddt-min 0.3] [--lddt-max 0.95] [--limit N] [--manifest-only]
 
 Natives are named after their files and sorted by name; shard ``K/N`` (K = 1..N) takes every N-th
@@ -167,6 +168,8 @@ def _write_native(path: Path, native: Structure, decoys, seed: int, params: dict
         "seed": np.int64(seed),
         "seconds": np.array([x.info.get("total_seconds", math.nan) for x in decoys],
                             dtype=np.float32),
+        "cpu_seconds": np.array([x.info.get("cpu_seconds", math.nan) for x in decoys],
+                                dtype=np.float32),
         "template": np.array([str(x.info.get("template", "")) for x in decoys] or [""])
         .astype(str)[:d],
         "copy_index": np.array(copies, dtype=np.int32),
@@ -343,6 +346,7 @@ def rebuild_manifest(out_dir) -> dict:
                 scores = data["lddt"].astype(np.float64)
                 kinds = data["kind"].astype(str)
                 seconds = data["seconds"] if "seconds" in data.files else np.zeros(0)
+                cpu = data["cpu_seconds"] if "cpu_seconds" in data.files else np.zeros(0)
                 n_res = int(data["chain_ids"].shape[0])
                 n_atoms = int(data["atom_names"].shape[0])
         except Exception as error:
@@ -358,6 +362,7 @@ def rebuild_manifest(out_dir) -> dict:
             "lddt_max": float(scores.max()) if scores.size else math.nan,
             "kinds": dict(Counter(kinds.tolist())),
             "decoy_seconds_mean": float(np.nanmean(seconds)) if seconds.size else math.nan,
+            "decoy_cpu_seconds_mean": float(np.nanmean(cpu)) if cpu.size else math.nan,
         })
     for path in sorted(out_dir.glob("*.failed.json")):
         try:
@@ -490,8 +495,9 @@ def main(argv=None) -> int:
     parser.add_argument("--shard", default=None, help="build shard K of N (K/N, K = 1..N)")
     parser.add_argument("--n-jobs", type=int, default=1, help="parallel workers (-1: all cores)")
     parser.add_argument("--no-relax", action="store_true", help="skip the OpenMM relaxation")
-    parser.add_argument("--relax-iterations", type=int, default=None,
-                        help="L-BFGS iterations of the relaxation (default 300)")
+    parser.add_argument("--relax-iterations", type=int, default=150,
+                        help="L-BFGS iterations of the relaxation (default 150; the library's "
+                             "Relaxer default is 300)")
     parser.add_argument("--lddt-min", type=float, default=0.3)
     parser.add_argument("--lddt-max", type=float, default=0.95)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N natives")

@@ -9,6 +9,7 @@ copy of the chain (``copy_coords``) is a two-chain model. :func:`model_structure
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,6 +62,12 @@ class Decoy:
         """Per-residue labels of the residues of :meth:`structure`, in its order."""
         return model_labels(native, self.coords, self.lddt_local, self.copy_coords,
                             self.copy_lddt_local)
+
+
+def cpu_time() -> float:
+    """CPU seconds of this process and its finished child processes (TM-align runs as one)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def present_residues(native: Structure, coords) -> np.ndarray:

@@ -98,7 +98,8 @@ def count_clashes(coords, atom_res, atom_names=None, chain_ids=None, distance=CL
     """
     coords = np.asarray(coords, dtype=np.float64)
     atom_res = np.asarray(atom_res, dtype=np.int64)
-    pairs = cKDTree(coords).query_pairs(distance, output_type="ndarray")
+    pairs = cKDTree(coords, balanced_tree=False, compact_nodes=False).query_pairs(
+        distance, output_type="ndarray")
     if pairs.size == 0:
         return 0
     i, j = pairs[:, 0], pairs[:, 1]

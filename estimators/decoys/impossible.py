@@ -30,7 +30,7 @@ import time
 import numpy as np
 
 from ..structures import Structure
-from .decoy import Decoy, decoy_labels
+from .decoy import Decoy, cpu_time, decoy_labels
 from .rigid import rotation_matrix
 
 __all__ = ["IMPOSSIBLE_KINDS", "impossible_decoy", "overlay", "crush", "clash", "expand"]
@@ -106,7 +106,7 @@ def impossible_decoy(native: Structure, kind: str, seed, noise=(0.1, 0.3)) -> De
     if kind not in IMPOSSIBLE_KINDS:
         raise ValueError(f"unknown impossible kind {kind!r}; expected one of {IMPOSSIBLE_KINDS}")
     t0 = time.perf_counter()
-    cpu0 = time.process_time()
+    cpu0 = cpu_time()
     rng = np.random.default_rng(seed)
     sigma = rng.uniform(*noise)
     coords = np.asarray(native.coords, dtype=np.float64)
@@ -130,6 +130,6 @@ def impossible_decoy(native: Structure, kind: str, seed, noise=(0.1, 0.3)) -> De
     score, local, copy_local = decoy_labels(native, coords, copy)
     info["label_seconds"] = time.perf_counter() - t1
     info["total_seconds"] = time.perf_counter() - t0
-    info["cpu_seconds"] = time.process_time() - cpu0
+    info["cpu_seconds"] = cpu_time() - cpu0
     return Decoy(coords=coords, kind=kind, target_lddt=math.nan, lddt=score, lddt_local=local,
                  info=info, copy_coords=copy, copy_lddt_local=copy_local)

@@ -63,12 +63,12 @@ from scipy.spatial import cKDTree
 
 from ..structures import Structure
 from .allatom import _AllAtomModel
-from .decoy import Decoy, decoy_labels
+from .decoy import Decoy, cpu_time, decoy_labels
 from .geometry import (CLASH_DISTANCE, backbone_dihedrals, count_clashes,
                        secondary_structure as _secondary_structure)
 from .proxy import ProxyLDDT
 from .relax import Relaxer
-from .rigid import _rotation_matrix, _slerp_frames  # noqa: F401
+from .rigid import _slerp_frames
 
 __all__ = ["KINDS", "DecoyGenerator", "generate_decoys"]
 
@@ -227,24 +227,35 @@ class DecoyGenerator:
     def _rotamer_change(self, r, rng, n_candidates=4):
         """Chi changes of residue r to another rotamer (about +-120 degrees each, +- 15 degrees
         noise): of ``n_candidates`` random combinations, the one with the fewest heavy-atom
-        clashes against the rest of the native."""
-        m = self.model
-        chis = m.chis[r]
+        clashes against the rest of the native. The random numbers are drawn now, the clashes
+        counted on first use (a side-chain plan lists every residue, few are used)."""
+        chis = self.model.chis[r]
         if not chis:
             return []
-        atoms = np.arange(m.res_start[r], m.res_start[r + 1])
-        heavy = atoms[m.is_heavy[atoms]]
+        candidates = [[float(rng.choice([-1.0, 1.0]) * 120.0 + rng.normal(0.0, 15.0))
+                       for _ in chis] for _ in range(n_candidates)]
+        return _RotamerChoice(self, r, candidates)
+
+    def _best_rotamer(self, r, candidates):
+        """The candidate chi changes of residue r with the fewest clashes (first of equals)."""
+        m = self.model
+        atoms = slice(m.res_start[r], m.res_start[r + 1])
+        heavy = np.arange(m.res_start[r], m.res_start[r + 1])
+        heavy = heavy[m.is_heavy[heavy]]
+        scratch = self.__dict__.get("_scratch")
+        if scratch is None:
+            scratch = self._scratch = m.coords.copy()
         best = None
-        for _ in range(n_candidates):
-            deltas = [float(rng.choice([-1.0, 1.0]) * 120.0 + rng.normal(0.0, 15.0)) for _ in chis]
-            xyz = m.coords.copy()
+        for deltas in candidates:
+            scratch[atoms] = m.coords[atoms]
             for k, delta in enumerate(deltas):
-                m.rotate_chi(xyz, r, k, delta)
-            neighbours = self._heavy_tree.query_ball_point(xyz[heavy], CLASH_DISTANCE)
+                m.rotate_chi(scratch, r, k, delta)
+            neighbours = self._heavy_tree.query_ball_point(scratch[heavy], CLASH_DISTANCE)
             n_clash = sum(int(np.sum(np.abs(self._heavy_res[np.asarray(nb, dtype=np.int64)] - r)
                                      >= 2)) for nb in neighbours)
             if best is None or n_clash < best[0]:
                 best = (n_clash, deltas)
+        scratch[atoms] = m.coords[atoms]
         return best[1]
 
     def _apply(self, kind, plan, magnitude, base):
@@ -457,7 +468,7 @@ class DecoyGenerator:
             raise ValueError(f"target lDDT must be in (0, 1), got {target}")
         rng = np.random.default_rng(seed)
         t0 = time.perf_counter()
-        cpu0 = time.process_time()
+        cpu0 = cpu_time()
         xyz, label, info = self.perturb(float(target), rng, kind)
         info["perturb_seconds"] = time.perf_counter() - t0
         if self.relax:
@@ -479,9 +490,31 @@ class DecoyGenerator:
         score, local, _ = decoy_labels(self.native, coords)
         info["label_seconds"] = time.perf_counter() - t2
         info["total_seconds"] = time.perf_counter() - t0
-        info["cpu_seconds"] = time.process_time() - cpu0
+        info["cpu_seconds"] = cpu_time() - cpu0
         return Decoy(coords=coords, kind=label, target_lddt=float(target), lddt=score,
                      lddt_local=local, info=info)
+
+
+class _RotamerChoice:
+    """Chi changes of one residue chosen among candidates on first use (a sequence of angles)."""
+
+    def __init__(self, generator, r, candidates):
+        self._generator, self._r, self._candidates = generator, r, candidates
+        self._deltas = None
+
+    def _resolve(self):
+        if self._deltas is None:
+            self._deltas = self._generator._best_rotamer(self._r, self._candidates)
+        return self._deltas
+
+    def __iter__(self):
+        return iter(self._resolve())
+
+    def __len__(self):
+        return len(self._resolve())
+
+    def __getitem__(self, k):
+        return self._resolve()[k]
 
 
 def _decoy_seed(seed, index):

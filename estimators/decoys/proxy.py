@@ -51,7 +51,8 @@ class ProxyLDDT:
             return math.nan
         d = np.linalg.norm(coords[self.i] - coords[self.j], axis=1)
         diff = np.abs(d - self.d_ref)
-        return float((diff[:, None] <= self.thresholds[None, :]).mean())
+        passed = sum(int(np.count_nonzero(diff <= t)) for t in self.thresholds)
+        return passed / (diff.size * self.thresholds.size)
 
     def subsample(self, max_pairs, rng) -> "ProxyLDDT":
         """A copy scoring a uniform random subset of at most ``max_pairs`` pairs (faster; standard

@@ -25,7 +25,9 @@ def residue_frame(n, ca, c):
     u = n - ca
     e2 = u - (u @ e1) * e1
     e2 = e2 / np.linalg.norm(e2)
-    return np.stack([e1, e2, np.cross(e1, e2)], axis=1)
+    e3 = np.array([e1[1] * e2[2] - e1[2] * e2[1], e1[2] * e2[0] - e1[0] * e2[2],
+                   e1[0] * e2[1] - e1[1] * e2[0]])                 # e1 x e2
+    return np.stack([e1, e2, e3], axis=1)
 
 
 def slerp_frames(f0, f1, t):
