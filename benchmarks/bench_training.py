@@ -119,7 +119,7 @@ class OperatorProfile:
                      "take_rows"):
             self._patch(net, attr, attr)
         mp = importlib.import_module("fourier6d.message_passing")
-        self._patch(mp, "message_passing", "message_passing (rest)")
+        self._patch(mp, "message_passing", "message_passing forward (messages)")
         # the geometry of each formulation (the messages are timed as primitives below)
         self._patch(mp, "edge_operators", "message_passing: edge_operators (dense geometry)")
         zm = importlib.import_module("fourier6d.zmessage")
