@@ -92,7 +92,7 @@ def multiply_adds(lmax, n_radial, channels):
 
 
 def frame_floats(lmax, n_radial):
-    """Floats of geometry per edge held by :class:`EdgeFrames` (385 at L = 4, P = 5)."""
+    """Floats of geometry per edge held by :class:`EdgeFrames` (615 at L = 4, P = 5)."""
     L = int(lmax)
     return (2 * sum((2 * l + 1) ** 2 for l in range(L + 1)) + 2 * (L + 1)
             + int(n_radial) * sum((L + 1 - m) ** 2 for m in range(L + 1)))
@@ -166,11 +166,12 @@ def z_translation_blocks(tz, lmax, m):
     return tz[..., offsets[am]:offsets[am + 1]].reshape(tz.shape[:-1] + (n, n))
 
 
-@dataclass
+@dataclass(eq=False)
 class EdgeFrames:
     """Geometry of message passing along the unmasked edges, in the edge-frame factorisation.
 
-    Edges are the unmasked slots (i, k) in row-major order (sorted by receiver).
+    Edges are the unmasked slots (i, k) of nonzero weight in row-major order (sorted by
+    receiver).
 
     Attributes
     ----------
@@ -239,7 +240,8 @@ def _polar(t, xp):
 
 
 def _frames_array(t, R, w, grid, lmax, dtype, xp):
-    """Rotations, z-rotation factors and Bessel values of the edges (array path, float64 inside)."""
+    """Wigner blocks, weighted z-rotation factors and T_z entries of the edges (array path,
+    float64 inside)."""
     from .rotation import matrix_to_euler, wigner_blocks
     from .translation import rotation_to_z
     d, theta, phi = _polar(t, xp)
