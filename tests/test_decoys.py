@@ -413,8 +413,10 @@ def test_corpus_shards_resume_and_manifest_rebuild(natives, tmp_path):
     assert os.stat(out / "2j5y.npz").st_mtime_ns == mtime
     other = build_corpus(natives, out, **dict(options, seed=2), shard="2/2")
     assert other["built"] == ["2j5y"]
-    # the manifest is rebuilt from the files
+    # the manifest is rebuilt from the files (also from the command line)
     (out / "manifest.json").unlink()
+    assert main(["--manifest-only", "--out", str(out)]) == 0
+    assert json.loads((out / "manifest.json").read_text())["n_decoys"] == 4
     manifest = rebuild_manifest(out)
     assert manifest["n_decoys"] == 4 and manifest["n_natives"] == 2
     assert json.loads((out / "manifest.json").read_text())["n_decoys"] == 4

@@ -485,7 +485,7 @@ def main(argv=None) -> int:
         prog="python -m estimators.decoys.corpus",
         description="Generate training decoys with exact lDDT labels from native structures "
                     "(sharded and resumable: one file per native, written when done).")
-    parser.add_argument("natives", nargs="+",
+    parser.add_argument("natives", nargs="*",
                         help="native structure files, or folders of .pdb/.cif(.gz) files")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--n-per-native", type=int, default=20, help="decoys per native")
@@ -518,6 +518,8 @@ def main(argv=None) -> int:
             parse_shard(args.shard)
     except ValueError as error:
         parser.error(str(error))
+    if not args.natives:
+        parser.error("no natives given")
     natives = expand_inputs(args.natives)
     if args.limit is not None:
         natives = natives[: args.limit]
