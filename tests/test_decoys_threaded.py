@@ -185,3 +185,20 @@ def test_threaded_generator_without_templates_uses_homolog_templates(generator):
         ThreadedGenerator(generator, [], seed=0, template_mix=(1, -1, 0))
     with pytest.raises(ValueError, match="mapping"):
         thread_onto(generator.model, Template.of(generator.native), np.zeros(3, int))
+
+
+def test_fragment_loops_reproduce_a_loop_of_the_fragment_source(generator):
+    """With the native itself as the fragment source, a gap is closed by its own native loop."""
+    from estimators.decoys.threaded import fragment_loop
+    native = generator.native
+    template = Template.of(native)
+    mapping = np.arange(native.n_residues)
+    mapping[30:34] = -1
+    xyz, present, loop = thread_onto(generator.model, template, mapping, fragments=[template])
+    ca = generator.model.bb["CA"]
+    assert loop[30:34].all() and present.all()
+    np.testing.assert_allclose(xyz[ca[30:34]], generator.model.coords[ca[30:34]], atol=1e-6)
+    # anchors no fragment can fit: None (the caller then builds an arc)
+    anchors = np.array([[[0, 0, 0], [1.46, 0, 0], [2.0, 1.4, 0]],
+                        [[40, 0, 0], [41.46, 0, 0], [42.0, 1.4, 0]]], float)
+    assert fragment_loop(anchors, 3, [template]) is None

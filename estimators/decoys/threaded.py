@@ -19,10 +19,11 @@ a model:
    residue ``j``. Consecutive aligned residues whose template positions are not bonded (an
    insertion in the template) are unaligned around the break, widening the gap until a loop can
    span it.
-4. **Loops.** Internal gaps of at most ``max_loop`` residues are built between their anchors:
-   frames interpolated along the geodesic (:func:`~estimators.decoys.rigid.slerp_frames`), CAs
-   spaced evenly on a half-sine arc between the anchors that bulges outwards and is about
-   0.95 x 3.8 A long per CA-CA step. Longer gaps
+4. **Loops.** Internal gaps of at most ``max_loop`` residues are built between their anchors from
+   a fragment of a real backbone (the screened templates) whose ends superpose on the anchors
+   within 1.5 A (:func:`fragment_loop`); where none fits, frames are interpolated along the geodesic
+   (:func:`~estimators.decoys.rigid.slerp_frames`) and CAs spaced evenly on a half-sine arc between
+   the anchors that bulges outwards and is about 0.95 x 3.8 A long per CA-CA step. Longer gaps
    and unaligned termini are left absent (NaN coordinates; unlabelled).
 5. **Side chains.** Residues whose side chain clashes are repacked: of the current and random other
    rotamers, the one with the fewest heavy-atom clashes with the model.
@@ -51,7 +52,7 @@ from .decoy import Decoy, cpu_time, decoy_labels
 from .geometry import CLASH_DISTANCE
 from .rigid import residue_frame, rotation_matrix, slerp_frames
 
-__all__ = ["ThreadedGenerator", "thread_onto", "homolog_template", "Template"]
+__all__ = ["ThreadedGenerator", "thread_onto", "homolog_template", "fragment_loop", "Template"]
 
 _CA_CA = 3.8
 #: Largest CA-CA distance (A) of template residues that a model may use as consecutive residues.
@@ -110,7 +111,8 @@ def _close_breaks(mapping, template, max_loop):
     return m
 
 
-def thread_onto(model, template: Template, mapping, max_loop=12, rng=None):
+def thread_onto(model, template: Template, mapping, max_loop=12, rng=None, fragments=None,
+                max_fragment_rmsd=1.5):
     """Place the residues of an all-atom model on a template along an alignment.
 
     Parameters
@@ -124,6 +126,10 @@ def thread_onto(model, template: Template, mapping, max_loop=12, rng=None):
         Longest internal gap built as a loop; longer gaps are left absent.
     rng : numpy Generator, optional
         Direction of the loops' bulges (default: away from the model's centroid, no randomness).
+    fragments : sequence of Template, optional
+        Backbones to take loop fragments from (:func:`fragment_loop`); a loop without a fragment
+        within ``max_fragment_rmsd`` (A) is built as an arc.
+    max_fragment_rmsd : float
 
     Returns
     -------
@@ -170,6 +176,18 @@ def thread_onto(model, template: Template, mapping, max_loop=12, rng=None):
         if not np.all(has_frame[gap_res]):
             continue
         (fa, ca_a), (fb, ca_b) = placed_frame[a], placed_frame[b]
+        if fragments:
+            anchors = np.array([[xyz[bb[name][r]] for name in ("N", "CA", "C")] for r in (a, b)])
+            placed = fragment_loop(anchors, gap, fragments, max_fragment_rmsd)
+            if placed is not None:
+                for (f, target), r in zip(placed, gap_res):
+                    own_f = model.residue_frame(model.coords, r)
+                    own_ca = model.coords[bb["CA"][r]]
+                    atoms = slice(model.res_start[r], model.res_start[r + 1])
+                    xyz[atoms] = (model.coords[atoms] - own_ca) @ (f @ own_f.T).T + target
+                present[gap_res] = True
+                loop[gap_res] = True
+                continue
         chord = ca_b - ca_a
         length = float(np.linalg.norm(chord))
         out = 0.5 * (ca_a + ca_b) - centroid
@@ -195,6 +213,88 @@ def thread_onto(model, template: Template, mapping, max_loop=12, rng=None):
         present[gap_res] = True
         loop[gap_res] = True
     return xyz, present, loop
+
+
+def _kabsch(p, q):
+    """Rotation R and translation t minimising |R p + t - q| over rows; and the RMSD."""
+    pc, qc = p.mean(0), q.mean(0)
+    h = (p - pc).T @ (q - qc)
+    u, _, vt = np.linalg.svd(h)
+    d = np.sign(np.linalg.det(vt.T @ u.T))
+    rot = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
+    t = qc - rot @ pc
+    rmsd = float(np.sqrt((((p @ rot.T + t) - q) ** 2).sum(1).mean()))
+    return rot, t, rmsd
+
+
+def _fragment_starts(template, length):
+    """Starts s of runs of ``length`` consecutive bonded residues with frames in a template."""
+    key = ("starts", length)
+    cache = template.__dict__.setdefault("_cache", {})
+    if key not in cache:
+        ok = template.has_frame[:-1] & template.has_frame[1:] & \
+            (np.linalg.norm(np.diff(template.ca, axis=0), axis=1) <= _BONDED_CA)
+        run = np.concatenate([[0], np.cumsum(ok)])
+        n_bonds = length - 1
+        starts = np.arange(max(0, len(template) - length + 1))
+        cache[key] = starts[run[starts + n_bonds] - run[starts] == n_bonds]
+    return cache[key]
+
+
+def fragment_loop(anchors, gap, fragments, max_rmsd=1.0, n_candidates=60):
+    """Frames and CA positions of ``gap`` loop residues from the best-fitting backbone fragment.
+
+    Fragments of ``gap + 2`` consecutive bonded residues of the ``fragments`` backbones are ranked by
+    how well their end-to-end CA distance matches that of the two anchors; the ``n_candidates``
+    best are superposed on the anchors' N, CA, C (Kabsch) and the one with the lowest RMSD is
+    used when it is at most ``max_rmsd``: its inner residues' frames, moved by the superposition,
+    with the remaining misfit at the two ends spread linearly along the loop (fragment-based loop
+    modelling: loops get the phi/psi of a real protein). Returns [(frame, CA)] or None.
+
+    Parameters
+    ----------
+    anchors : array (2, 3, 3)
+        N, CA, C of the residue before and the residue after the loop, in the model.
+    gap : int
+    fragments : sequence of Template
+    """
+    anchors = np.asarray(anchors, dtype=np.float64)
+    span = float(np.linalg.norm(anchors[1, 1] - anchors[0, 1]))
+    length = gap + 2
+    candidates = []
+    for k, t in enumerate(fragments):
+        starts = _fragment_starts(t, length)
+        if not starts.size:
+            continue
+        d = np.linalg.norm(t.ca[starts + length - 1] - t.ca[starts], axis=1)
+        close = np.flatnonzero(np.abs(d - span) < 1.0)
+        candidates += [(abs(d[i] - span), k, int(starts[i])) for i in close]
+    if not candidates:
+        return None
+    candidates.sort()
+    q = anchors.reshape(6, 3)
+    best = None
+    for _, k, s in candidates[:n_candidates]:
+        t = fragments[k]
+        e = s + length - 1
+        p = np.array([t.n[s], t.ca[s], t.c[s], t.n[e], t.ca[e], t.c[e]])
+        rot, shift, rmsd = _kabsch(p, q)
+        if best is None or rmsd < best[0]:
+            best = (rmsd, k, s, rot, shift)
+    rmsd, k, s, rot, shift = best
+    if rmsd > max_rmsd:
+        return None
+    t = fragments[k]
+    e = s + length - 1
+    miss_a = anchors[0, 1] - (rot @ t.ca[s] + shift)
+    miss_b = anchors[1, 1] - (rot @ t.ca[e] + shift)
+    out = []
+    for i in range(1, gap + 1):
+        w = i / (gap + 1)
+        f = rot @ t.frame(s + i)
+        ca = rot @ t.ca[s + i] + shift + (1 - w) * miss_a + w * miss_b
+        out.append((f, ca))
+    return out
 
 
 def _loop_path(ca_a, ca_b, perp, gap, samples=200):
@@ -434,8 +534,9 @@ class ThreadedGenerator:
             info["alignment_shifts"] = len(errors["shifts"])
             info["gap_moves"] = errors["gap_moves"]
         mapping = _close_breaks(mapping, template, self.max_loop)
+        fragments = [t for t, _ in self.screened()] if perturb else None
         xyz, present, loop = thread_onto(self.base.model, template, mapping, self.max_loop,
-                                         rng=rng if perturb else None)
+                                         rng=rng if perturb else None, fragments=fragments)
         info["aligned"] = int((mapping >= 0).sum())
         info["loop_residues"] = int(loop.sum())
         info["present"] = int(present.sum())
