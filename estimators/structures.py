@@ -42,6 +42,7 @@ protein residue.
 from __future__ import annotations
 
 import gzip
+import zlib
 import os
 import re
 import warnings
@@ -211,7 +212,7 @@ def _read_bytes(path, name):
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise StructureError(f"{name}: corrupt gzip file ({exc})") from exc
     return data
 

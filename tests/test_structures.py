@@ -408,3 +408,17 @@ def test_casp_ts_file_with_header(tmp_path):
                             "MODEL  1", "PARENT N/A"] + atoms + ["TER", "END"]) + "\n")
     s = read_structure(p)
     assert [s.residue_label(i) for i in range(s.n_residues)] == [":GLY1", ":SER2"]
+
+
+def test_corrupt_gzip_body_is_a_structure_error(tmp_path):
+    """A gzip file whose deflate stream is damaged (zlib.error inside gzip) names the file."""
+    import gzip
+    from estimators.structures import StructureError, read_structure
+    example = Path(__file__).resolve().parents[1] / "examples" / "T1006_ACOMPMOD_TS1.pdb"
+    data = bytearray(gzip.compress(example.read_bytes()))
+    for i in range(30, 60):
+        data[i] ^= 0xFF
+    path = tmp_path / "damaged.pdb.gz"
+    path.write_bytes(bytes(data))
+    with pytest.raises(StructureError, match="damaged.pdb.gz: corrupt gzip"):
+        read_structure(path)
