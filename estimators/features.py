@@ -509,6 +509,11 @@ def featurize(structure, lmax=4, n_radial=5, sigma=2.0, r_max=8.0, r_n=12.0, d_t
     n, ca, c, has_frame = s.backbone()
     nodes = np.flatnonzero(has_frame)
     if len(nodes) == 0:
+        present = np.isfinite(n).all(1) & np.isfinite(ca).all(1) & np.isfinite(c).all(1)
+        if present.any():
+            raise StructureError(f"{s.name}: no residue has a usable backbone frame: N, CA and C "
+                                 f"are present in {int(present.sum())} residue(s) but degenerate "
+                                 "(coincident or collinear atoms); nothing to featurize")
         raise StructureError(f"{s.name}: no residue has N, CA and C atoms: nothing to featurize")
     if len(nodes) < s.n_residues:
         missing = np.flatnonzero(~has_frame)

@@ -191,6 +191,21 @@ def test_no_frame_at_all_is_an_error(rules):
         featurize(ca_free)
 
 
+def test_degenerate_backbone_is_named_as_such(rules):
+    """N, CA and C present but collapsed onto one point: the error says degenerate, not missing."""
+    coords = rules.coords.copy()
+    for name in ("N", "C"):
+        idx = rules.atom_index(name)
+        ca = rules.atom_index("CA")
+        ok = (idx >= 0) & (ca >= 0)
+        coords[idx[ok]] = coords[ca[ok]]
+    flat = dataclasses.replace(rules, coords=coords, _cache={})
+    with pytest.raises(StructureError, match="rules.pdb.*present in .* but degenerate"), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore", StructureWarning)
+        featurize(flat)
+
+
 @pytest.mark.parametrize("kw, exc", [(dict(lmax=-1), ValueError), (dict(lmax=2.0), TypeError),
                                      (dict(sigma=0.0), ValueError), (dict(r_max=np.nan), ValueError),
                                      (dict(d_t=0), ValueError), (dict(dtype=np.int32), ValueError)])
