@@ -18,7 +18,9 @@ of 79 residues on 2 threads) when run on models of that size
 (``--min-res 75 --max-res 83``).
 
 Every run also times a float32 GEMM of 2048^3 in the same process and prints
-each iteration as a multiple of it (a ratio that survives machine noise).
+each iteration as a multiple of it (a ratio that survives machine noise), and
+the CPU time of each iteration summed over its threads (the work done, which
+other jobs on a shared machine disturb less than the wall time).
 ``--profile`` prints the per-operator time shares of one training iteration
 (forward and VJP of each fourier6d operator, the message-passing geometry,
 batch assembly, the Adam step, and the rest: autograd and the graph head).
@@ -258,27 +260,30 @@ def main(argv=None):
         if dense:
             with dense_message_passing():
                 iteration()
-        times, dense_times = [], []
+        times, dense_times, cpu, dense_cpu = [], [], [], []
         for _ in range(args.iterations):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             iteration()
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
             gemm.append(gemm_seconds(repeat=1))
             if dense:
                 with dense_message_passing():
-                    t0 = time.perf_counter()
+                    t0, c0 = time.perf_counter(), time.process_time()
                     iteration()
                     dense_times.append(time.perf_counter() - t0)
+                    dense_cpu.append(time.process_time() - c0)
         t_iter = float(np.median(times))
         t_gemm = float(np.median(gemm))
         print(f"{arch}: iteration {min(times):.3f}-{max(times):.3f} s (median {t_iter:.3f}); "
-              f"{t_iter / t_gemm:.1f} float32 GEMMs of 2048^3 ({t_gemm * 1e3:.1f} ms, same process)",
-              flush=True)
+              f"{t_iter / t_gemm:.1f} float32 GEMMs of 2048^3 ({t_gemm * 1e3:.1f} ms, same process); "
+              f"CPU time (all threads) {min(cpu):.2f}-{max(cpu):.2f} s", flush=True)
         if dense:
             t_dense = float(np.median(dense_times))
             print(f"{arch} with dense message passing: {min(dense_times):.3f}-{max(dense_times):.3f} s "
                   f"(median {t_dense:.3f}; {t_dense / t_gemm:.1f} GEMMs); edge frames "
-                  f"{t_dense / t_iter:.2f}x faster", flush=True)
+                  f"{t_dense / t_iter:.2f}x faster; CPU time {min(dense_cpu):.2f}-{max(dense_cpu):.2f} s "
+                  f"({np.median(dense_cpu) / np.median(cpu):.2f}x the edge frames')", flush=True)
         if arch == ORIGINAL:
             print(f"{arch}: {args.original_seconds / t_iter:.0f}x faster than the original "
                   f"implementation's {args.original_seconds} s per 16 models of 79 residues "
