@@ -19,7 +19,9 @@ exact and whose quality spans a chosen range. One module per job:
 * :mod:`~estimators.decoys.geometry` — geometry statistics (dihedrals, Ramachandran, clashes);
 * :mod:`~estimators.decoys.series` — a native's series drawn from a mixture of kinds;
 * :mod:`~estimators.decoys.corpus` — the sharded, resumable corpus on disk
-  (``python -m estimators.decoys.corpus``).
+  (``python -m estimators.decoys.corpus``);
+* :mod:`~estimators.decoys.realism` — how well a classifier tells decoys from real server models
+  (``benchmarks/decoy_realism.py``).
 
 Reproducible: decoy ``i`` of a native depends only on ``(seed, i)``, the native and the options.
 
