@@ -228,9 +228,10 @@ def _cmd_train(args):
     from .training_data import training_set
     from .qa_estimator import SixDQAEstimator
     casp13 = _casp13_folder(args.casp13)
-    if args.corpus and not os.path.isdir(args.corpus):
-        raise _UsageError(f"--corpus {args.corpus}: not a folder (a decoy corpus written by "
-                          "python -m estimators.decoys.corpus)")
+    for folder in args.corpus or ():
+        if not os.path.isdir(folder):
+            raise _UsageError(f"--corpus {folder}: not a folder (a decoy corpus written by "
+                              "python -m estimators.decoys.corpus)")
     models, local, glob, groups = training_set(casp13=casp13, corpus=args.corpus,
                                                exclude_targets=args.exclude_target)
     labels = list(zip(local, glob))

@@ -17,9 +17,10 @@ from .training import TrainingSet, train_network, predict_nodes, init_switch_sca
 __all__ = ["SixDQAEstimator"]
 
 _FEATURE_KEYS = ("lmax", "n_radial", "sigma", "r_max", "r_n", "d_t", "atom_fade", "edge_fade")
-#: :meth:`SixDQAEstimator.fit` featurizes up to this many models once; larger training sets are
-#: featurized per minibatch (memory independent of their size; a few % of the training time).
-EAGER_FEATURES = 2000
+#: :meth:`SixDQAEstimator.fit` featurizes up to this many models once (features of a 160-residue
+#: model take about 10 MB); larger training sets are featurized per minibatch, so memory does not
+#: grow with their size (featurizing costs a few % of a training iteration).
+EAGER_FEATURES = 256
 #: :meth:`SixDQAEstimator.predict` featurizes and scores this many models at a time.
 PREDICT_CHUNK = 64
 
