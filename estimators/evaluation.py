@@ -27,11 +27,10 @@ Identity
 Training overlap
     Metrics on models of targets the network was trained on are not a test.  The training
     groups recorded in the model file (``training_groups``, written by
-    ``SixDQAEstimator.save``) are compared with the evaluated targets; the model file is the one
-    named in the output folder's ``run.json`` (``model_file``) or given explicitly.  The shipped
-    pretrained model predates that record: :data:`SHIPPED_MODEL_TRAINING_GROUPS` is its
-    training data (``estimators/data/README.md``), applied by :func:`training_groups_of` to a
-    model file without the record when it is the shipped file.
+    ``SixDQAEstimator.save``; the shipped pretrained model records them too) are compared with
+    the evaluated targets; the model file is the one named in the output folder's ``run.json``
+    (``model_file``) or given explicitly.  A model file without the record (written before it
+    existed) is reported as of unknown training data.
 """
 from __future__ import annotations
 
@@ -46,14 +45,8 @@ import numpy as np
 
 from .metrics import qa_metrics, format_table
 
-__all__ = ["SHIPPED_MODEL_TRAINING_GROUPS", "EvaluationError", "LabelSet", "load_labels",
+__all__ = ["EvaluationError", "LabelSet", "load_labels",
            "training_groups_of", "evaluate", "format_evaluation"]
-
-#: Training groups of the shipped pretrained model, whose file does not record them: the four
-#: CASP13 targets of ``shared/data/casp13`` (all 392 server models) and decoys of 150 natives
-#: (``estimators/data/README.md``).  The only place where this fact is written down in code.
-SHIPPED_MODEL_TRAINING_GROUPS = ("T0953s1", "T0967", "T0974s1", "T1006", "decoys of 150 natives")
-
 
 class EvaluationError(ValueError):
     """The scores or labels cannot be evaluated (one line, names the file)."""
@@ -303,20 +296,10 @@ def training_groups_of(model_file):
     except (OSError, ModelFileError) as exc:
         return None, f"model file {path} (not readable: {' '.join(str(exc).split())})"
     groups = meta.get("training_groups")
+    what = "the shipped pretrained model" if shipped else f"model file {path}"
     if isinstance(groups, list):
-        return [str(g) for g in groups], f"model file {path}"
-    if not shipped and os.path.isfile(path):
-        shipped = _same_bytes(path, str(pretrained_path()))
-    if shipped:
-        return list(SHIPPED_MODEL_TRAINING_GROUPS), "the shipped pretrained model"
-    return None, f"model file {path} (no training groups recorded)"
-
-
-def _same_bytes(a, b):
-    try:
-        return Path(a).read_bytes() == Path(b).read_bytes()
-    except OSError:
-        return False
+        return [str(g) for g in groups], what
+    return None, f"{what} (no training groups recorded)"
 
 
 def _model_file_of_run(scores):

@@ -1,0 +1,114 @@
+"""The shipped model, as users run it: continuity in the coordinates and physically impossible models.
+
+* Scores are a continuous function of the coordinates (smooth cut-offs).  Targets: +-0.001 A noise
+  changes no per-residue score by more than 1e-3, and a rigid motion written through a PDB file (3
+  decimals) changes the global score by less than 1e-4 (both missed by ~10%, marked xfail).
+* Physically impossible variants of a model (a second copy of the chain overlaid 0.5 A away; every
+  atom pulled 30% toward the centroid) score at least 0.20 below the model itself.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from estimators.decoys.decoy import model_structure
+from estimators.pretrained import load_pretrained
+from estimators.structures import read_structure
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "T1006_ACOMPMOD_TS1.pdb"
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_pretrained()
+
+
+@pytest.fixture(scope="module")
+def example():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return read_structure(EXAMPLE)
+
+
+def _moved(structure, coords):
+    return model_structure(structure, coords, name=structure.name)
+
+
+def test_shipped_model_uses_smooth_cutoffs(shipped):
+    assert shipped.spec_["atom_fade"] > 0 and shipped.spec_["edge_fade"] > 0
+
+
+def test_scores_are_lipschitz_in_the_coordinates(shipped, example):
+    """No jumps: shrinking the noise 10-fold shrinks the largest change of a per-residue score
+    about 10-fold (with the paper's hard cut-offs an atom crossing R_max moved a score by up to
+    0.013 at any noise level)."""
+    rng = np.random.default_rng(0)
+    direction = [rng.uniform(-1.0, 1.0, example.coords.shape) for _ in range(4)]
+    variants = [_moved(example, example.coords + amp * d) for amp in (1e-3, 1e-4) for d in direction]
+    base, *others = shipped.predict([example] + variants)
+    change = [np.nanmax(np.abs(o - base)) for o in others]
+    assert max(change[4:]) <= 0.15 * max(change[:4])
+    assert max(change) <= 3e-3
+
+
+# The continuity targets set for the shipped model are not met yet: the remaining sensitivity is not
+# a cut-off discontinuity but the network's slope through the residue frames (noise on N, CA and C
+# alone moves per-residue scores 5x more than noise on all other atoms); measured 1.1e-3 and 1.2e-4.
+@pytest.mark.xfail(strict=True, reason="per-residue change 1.1e-3 > 1e-3 (frame sensitivity)")
+def test_noise_changes_no_residue_score_by_more_than_1e_3(shipped, example):
+    rng = np.random.default_rng(0)
+    variants = [_moved(example, example.coords + rng.uniform(-1e-3, 1e-3, example.coords.shape))
+                for _ in range(5)]
+    base, *others = shipped.predict([example] + variants)
+    for o in others:
+        assert np.nanmax(np.abs(o - base)) <= 1e-3
+
+
+def _write_pdb(s, path):
+    lines = []
+    for k, (name, r) in enumerate(zip(s.atom_names, s.atom_res)):
+        x, y, z = s.coords[k]
+        atom = name if len(name) == 4 else " " + name
+        lines.append(f"ATOM  {k + 1:5d} {atom:<4s} {s.resnames[r]:>3s} {s.chain_ids[r] or 'A':1s}"
+                     f"{int(s.resnums[r]):4d}{s.icodes[r] or ' ':1s}   {x:8.3f}{y:8.3f}{z:8.3f}"
+                     f"  1.00  0.00           {name[0]:>1s}")
+    path.write_text("\n".join(lines) + "\nEND\n")
+
+
+@pytest.mark.xfail(strict=True, reason="global change 1.2e-4 > 1e-4 (frame sensitivity)")
+def test_rigid_motion_through_pdb_changes_global_score_below_1e_4(shipped, example, tmp_path):
+    rng = np.random.default_rng(1)
+    clean = tmp_path / "clean.pdb"
+    _write_pdb(example, clean)
+    paths = [clean]
+    for k in range(4):
+        R = Rotation.random(random_state=rng).as_matrix()
+        t = rng.uniform(-50, 50, 3)
+        path = tmp_path / f"moved{k}.pdb"
+        _write_pdb(_moved(example, example.coords @ R.T + t), path)
+        paths.append(path)
+    scores = shipped.predict_global([str(p) for p in paths])
+    assert np.max(np.abs(scores[1:] - scores[0])) < 1e-4
+
+
+def _overlay(structure, shift=0.5):
+    direction = np.array([1.0, 1.0, 1.0]) / np.sqrt(3.0)
+    return model_structure(structure, structure.coords,
+                           copy_coords=structure.coords + shift * direction, name=structure.name)
+
+
+def _crushed(structure, fraction=0.3):
+    c = structure.coords.mean(axis=0)
+    return _moved(structure, c + (1.0 - fraction) * (structure.coords - c))
+
+
+def test_impossible_models_score_well_below_the_model(shipped, example):
+    clean, overlaid, crushed = shipped.predict_global([example, _overlay(example),
+                                                       _crushed(example)])
+    assert overlaid <= clean - 0.20, (clean, overlaid)
+    assert crushed <= clean - 0.20, (clean, crushed)
