@@ -61,6 +61,22 @@ if AVAILABLE:
                     d[v] = c[v] * x1[v] + sgn * sn[v] * x2[v]
 
     @_jit
+    def _trig_lanes(b0, nb, angle, lmax, ct, st):
+        """ct[m, v] = cos(m x), st[m, v] = sin(m x) of x = angle[b0 + v], m = 0..lmax (angle
+        addition from one cos / sin per lane)."""
+        for v in range(nb):
+            x = angle[b0 + v]
+            ct[0, v] = 1.0
+            st[0, v] = 0.0
+            if lmax > 0:
+                ct[1, v] = math.cos(x)
+                st[1, v] = math.sin(x)
+        for m in range(2, lmax + 1):
+            for v in range(nb):
+                ct[m, v] = ct[m - 1, v] * ct[1, v] - st[m - 1, v] * st[1, v]
+                st[m, v] = st[m - 1, v] * ct[1, v] + ct[m - 1, v] * st[1, v]
+
+    @_jit
     def _wigner_lanes(b0, nb, alpha, beta, gamma, J, lmax, trig, A, B, C, Dt):
         """Diagonal blocks of D for the rotations b0 <= e < b0 + nb, rotation e in lane e - b0:
         ``Dt[(s+i) Q + s+k, e - b0] = D_l[i, k]`` (entries between degrees not written).
@@ -73,20 +89,7 @@ if AVAILABLE:
         n_max = 2 * lmax + 1
         for r in range(3):
             ang = alpha if r == 0 else (beta if r == 1 else gamma)
-            ct = trig[2 * r]
-            st = trig[2 * r + 1]
-            for v in range(nb):
-                x = ang[b0 + v]
-                ct[0, v] = 1.0
-                st[0, v] = 0.0
-                if lmax > 0:
-                    ct[1, v] = math.cos(x)
-                    st[1, v] = math.sin(x)
-            # cos(m x), sin(m x) by angle addition
-            for m in range(2, lmax + 1):
-                for v in range(nb):
-                    ct[m, v] = ct[m - 1, v] * ct[1, v] - st[m - 1, v] * st[1, v]
-                    st[m, v] = st[m - 1, v] * ct[1, v] + ct[m - 1, v] * st[1, v]
+            _trig_lanes(b0, nb, ang, lmax, trig[2 * r], trig[2 * r + 1])
         for v in range(nb):
             Dt[0, v] = 1.0
         for l in range(1, lmax + 1):

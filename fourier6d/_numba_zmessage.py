@@ -56,28 +56,12 @@ def applicable(coeffs, fr):
 
 if AVAILABLE:
     from ._numba_kernels import _jn_block, _series_table
-    from ._numba_wigner import _lane_scratch, _wigner_lanes
+    from ._numba_wigner import _lane_scratch, _trig_lanes, _wigner_lanes
 
     _jit = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
     # the message kernels: multiply-adds may be fused (FMA; deterministic, within rounding
     # of the array path)
     _jit_fma = numba.njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
-
-    @_jit
-    def _trig_lanes(b0, nb, angle, lmax, ct, st):
-        """ct[m, v] = cos(m x), st[m, v] = sin(m x) of x = angle[b0 + v], m = 0..lmax (angle
-        addition from one cos / sin per lane)."""
-        for v in range(nb):
-            x = angle[b0 + v]
-            ct[0, v] = 1.0
-            st[0, v] = 0.0
-            if lmax > 0:
-                ct[1, v] = np.cos(x)
-                st[1, v] = np.sin(x)
-        for m in range(2, lmax + 1):
-            for v in range(nb):
-                ct[m, v] = ct[m - 1, v] * ct[1, v] - st[m - 1, v] * st[1, v]
-                st[m, v] = st[m - 1, v] * ct[1, v] + ct[m - 1, v] * st[1, v]
 
     @_jit
     def _wigner_y_lanes(nb, ct, st, J, lmax, B, Dt):

@@ -42,3 +42,17 @@ def shared_dir():
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+def write_pdb(structure, path):
+    """Minimal PDB writer of a Structure (coordinates rounded to 3 decimals, as in every PDB
+    file): what a user's file round trip does to a model."""
+    s = structure
+    lines = []
+    for k, (name, r) in enumerate(zip(s.atom_names, s.atom_res)):
+        x, y, z = s.coords[k]
+        atom = name if len(name) == 4 else " " + name
+        lines.append(f"ATOM  {k + 1:5d} {atom:<4s} {s.resnames[r]:>3s} {s.chain_ids[r] or 'A':1s}"
+                     f"{int(s.resnums[r]):4d}{s.icodes[r] or ' ':1s}   {x:8.3f}{y:8.3f}{z:8.3f}"
+                     f"  1.00  0.00           {name[0]:>1s}")
+    Path(path).write_text("\n".join(lines) + "\nEND\n")

@@ -19,6 +19,8 @@ from estimators.decoys.decoy import model_structure
 from estimators.pretrained import load_pretrained
 from estimators.structures import read_structure
 
+from conftest import write_pdb
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "T1006_ACOMPMOD_TS1.pdb"
 
@@ -69,28 +71,17 @@ def test_noise_changes_no_residue_score_by_more_than_1e_3(shipped, example):
         assert np.nanmax(np.abs(o - base)) <= 1e-3
 
 
-def _write_pdb(s, path):
-    lines = []
-    for k, (name, r) in enumerate(zip(s.atom_names, s.atom_res)):
-        x, y, z = s.coords[k]
-        atom = name if len(name) == 4 else " " + name
-        lines.append(f"ATOM  {k + 1:5d} {atom:<4s} {s.resnames[r]:>3s} {s.chain_ids[r] or 'A':1s}"
-                     f"{int(s.resnums[r]):4d}{s.icodes[r] or ' ':1s}   {x:8.3f}{y:8.3f}{z:8.3f}"
-                     f"  1.00  0.00           {name[0]:>1s}")
-    path.write_text("\n".join(lines) + "\nEND\n")
-
-
 @pytest.mark.xfail(strict=True, reason="global change 1.2e-4 > 1e-4 (frame sensitivity)")
 def test_rigid_motion_through_pdb_changes_global_score_below_1e_4(shipped, example, tmp_path):
     rng = np.random.default_rng(1)
     clean = tmp_path / "clean.pdb"
-    _write_pdb(example, clean)
+    write_pdb(example, clean)
     paths = [clean]
     for k in range(4):
         R = Rotation.random(random_state=rng).as_matrix()
         t = rng.uniform(-50, 50, 3)
         path = tmp_path / f"moved{k}.pdb"
-        _write_pdb(_moved(example, example.coords @ R.T + t), path)
+        write_pdb(_moved(example, example.coords @ R.T + t), path)
         paths.append(path)
     scores = shipped.predict_global([str(p) for p in paths])
     assert np.max(np.abs(scores[1:] - scores[0])) < 1e-4

@@ -19,7 +19,7 @@ from estimators.networks import batch_to_device, forward, init_params, radial_gr
 from estimators.structures import read_structure
 from estimators.training import init_switch_scale
 
-from conftest import SHARED
+from conftest import SHARED, write_pdb
 
 CASP_MODEL = SHARED / "data" / "casp13" / "T1006" / "models"
 
@@ -128,18 +128,6 @@ def _predict(spec, params, structures, dtype=np.float64):
     return [np.asarray(o[sl]) for sl in batch.node_slices]
 
 
-def _write_pdb(s, path):
-    """Minimal PDB writer (coordinates rounded to 3 decimals, as every PDB file)."""
-    lines = []
-    for k, (name, r) in enumerate(zip(s.atom_names, s.atom_res)):
-        x, y, z = s.coords[k]
-        atom = name if len(name) == 4 else " " + name
-        lines.append(f"ATOM  {k + 1:5d} {atom:<4s} {s.resnames[r]:>3s} {s.chain_ids[r] or 'A':1s}"
-                     f"{int(s.resnums[r]):4d}{s.icodes[r] or ' ':1s}   {x:8.3f}{y:8.3f}{z:8.3f}"
-                     f"  1.00  0.00           {name[0]:>1s}")
-    path.write_text("\n".join(lines) + "\nEND\n")
-
-
 def _with_coords(structure, coords):
     from estimators.decoys import decoy_structure
     return decoy_structure(structure, coords)
@@ -183,7 +171,7 @@ def test_rigid_motion_through_pdb_file(model_structure, trained_like_network, tm
     R = Rotation.from_rotvec([0.7, -1.1, 0.4]).as_matrix()
     moved = _with_coords(s, s.coords @ R.T + np.array([13.2, -7.9, 21.4]))
     path = tmp_path / "moved.pdb"
-    _write_pdb(moved, path)
+    write_pdb(moved, path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         back = read_structure(path)

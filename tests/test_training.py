@@ -84,14 +84,17 @@ def small_set():
     return [str(p) for p in paths], glob
 
 
+def _tiny_features(paths):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return [featurize(p, lmax=2, n_radial=3, dtype=np.float64) for p in paths]
+
+
 def test_calibration_folds_into_output_layer(small_set):
     paths, glob = small_set
     spec = get_architecture(TINY)
     params = init_params(spec, 0, np.float64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        feats = [featurize(p, lmax=2, n_radial=3, dtype=np.float64) for p in paths[:3]]
-    dev = batch_to_device(collate(feats), np, np.float64)
+    dev = batch_to_device(collate(_tiny_features(paths[:3])), np, np.float64)
     o = forward(params, spec, dev, radial_grid(spec))
     new, (a, b) = calibrate_output(params, [0.2, 0.4, 0.6], [0.3, 0.5, 0.7])
     assert math.isclose(a, 1.0) and math.isclose(b, 0.1)
@@ -106,9 +109,7 @@ def test_ranking_term_gradient_orders_a_pair(small_set):
     paths, glob = small_set
     spec = get_architecture(TINY)
     params = init_params(spec, 1, np.float64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        feats = [featurize(p, lmax=2, n_radial=3, dtype=np.float64) for p in paths[:2]]
+    feats = _tiny_features(paths[:2])
     batch = collate(feats)
     dev = batch_to_device(batch, np, np.float64)
     node_y = [np.full(f.n_nodes, np.nan) for f in feats]           # no squared-error terms

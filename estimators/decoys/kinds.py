@@ -517,6 +517,17 @@ class _RotamerChoice:
         return self._resolve()[k]
 
 
+def _check_series(n_decoys, lddt_range):
+    """(n_decoys, (low, high)) of a decoy series, checked (ValueError)."""
+    n_decoys = int(n_decoys)
+    if n_decoys < 0:
+        raise ValueError(f"n_decoys must be >= 0, got {n_decoys}")
+    lo, hi = (float(v) for v in lddt_range)
+    if not 0.0 < lo < hi < 1.0:
+        raise ValueError(f"lddt_range must satisfy 0 < low < high < 1, got {lddt_range}")
+    return n_decoys, (lo, hi)
+
+
 def _decoy_seed(seed, index):
     return np.random.SeedSequence([int(seed), int(index)])
 
@@ -552,12 +563,7 @@ def generate_decoys(native: Structure, n_decoys: int, seed: int = 0, lddt_range=
     list of Decoy
         In the order of ``indices`` (default ``range(n_decoys)``).
     """
-    n_decoys = int(n_decoys)
-    if n_decoys < 0:
-        raise ValueError(f"n_decoys must be >= 0, got {n_decoys}")
-    lo, hi = (float(v) for v in lddt_range)
-    if not 0.0 < lo < hi < 1.0:
-        raise ValueError(f"lddt_range must satisfy 0 < low < high < 1, got {lddt_range}")
+    n_decoys, (lo, hi) = _check_series(n_decoys, lddt_range)
     if kinds is not None:
         kinds = list(kinds)
         bad = [k for k in kinds if k not in KINDS]

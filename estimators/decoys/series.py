@@ -21,7 +21,7 @@ import numpy as np
 
 from ..structures import Structure
 from .impossible import IMPOSSIBLE_KINDS, impossible_decoy
-from .kinds import KINDS, DecoyGenerator, _decoy_seed, _stratified_targets
+from .kinds import KINDS, DecoyGenerator, _check_series, _decoy_seed, _stratified_targets
 
 __all__ = ["ALL_KINDS", "MIXTURE_KINDS", "parse_kinds", "assign_kinds", "generate_series", "DEFAULT_KINDS"]
 
@@ -117,12 +117,7 @@ def generate_series(native: Structure, n_decoys: int, seed: int = 0, kinds=DEFAU
     list of Decoy
         In the order of ``indices``; ``info["index"]`` is the index in the series.
     """
-    n_decoys = int(n_decoys)
-    if n_decoys < 0:
-        raise ValueError(f"n_decoys must be >= 0, got {n_decoys}")
-    lo, hi = (float(v) for v in lddt_range)
-    if not 0.0 < lo < hi < 1.0:
-        raise ValueError(f"lddt_range must satisfy 0 < low < high < 1, got {lddt_range}")
+    n_decoys, (lo, hi) = _check_series(n_decoys, lddt_range)
     mixture = parse_kinds(kinds)
     indices = list(range(n_decoys)) if indices is None else [int(i) for i in indices]
     if any(not 0 <= i < n_decoys for i in indices):
