@@ -17,8 +17,8 @@ in one step each, in the order of the recipe:
 5. + the ranking term of the loss and group-aware minibatches;
 6. + a seed ensemble (two networks, predictions averaged).
 
-Each row uses at most ``--budget`` decoys (drawn evenly over its natives, the first decoys of each
-series), so rows differ in what the decoys are, not in how many.  All settings are fixed before the
+Each row uses at most ``--budget`` decoys (the same number per native, evenly spaced over each
+native's decoys in both corpora), so rows differ in what the decoys are, not in how many.  All settings are fixed before the
 run and are the same for every row; nothing is tuned on CASP13.  Results: one JSON per row under
 ``--workdir`` and a Markdown table (``--out``).
 """
@@ -107,13 +107,16 @@ def main(argv=None):
              f"decoys and {args.epochs} epochs per row), "
              f"{datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}, {platform.machine()} "
              f"{os.cpu_count()} cores.", "",
-             "| row | decoys | per-target Pearson | per-target Spearman | pooled Pearson | local Spearman "
-             "| max abs. per-target bias |",
+             "| row | decoys (threaded / impossible) | per-target Pearson | per-target Spearman "
+             "| pooled Pearson | local Spearman | max abs. per-target bias |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for k, label, res in sorted(results):
         m = res["metrics"][name]
         bias = max(abs(v["mean_pred_minus_true"]) for v in res["per_target"][name].values())
-        lines.append(f"| {k}. {label} | {res['n_corpus']} | {m['per_target_pearson']:.3f} | "
+        kinds = res.get("corpus_kinds", {})
+        n_imp = sum(kinds.get(x, 0) for x in ("overlay", "crushed", "clash", "expanded"))
+        lines.append(f"| {k}. {label} | {res['n_corpus']} ({kinds.get('threaded', 0)} / {n_imp}) | "
+                     f"{m['per_target_pearson']:.3f} | "
                      f"{m['per_target_spearman']:.3f} | {m['global_pearson']:.3f} | "
                      f"{m['local_spearman']:.3f} | {bias:.2f} |")
     v = results[0][2]["metrics"]["VoroMQA"] if results else None

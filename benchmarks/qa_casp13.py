@@ -347,8 +347,8 @@ def main(argv=None):
                    "natives_extra": lambda name: not _is_native_set(name)}[args.corpus_natives]
         c = load_corpus(args.corpus, kinds=kinds, natives=natives, per_native=args.corpus_per_native)
         n_corpus = len(c)
-        corpus_kinds = {k: int(v) for k, v in zip(*np.unique([str(x).split("+")[0] for x in c.kinds],
-                                                            return_counts=True))}
+        corpus_kinds = {str(k): int(v) for k, v in zip(*np.unique([str(x).split("+")[0] for x in c.kinds],
+                                                                 return_counts=True))}
         log(f"corpus: {n_corpus} decoys of {len(set(c.natives.tolist()))} natives, kinds {corpus_kinds}, "
             f"global lDDT {np.nanmin(c.glob):.2f}-{np.nanmax(c.glob):.2f} (featurized per minibatch)")
         corpus = (c.models, list(zip(c.local, c.glob.tolist())), c.groups)

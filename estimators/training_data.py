@@ -70,7 +70,7 @@ def load_corpus(folder, kinds=None, natives=None, per_native=None, lazy=True):
     natives : callable, optional
         ``natives(name) -> bool``: keep decoys of these natives.
     per_native : int, optional
-        At most this many decoys per native (the first ones of its series).
+        At most this many decoys per native, evenly spaced over its decoys in all folders.
     lazy : bool
         Models as callables building the Structure on demand (default) or as Structures.
 
@@ -86,20 +86,22 @@ def load_corpus(folder, kinds=None, natives=None, per_native=None, lazy=True):
         raise FileNotFoundError(f"{', '.join(map(str, folders))}: no decoy corpus files (*.npz) "
                                 "found")
     keep_kinds = None if kinds is None else {str(k) for k in kinds}
-    models, local, glob, groups, kind_list, names = [], [], [], [], [], []
-    taken = {}
+    candidates = {}                                   # native -> [(entry, decoy index)]
     for path in files:
         entry = read_corpus_file(path)
         name = str(entry.native.name)
         if natives is not None and not natives(name):
             continue
         for i in range(len(entry)):
-            kind = str(entry.kind[i])
-            if keep_kinds is not None and _base_kind(kind) not in keep_kinds:
-                continue
-            if per_native is not None and taken.get(name, 0) >= per_native:
-                break
-            taken[name] = taken.get(name, 0) + 1
+            if keep_kinds is None or _base_kind(entry.kind[i]) in keep_kinds:
+                candidates.setdefault(name, []).append((entry, i))
+    models, local, glob, groups, kind_list, names = [], [], [], [], [], []
+    for name, items in candidates.items():
+        if per_native is not None and len(items) > per_native:
+            # evenly spaced over the native's decoys of all folders (and so of all kinds)
+            pick = np.unique(np.linspace(0, len(items) - 1, int(per_native)).round().astype(int))
+            items = [items[k] for k in pick]
+        for entry, i in items:
             if lazy:
                 models.append(partial(_decoy_structure, entry, i))
             else:
@@ -107,7 +109,7 @@ def load_corpus(folder, kinds=None, natives=None, per_native=None, lazy=True):
             local.append(np.asarray(entry.local_labels(i), dtype=np.float64))
             glob.append(float(entry.lddt[i]))
             groups.append(f"decoys:{name}")
-            kind_list.append(kind)
+            kind_list.append(str(entry.kind[i]))
             names.append(name)
     return CorpusData(models, local, np.asarray(glob, float), np.asarray(groups),
                       np.asarray(kind_list), np.asarray(names))

@@ -68,11 +68,41 @@ def test_extra_scalar_spec_entries_are_kept(tmp_path):
 
 
 @pytest.mark.skipif(not pretrained_path().is_file(), reason="no shipped model")
-def test_old_format_files_still_load():
-    params, meta = read_model_file(pretrained_path())
+def _format1_file(path):
+    """A model file in the first format (weights as param__ arrays, JSON as uint8 bytes; no
+    smooth cut-off keys in the spec, no training groups), as files written before format 2."""
+    est = _fitted()
+    spec = {k: v for k, v in est.spec_.items() if k not in ("atom_fade", "edge_fade")}
+    meta = {"format_version": 1, "spec": spec,
+            "estimator_params": {k: v for k, v in est.get_params().items()
+                                 if k not in ("architecture", "atom_fade", "edge_fade",
+                                              "rank_weight", "groups_per_batch", "lr_schedule",
+                                              "calibrate")},
+            "history": est.history_, "n_params": 10}
+    arrays = {f"param__{k}": np.asarray(v) for k, v in est.params_.items()}
+    arrays["meta_json"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    with open(path, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    return path, est
+
+
+def test_old_format_files_still_load(tmp_path):
+    path, est = _format1_file(tmp_path / "format1.npz")
+    params, meta = read_model_file(path)
     assert meta["format_version"] == 1 and "embed" in params
+    loaded = SixDQAEstimator.load(path)
+    assert loaded.training_groups_ is None
+    # written before smooth cut-offs: read with the hard cut-offs it was trained with
+    assert loaded.spec_["atom_fade"] == 0.0 and loaded.spec_["edge_fade"] == 0.0
+    for k, v in est.params_.items():
+        np.testing.assert_array_equal(loaded.params_[k], v)
+
+
+def test_shipped_model_is_current_format():
+    params, meta = read_model_file(pretrained_path())
+    assert meta["format_version"] == 2 and "embed" in params
     est = SixDQAEstimator.load(pretrained_path())
-    assert est.training_groups_ is None and est.n_params_ == 55360
+    assert est.n_params_ == 55360 and est.training_groups_
 
 
 def _bad_files(tmp_path):
