@@ -65,7 +65,13 @@ def test_whole_network_gradient(tiny_batch):
     spec = get_architecture(TINY)
     grid = radial_grid(spec)
     dev = batch_to_device(collate([f]), np, np.float64)
-    params = init_params(spec, 0, np.float64)
+    # away from the kinks of the leaky ReLUs: zero-initialised biases put some pre-activations
+    # within a finite-difference step of 0, where the one-sided analytic derivative and the
+    # central difference legitimately differ (about 1 in 8 random directions for graph0_b)
+    rng = np.random.default_rng(7)
+    params = {k: v if k == "switch_scale" else v + 0.05 * rng.standard_normal(np.shape(v))
+              for k, v in init_params(spec, 0, np.float64).items()}
+    np.random.seed(0)                    # check_grads draws its directions from np.random
     y = np.linspace(0.2, 0.9, dev["atom_basis"].shape[0])
     keys = sorted(k for k in params if k != "switch_scale")
 
