@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Device checks of issue #7 (CuPy test variants, GPU benchmarks), prepared for one call of the
+# Device checks (CuPy test variants, GPU benchmarks), prepared for one call of the
 # `device` tool: about 5-8 minutes on an H200, well inside one 10-minute command.
 #
 #   bash scripts/gpu_check.sh fetch
