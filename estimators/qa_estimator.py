@@ -9,7 +9,7 @@ from sklearn.model_selection import GroupShuffleSplit
 
 from fourier6d._backend import to_numpy
 
-from .architectures import get_architecture, legacy_spec
+from .architectures import get_architecture
 from .model_file import FORMAT_VERSION, read_model_file, write_model_file
 from .networks import init_params, count_params, radial_grid
 from .training import TrainingSet, train_network, predict_nodes, init_switch_scale
@@ -302,12 +302,11 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         finally:
             if progress is not None:
                 progress.close()
-        tf = train
         self.params_ = {k: to_numpy(v) for k, v in best.items()}
         self.spec_ = spec
         self.history_ = history
         self.n_params_ = count_params(self.params_)
-        self.n_train_models_ = len(tf)
+        self.n_train_models_ = len(train)
         self.training_groups_ = _unique_groups(groups)
         return self
 

@@ -286,13 +286,13 @@ def _pearson(a, b):
 def per_group_spearman(pred, true, groups, min_models=3):
     """Mean over groups (with >= ``min_models`` finite pairs) of the Spearman correlation of the
     global scores; NaN when no group qualifies."""
-    from scipy.stats import spearmanr
+    from .metrics import spearman
     pred, true, groups = np.asarray(pred, float), np.asarray(true, float), np.asarray(groups)
     values = []
     for g in np.unique(groups):
         m = (groups == g) & np.isfinite(pred) & np.isfinite(true)
         if m.sum() >= min_models and np.ptp(pred[m]) > 0 and np.ptp(true[m]) > 0:
-            values.append(spearmanr(pred[m], true[m])[0])
+            values.append(spearman(pred[m], true[m]))
     return float(np.mean(values)) if values else float("nan")
 
 
@@ -343,7 +343,6 @@ def train_network(params, spec, grid, train, *, xp, dtype, epochs, batch_size, l
     """
     rng = np.random.default_rng(random_state)
     opt = Adam(params, learning_rate=learning_rate, clip_norm=clip_norm)
-    n = len(train)
     steps_per_epoch = len(group_batches(train.groups, batch_size, groups_per_batch,
                                         np.random.default_rng(0)))
     total_steps = max(1, steps_per_epoch * int(epochs))

@@ -103,7 +103,7 @@ def load_corpus(folder, kinds=None, natives=None, per_native=None, lazy=True):
             items = [items[k] for k in pick]
         for entry, i in items:
             if lazy:
-                models.append(partial(_decoy_structure, entry, i))
+                models.append(partial(entry.structure, i))
             else:
                 models.append(entry.structure(i))
             local.append(np.asarray(entry.local_labels(i), dtype=np.float64))
@@ -113,10 +113,6 @@ def load_corpus(folder, kinds=None, natives=None, per_native=None, lazy=True):
             names.append(name)
     return CorpusData(models, local, np.asarray(glob, float), np.asarray(groups),
                       np.asarray(kind_list), np.asarray(names))
-
-
-def _decoy_structure(entry, i):
-    return entry.structure(i)
 
 
 def casp13_training_set(root=None, targets=None, exclude_targets=()):

@@ -6,7 +6,6 @@ must not jump under sub-milliangstrom noise, nor under a rigid motion written th
 """
 from __future__ import annotations
 
-import os
 import warnings
 
 import numpy as np
