@@ -93,22 +93,33 @@ class Relaxer:
 
     def _term_table(self, system):
         """Per bonded force type: (atoms of each term (T, k), original parameters); for the
-        non-bonded force: exceptions' atoms and parameters, particles' parameters."""
+        non-bonded force: exceptions' atoms and parameters, particles' parameters.
+
+        Parameters are stored as plain numbers in OpenMM's default units (nm, kJ/mol, rad,
+        elementary charge), which its setters take as they are: converting unit-carrying values
+        on every switch costs more than the switch itself."""
         import openmm
+        from openmm import unit
+
+        def plain(values):
+            return tuple(v.value_in_unit_system(unit.md_unit_system) if unit.is_quantity(v)
+                         else v for v in values)
 
         table = {}
         for force in system.getForces():
             name = type(force).__name__
             if name in self._GETTERS and name not in table:
                 getter, _, counter, k = self._GETTERS[name]
-                params = [getattr(force, getter)(t) for t in range(getattr(force, counter)())]
+                params = [plain(getattr(force, getter)(t))
+                          for t in range(getattr(force, counter)())]
                 atoms = np.array([p[:k] for p in params], dtype=np.int64).reshape(-1, k)
                 table[name] = (atoms, params)
             elif isinstance(force, openmm.NonbondedForce) and "exceptions" not in table:
-                params = [force.getExceptionParameters(t) for t in range(force.getNumExceptions())]
+                params = [plain(force.getExceptionParameters(t))
+                          for t in range(force.getNumExceptions())]
                 atoms = np.array([p[:2] for p in params], dtype=np.int64).reshape(-1, 2)
                 table["exceptions"] = (atoms, params)
-                table["particles"] = [force.getParticleParameters(t)
+                table["particles"] = [plain(force.getParticleParameters(t))
                                       for t in range(force.getNumParticles())]
         return table
 
@@ -140,7 +151,7 @@ class Relaxer:
                 for t in changed:
                     p = list(params[t])
                     if off[t]:
-                        p[-1] = 0.0 * p[-1]                         # force constant last
+                        p[-1] = 0.0                         # force constant last
                     getattr(force, setter)(int(t), *p)
                 if changed.size:
                     force.updateParametersInContext(context)
@@ -153,7 +164,7 @@ class Relaxer:
                 for t in changed_e:
                     i, j, q, sigma, eps = params[t]
                     if off[t]:
-                        q, eps = 0.0 * q, 0.0 * eps
+                        q, eps = 0.0, 0.0
                     force.setExceptionParameters(int(t), i, j, q, sigma, eps)
                 particles = self._terms["particles"]
                 old_p = previous.get("particles") if previous else None
@@ -162,7 +173,7 @@ class Relaxer:
                 for k in changed_p:
                     q, sigma, eps = particles[k]
                     if self._inactive[k]:
-                        q, eps = 0.0 * q, 0.0 * eps
+                        q, eps = 0.0, 0.0
                     force.setParticleParameters(int(k), q, sigma, eps)
                 if changed_e.size or changed_p.size:
                     force.updateParametersInContext(context)
