@@ -158,10 +158,13 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         if isinstance(models, (str, Path)) or not hasattr(models, "__len__"):
             models = [models]
         models = list(models)
-        if all(isinstance(m, ProteinFeatures) or m is None for m in models):
+        done = [isinstance(m, ProteinFeatures) or m is None for m in models]
+        if all(done):
             feats = models
-        else:
-            feats = self._featurizer(spec).transform(models)
+        else:                   # featurize what is not yet featurized (inputs may be mixed)
+            todo = [m for m, d in zip(models, done) if not d]
+            new = iter(self._featurizer(spec).transform(todo))
+            feats = [m if d else next(new) for m, d in zip(models, done)]
         for f in feats:
             if f is None:
                 continue

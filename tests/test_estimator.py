@@ -242,3 +242,13 @@ def test_predict_streams_models_in_chunks(casp_small, tmp_path, monkeypatch):
     for a, b in zip(whole, chunked):
         if a is not None:
             np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+
+
+def test_fit_accepts_a_mix_of_features_and_structures(casp_small):
+    """Training inputs may mix ProteinFeatures with files (or decoys built on demand)."""
+    models, local = casp_small
+    ref = _tiny_estimator(epochs=1).fit(models[:4], local[:4])
+    feats = ref._features(models[:2], ref.spec_)
+    mixed = _tiny_estimator(epochs=1).fit(feats + list(models[2:4]), local[:4])
+    for a, b in zip(ref.predict(models[:2]), mixed.predict(models[:2])):
+        np.testing.assert_array_equal(a, b)
