@@ -10,7 +10,7 @@ from sklearn.model_selection import GroupShuffleSplit
 from fourier6d._backend import to_numpy
 
 from .architectures import get_architecture
-from .model_file import FORMAT_VERSION, read_model_file, write_model_file
+from .model_file import read_model_file, write_model_file
 from .networks import init_params, count_params, radial_grid
 from .training import TrainingSet, train_network, predict_nodes, init_switch_scale
 
