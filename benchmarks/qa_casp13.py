@@ -52,7 +52,8 @@ from estimators.metrics import qa_metrics, format_table, pearson, spearman      
 from estimators.structures import StructureWarning                               # noqa: E402
 from estimators.training_data import casp13_training_set, load_corpus            # noqa: E402
 
-_FEATURE_KEYS = ("lmax", "n_radial", "sigma", "r_max", "r_n", "d_t", "atom_fade", "edge_fade")
+_FEATURE_KEYS = ("lmax", "n_radial", "sigma", "r_max", "r_n", "d_t", "atom_fade", "edge_fade",
+                 "frame")
 DISPLAY = {"baseline": "Baseline", "6dcnn-1": "6DCNN-1", "6dcnn-2": "6DCNN-2"}
 
 

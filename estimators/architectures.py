@@ -13,6 +13,9 @@ Keys::
                                   cut-offs); a spec dict without them gets the defaults 1 and 2,
                                   a model file written without them is read with 0
                                   (:func:`legacy_spec`)
+    frame : str                   residue frames, "ca_trace" (default) or "backbone" (the paper's
+                                  N/CA/C frames; estimators.features.FRAME_KINDS); a model file
+                                  written without it is read with "backbone"
     n_atom_types : int            number of atom types (168)
     embed : int                   channels after the atom-type embedding
     blocks : list[int]            output channels of each 6D block (6D conv -> Eq. 7 -> Eq. 9);
@@ -44,7 +47,7 @@ import json
 __all__ = ["ARCHITECTURES", "get_architecture", "validate_architecture", "legacy_spec"]
 
 _COMMON = dict(lmax=4, n_radial=5, sigma=2.0, r_max=8.0, r_n=12.0, d_t=10,
-               atom_fade=1.0, edge_fade=2.0,
+               atom_fade=1.0, edge_fade=2.0, frame="ca_trace",
                n_atom_types=168, embed=15, switch=10, edge_embed=4,
                graph=[7, 5, 1], leak=0.05)
 
@@ -57,6 +60,7 @@ ARCHITECTURES = {
 _INT_KEYS = ("lmax", "n_radial", "d_t", "n_atom_types", "embed", "switch", "edge_embed")
 _FADE_KEYS = ("atom_fade", "edge_fade")
 _FLOAT_KEYS = ("sigma", "r_max", "r_n", "leak") + _FADE_KEYS
+_FRAME_KINDS = ("backbone", "ca_trace")          # estimators.features.FRAME_KINDS
 
 
 def validate_architecture(spec):
@@ -69,8 +73,10 @@ def validate_architecture(spec):
         raise ValueError(f"architecture spec is missing keys: {missing}")
     out = copy.deepcopy(spec)
     out.setdefault("name", "custom")
-    for k in _FADE_KEYS:
+    for k in _FADE_KEYS + ("frame",):
         out.setdefault(k, _COMMON[k])
+    if out["frame"] not in _FRAME_KINDS:
+        raise ValueError(f"architecture['frame'] must be one of {_FRAME_KINDS}, got {out['frame']!r}")
     for k in _INT_KEYS:
         if int(out[k]) != out[k] or int(out[k]) < (0 if k == "lmax" else 1):
             raise ValueError(f"architecture[{k!r}] must be a positive integer, got {out[k]!r}")
@@ -90,11 +96,12 @@ def validate_architecture(spec):
 
 
 def legacy_spec(spec):
-    """A spec read from a model file: fade widths absent there mean the hard cut-offs (0) that
-    such models were trained with."""
+    """A spec read from a model file: fade widths absent there mean the hard cut-offs (0), and
+    an absent frame the paper's N/CA/C frames, that such models were trained with."""
     spec = dict(spec)
     for k in _FADE_KEYS:
         spec.setdefault(k, 0.0)
+    spec.setdefault("frame", "backbone")
     return spec
 
 

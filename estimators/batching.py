@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .features import feature_params
+
 __all__ = ["Batch", "collate"]
 
 
@@ -68,10 +70,9 @@ def collate(features, dtype=None):
     """
     if not features:
         raise ValueError("cannot collate an empty list of features")
-    keys = ("lmax", "n_radial", "sigma", "r_max", "r_n", "d_t", "atom_fade", "edge_fade")
-    p0 = {k: features[0].params.get(k, 0.0) for k in keys}
+    p0 = feature_params(features[0])
     for f in features[1:]:
-        pk = {k: f.params.get(k, 0.0) for k in keys}
+        pk = feature_params(f)
         if pk != p0:
             raise ValueError(f"features of {f.name!r} were computed with {pk}, "
                              f"but {features[0].name!r} with {p0}")

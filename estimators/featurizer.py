@@ -98,6 +98,9 @@ class StructureFeaturizer(TransformerMixin, BaseEstimator):
     atom_fade, edge_fade : float
         Widths (Angstrom) of the smooth cut-offs at r_max and r_n (defaults 1.0 and 2.0;
         0 = hard cut-off); see :func:`estimators.features.featurize`.
+    frame : {"ca_trace", "backbone"}
+        Residue frames (default "ca_trace"; "backbone" = the paper's); see
+        :func:`estimators.features.featurize`.
     n_jobs : int
         joblib workers across structures (1 = in process; -1 = one per CPU).
         Each featurization already runs its Numba kernels on all CPUs.
@@ -118,7 +121,7 @@ class StructureFeaturizer(TransformerMixin, BaseEstimator):
 
     def __init__(self, lmax=4, n_radial=5, sigma=2.0, r_max=8.0, r_n=12.0, d_t=10,
                  dtype="float32", n_jobs=1, verbose=False, cache_dir=None, errors="raise",
-                 prefer="threads", atom_fade=1.0, edge_fade=2.0):
+                 prefer="threads", atom_fade=1.0, edge_fade=2.0, frame="ca_trace"):
         self.lmax = lmax
         self.n_radial = n_radial
         self.sigma = sigma
@@ -133,6 +136,7 @@ class StructureFeaturizer(TransformerMixin, BaseEstimator):
         self.prefer = prefer
         self.atom_fade = atom_fade
         self.edge_fade = edge_fade
+        self.frame = frame
 
     def _feature_params(self):
         dt = _check_params(self.lmax, self.n_radial, self.sigma, self.r_max, self.r_n,
@@ -140,7 +144,7 @@ class StructureFeaturizer(TransformerMixin, BaseEstimator):
         return dict(lmax=int(self.lmax), n_radial=int(self.n_radial), sigma=float(self.sigma),
                     r_max=float(self.r_max), r_n=float(self.r_n), d_t=int(self.d_t),
                     atom_fade=float(self.atom_fade), edge_fade=float(self.edge_fade),
-                    dtype=dt.name)
+                    frame=self.frame, dtype=dt.name)
 
     def fit(self, X=None, y=None):
         """Check the parameters (nothing is learned); returns self."""

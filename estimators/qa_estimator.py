@@ -10,13 +10,15 @@ from sklearn.model_selection import GroupShuffleSplit
 from fourier6d._backend import to_numpy
 
 from .architectures import get_architecture
+from .features import feature_params
 from .model_file import read_model_file, write_model_file
 from .networks import init_params, count_params, radial_grid
 from .training import TrainingSet, train_network, predict_nodes, init_switch_scale
 
 __all__ = ["SixDQAEstimator"]
 
-_FEATURE_KEYS = ("lmax", "n_radial", "sigma", "r_max", "r_n", "d_t", "atom_fade", "edge_fade")
+_FEATURE_KEYS = ("lmax", "n_radial", "sigma", "r_max", "r_n", "d_t", "atom_fade", "edge_fade",
+                 "frame")
 #: :meth:`SixDQAEstimator.fit` featurizes up to this many models once (features of a 160-residue
 #: model take about 10 MB); larger training sets are featurized per minibatch, so memory does not
 #: grow with their size (featurizing costs a few % of a training iteration).
@@ -47,10 +49,11 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
     architecture : str or dict, default='6dcnn-1'
         'baseline', '6dcnn-1', '6dcnn-2' or a spec dict (see
         :mod:`estimators.architectures`).
-    lmax, n_radial, sigma, r_max, r_n, d_t, atom_fade, edge_fade : optional
+    lmax, n_radial, sigma, r_max, r_n, d_t, atom_fade, edge_fade, frame : optional
         Override the architecture's featurization hyper-parameters (``atom_fade``,
         ``edge_fade``: widths in Angstrom of the smooth cut-offs at r_max and r_n, see
-        :func:`estimators.features.featurize`; 0 = the paper's hard cut-offs).
+        :func:`estimators.features.featurize`; 0 = the paper's hard cut-offs; ``frame``:
+        "ca_trace" or the paper's "backbone" residue frames).
     epochs : int, default=20
     batch_size : int, default=16
         Models per minibatch (paper: 16).
@@ -106,7 +109,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
                  global_weight=1.0, validation_fraction=0.2, patience=5, device="cpu",
                  dtype="float32", n_jobs=1, errors="raise", random_state=0, verbose=0,
                  max_nodes=128, atom_fade=None, edge_fade=None, rank_weight=1.0,
-                 groups_per_batch=2, lr_schedule="cosine", calibrate=True):
+                 groups_per_batch=2, lr_schedule="cosine", calibrate=True, frame=None):
         self.architecture = architecture
         self.lmax = lmax
         self.n_radial = n_radial
@@ -129,6 +132,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         self.verbose = verbose
         self.max_nodes = max_nodes
         self.atom_fade = atom_fade
+        self.frame = frame
         self.edge_fade = edge_fade
         self.rank_weight = rank_weight
         self.groups_per_batch = groups_per_batch
@@ -149,7 +153,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         return StructureFeaturizer(lmax=spec["lmax"], n_radial=spec["n_radial"], sigma=spec["sigma"],
                                    r_max=spec["r_max"], r_n=spec["r_n"], d_t=spec["d_t"],
                                    atom_fade=spec["atom_fade"], edge_fade=spec["edge_fade"],
-                                   dtype=self.dtype, n_jobs=self.n_jobs, verbose=self.verbose,
+                                   frame=spec["frame"], dtype=self.dtype, n_jobs=self.n_jobs, verbose=self.verbose,
                                    errors=self.errors)
 
     def _features(self, models, spec):
@@ -168,9 +172,10 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         for f in feats:
             if f is None:
                 continue
-            got = {k: f.params.get(k, 0.0) for k in _FEATURE_KEYS}
+            got = feature_params(f)
             want = {k: spec[k] for k in _FEATURE_KEYS}
-            if any(not np.isclose(float(got[k]), float(want[k])) for k in _FEATURE_KEYS):
+            if any(got[k] != want[k] if k == "frame" else not np.isclose(float(got[k]), float(want[k]))
+                   for k in _FEATURE_KEYS):
                 raise ValueError(f"features of {f.name!r} were computed with {got}, but the network "
                                  f"expects {want}; featurize with the same parameters")
         return feats

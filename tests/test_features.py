@@ -10,7 +10,7 @@ import pytest
 from fourier6d import RadialGrid, point_basis, expand_points
 from estimators.atom_types import (ATOM_TYPES, N_ATOM_TYPES, OTHER_TYPE, RESIDUE_ATOMS,
                                    AMINO_ACIDS, atom_types_of, markdown_table)
-from estimators.features import ProteinFeatures, featurize, residue_frames
+from estimators.features import ProteinFeatures, featurize, residue_frames, trace_frames
 from estimators.structures import Structure, StructureError, StructureWarning, read_structure
 
 DATA = Path(__file__).parent / "data"
@@ -77,6 +77,64 @@ def test_frames_gram_schmidt(rng):
     assert (loc_n[:, 0] > 0).all()
     np.testing.assert_allclose(loc_c[:, 2], 0, atol=1e-12)
     assert (loc_c[:, 1] > 0).all()
+
+
+def _local(F, o, x):
+    return np.linalg.solve(F, (x - o)[..., None])[..., 0]
+
+
+def test_featurized_frames_follow_the_ca_trace(native):
+    """Default frames: x towards CA(i-1), CA(i+1) in the xy plane with positive y, N and C
+    standing in at the chain ends; frame="backbone" gives the paper's frames."""
+    n, ca, c, _ = native.backbone()
+    feats = featurize(native, dtype=np.float64)
+    assert feats.params["frame"] == "ca_trace"
+    idx = feats.residue_index
+    F, o = feats.frames, feats.origins
+    bonded_prev = ~native.chain_break_before()[idx]
+    bonded_next = np.append(~native.chain_break_before()[1:], False)[idx]
+    assert bonded_prev.sum() > 10 and (~bonded_prev).any() and (~bonded_next).any()
+    prev_x = np.where(bonded_prev[:, None], ca[np.maximum(idx - 1, 0)], n[idx])
+    next_x = np.where(bonded_next[:, None], ca[np.minimum(idx + 1, len(ca) - 1)], c[idx])
+    loc_prev, loc_next = _local(F, o, prev_x), _local(F, o, next_x)
+    np.testing.assert_allclose(loc_prev[:, 1:], 0, atol=1e-10)
+    assert (loc_prev[:, 0] > 0).all()
+    np.testing.assert_allclose(loc_next[:, 2], 0, atol=1e-10)
+    assert (loc_next[:, 1] > 0).all()
+    np.testing.assert_allclose(np.linalg.det(F), 1.0, atol=1e-12)
+    paper = featurize(native, dtype=np.float64, frame="backbone")
+    assert paper.params["frame"] == "backbone"
+    np.testing.assert_allclose(paper.frames, residue_frames(n[idx], ca[idx], c[idx]), atol=1e-14)
+
+
+def test_trace_frames_fall_back_to_the_backbone_where_collinear(rng):
+    n, ca, c = rng.normal(size=(3, 6, 3))
+    prev_ca = ca + rng.normal(size=(6, 3)) * 3.8
+    next_ca = 2 * ca - prev_ca                          # collinear with CA(i-1), CA(i)
+    next_ca[3:] += rng.normal(size=(3, 3)) * 2.0        # the last three are not
+    next_ca[0] = np.nan                                 # chain end: C stands in
+    F = trace_frames(n, ca, c, prev_ca, next_ca)
+    np.testing.assert_allclose(F[0], residue_frames(prev_ca[:1], ca[:1], c[:1])[0], atol=1e-14)
+    np.testing.assert_allclose(F[1:3], residue_frames(n[1:3], ca[1:3], c[1:3]), atol=1e-14)
+    np.testing.assert_allclose(F[3:], residue_frames(prev_ca[3:], ca[3:], next_ca[3:]), atol=1e-14)
+
+
+def test_trace_frames_are_steadier_than_backbone_frames(native, rng):
+    """The reason for the default: noise on the atoms turns CA-trace frames less."""
+    n, ca, c, ok = native.backbone()
+    i = np.flatnonzero(ok)[5:-5]
+    clean_b = residue_frames(n[i], ca[i], c[i])
+    clean_t = trace_frames(n[i], ca[i], c[i], ca[i - 1], ca[i + 1])
+    turn_b, turn_t = [], []
+    for _ in range(20):
+        e = [rng.uniform(-1e-3, 1e-3, x.shape) for x in (n, ca, c)]
+        nn, aa, cc = n + e[0], ca + e[1], c + e[2]
+        for clean, noisy, out in ((clean_b, residue_frames(nn[i], aa[i], cc[i]), turn_b),
+                                  (clean_t, trace_frames(nn[i], aa[i], cc[i], aa[i - 1], aa[i + 1]),
+                                   turn_t)):
+            cos = (np.einsum("rki,rki->r", clean, noisy) - 1) / 2
+            out.append(np.arccos(np.clip(cos, -1, 1)))
+    assert np.mean(turn_t) < np.mean(turn_b) / 2
 
 
 def _smootherstep_weight(d, r_cut, width):
