@@ -32,7 +32,9 @@ for k in $(seq 1 "$SHARDS"); do
 done
 wait
 
-# 3. the network: 6DCNN-1, smooth cut-offs, ranking term, cosine schedule, early stopping on held-out
-#    natives/targets by per-group Spearman, calibration (the SixDQAEstimator defaults), at most 8 epochs
+# 3. the network: 6DCNN-1, smooth cut-offs, CA-trace frames, ranking term, cosine schedule, early
+#    stopping on held-out natives/targets by per-group Spearman, calibration (the SixDQAEstimator
+#    defaults), at most 8 epochs.  The shipped model was trained when 425 of the 528 natives of
+#    CORPUS/main were complete (5,082 decoys in all; its file lists the natives as training_groups).
 .venv/bin/fourier6d train -o estimators/data/pretrained_6dcnn1.npz --architecture 6dcnn-1 \
     --casp13 "$DATA/casp13" --corpus "$ROOT/torsion" "$ROOT/main" --epochs 8 --seed 0
