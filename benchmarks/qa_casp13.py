@@ -48,12 +48,12 @@ import voromqa                                                                  
 from estimators.architectures import get_architecture                            # noqa: E402
 from estimators.datasets import labels_for_residues                              # noqa: E402
 from estimators.featurizer import StructureFeaturizer                            # noqa: E402
+from estimators.features import FEATURE_KEYS                                     # noqa: E402
 from estimators.metrics import qa_metrics, format_table, pearson, spearman       # noqa: E402
 from estimators.structures import StructureWarning                               # noqa: E402
 from estimators.training_data import casp13_training_set, load_corpus            # noqa: E402
 
-_FEATURE_KEYS = ("lmax", "n_radial", "sigma", "r_max", "r_n", "d_t", "atom_fade", "edge_fade",
-                 "frame")
+_FEATURE_KEYS = tuple(FEATURE_KEYS)
 DISPLAY = {"baseline": "Baseline", "6dcnn-1": "6DCNN-1", "6dcnn-2": "6DCNN-2"}
 
 

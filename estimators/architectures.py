@@ -14,7 +14,7 @@ Keys::
                                   a model file written without them is read with 0
                                   (:func:`legacy_spec`)
     frame : str                   residue frames, "ca_trace" (default) or "backbone" (the paper's
-                                  N/CA/C frames; estimators.features.FRAME_KINDS); a model file
+                                  N/CA/C frames; FRAME_KINDS); a model file
                                   written without it is read with "backbone"
     n_atom_types : int            number of atom types (168)
     embed : int                   channels after the atom-type embedding
@@ -44,7 +44,8 @@ from __future__ import annotations
 import copy
 import json
 
-__all__ = ["ARCHITECTURES", "get_architecture", "validate_architecture", "legacy_spec"]
+__all__ = ["ARCHITECTURES", "FRAME_KINDS", "get_architecture", "validate_architecture",
+           "legacy_spec"]
 
 _COMMON = dict(lmax=4, n_radial=5, sigma=2.0, r_max=8.0, r_n=12.0, d_t=10,
                atom_fade=1.0, edge_fade=2.0, frame="ca_trace",
@@ -60,7 +61,10 @@ ARCHITECTURES = {
 _INT_KEYS = ("lmax", "n_radial", "d_t", "n_atom_types", "embed", "switch", "edge_embed")
 _FADE_KEYS = ("atom_fade", "edge_fade")
 _FLOAT_KEYS = ("sigma", "r_max", "r_n", "leak") + _FADE_KEYS
-_FRAME_KINDS = ("backbone", "ca_trace")          # estimators.features.FRAME_KINDS
+#: Residue frames of estimators.features.featurize: "backbone" = Gram-Schmidt from CA->N and
+#: CA->C (the paper's); "ca_trace" = the same construction from CA(i)->CA(i-1) and
+#: CA(i)->CA(i+1) (estimators.features.trace_frames).  Defined here, with the other plain data.
+FRAME_KINDS = ("backbone", "ca_trace")
 
 
 def validate_architecture(spec):
@@ -75,8 +79,9 @@ def validate_architecture(spec):
     out.setdefault("name", "custom")
     for k in _FADE_KEYS + ("frame",):
         out.setdefault(k, _COMMON[k])
-    if out["frame"] not in _FRAME_KINDS:
-        raise ValueError(f"architecture['frame'] must be one of {_FRAME_KINDS}, got {out['frame']!r}")
+    if out["frame"] not in FRAME_KINDS:
+        raise ValueError(f"architecture['frame'] must be one of {FRAME_KINDS}, "
+                         f"got {out['frame']!r}")
     for k in _INT_KEYS:
         if int(out[k]) != out[k] or int(out[k]) < (0 if k == "lmax" else 1):
             raise ValueError(f"architecture[{k!r}] must be a positive integer, got {out[k]!r}")

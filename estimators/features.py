@@ -59,21 +59,18 @@ from fourier6d import RadialGrid, point_basis
 from fourier6d import _numba_kernels
 from fourier6d.expansion import gaussian_radial_factor
 
+from .architectures import FRAME_KINDS
 from .atom_types import N_ATOM_TYPES, atom_types_of
 from .structures import StructureError, StructureWarning, cross, read_structure
 
 __all__ = ["ProteinFeatures", "featurize", "residue_frames", "trace_frames", "cutoff_envelope",
-           "feature_params", "DEFAULT_PARAMS", "FRAME_KINDS"]
+           "feature_params", "DEFAULT_PARAMS", "FEATURE_KEYS", "FRAME_KINDS"]
 
 #: Defaults of :func:`featurize` (paper "Hyperparameters"; n_radial see fourier6d.radial;
 #: atom_fade / edge_fade: widths of the smooth cut-off envelopes, see :func:`cutoff_envelope`;
 #: frame: how residue frames are built, see :data:`FRAME_KINDS`).
 DEFAULT_PARAMS = dict(lmax=4, n_radial=5, sigma=2.0, r_max=8.0, r_n=12.0, d_t=10,
                       atom_fade=1.0, edge_fade=2.0, frame="ca_trace")
-
-#: Residue frames: "backbone" = Gram-Schmidt from CA->N and CA->C (the paper's);
-#: "ca_trace" = the same construction from CA(i)->CA(i-1) and CA(i)->CA(i+1) (:func:`trace_frames`).
-FRAME_KINDS = ("backbone", "ca_trace")
 
 #: Below this sine of the CA(i-1)-CA(i)-CA(i+1) angle a trace frame falls back to N and C.
 _TRACE_MIN_SINE = 0.1

@@ -10,15 +10,14 @@ from sklearn.model_selection import GroupShuffleSplit
 from fourier6d._backend import to_numpy
 
 from .architectures import get_architecture
-from .features import feature_params
+from .features import FEATURE_KEYS, feature_params
 from .model_file import read_model_file, write_model_file
 from .networks import init_params, count_params, radial_grid
 from .training import TrainingSet, train_network, predict_nodes, init_switch_scale
 
 __all__ = ["SixDQAEstimator"]
 
-_FEATURE_KEYS = ("lmax", "n_radial", "sigma", "r_max", "r_n", "d_t", "atom_fade", "edge_fade",
-                 "frame")
+_FEATURE_KEYS = tuple(FEATURE_KEYS)
 #: :meth:`SixDQAEstimator.fit` featurizes up to this many models once (features of a 160-residue
 #: model take about 10 MB); larger training sets are featurized per minibatch, so memory does not
 #: grow with their size (featurizing costs a few % of a training iteration).
@@ -153,8 +152,8 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         return StructureFeaturizer(lmax=spec["lmax"], n_radial=spec["n_radial"], sigma=spec["sigma"],
                                    r_max=spec["r_max"], r_n=spec["r_n"], d_t=spec["d_t"],
                                    atom_fade=spec["atom_fade"], edge_fade=spec["edge_fade"],
-                                   frame=spec["frame"], dtype=self.dtype, n_jobs=self.n_jobs, verbose=self.verbose,
-                                   errors=self.errors)
+                                   frame=spec["frame"], dtype=self.dtype, n_jobs=self.n_jobs,
+                                   verbose=self.verbose, errors=self.errors)
 
     def _features(self, models, spec):
         """ProteinFeatures for each input (None where it failed under errors='warn')."""
@@ -174,8 +173,8 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
                 continue
             got = feature_params(f)
             want = {k: spec[k] for k in _FEATURE_KEYS}
-            if any(got[k] != want[k] if k == "frame" else not np.isclose(float(got[k]), float(want[k]))
-                   for k in _FEATURE_KEYS):
+            if any(got[k] != want[k] if isinstance(want[k], str)
+                   else not np.isclose(float(got[k]), float(want[k])) for k in _FEATURE_KEYS):
                 raise ValueError(f"features of {f.name!r} were computed with {got}, but the network "
                                  f"expects {want}; featurize with the same parameters")
         return feats
