@@ -111,8 +111,10 @@ def main(argv=None):
              "| pooled Pearson | local Spearman | max abs. per-target bias |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for k, label, res in sorted(results):
-        m = res["metrics"][name]
-        bias = max(abs(v["mean_pred_minus_true"]) for v in res["per_target"][name].values())
+        # a seed-ensemble row reports each seed and the ensemble: the row is the ensemble
+        key = next((k for k in res["metrics"] if k.startswith(f"{name} (ensemble")), name)
+        m = res["metrics"][key]
+        bias = max(abs(v["mean_pred_minus_true"]) for v in res["per_target"][key].values())
         kinds = res.get("corpus_kinds", {})
         n_imp = sum(kinds.get(x, 0) for x in ("overlay", "crushed", "clash", "expanded"))
         lines.append(f"| {k}. {label} | {res['n_corpus']} ({kinds.get('threaded', 0)} / {n_imp}) | "

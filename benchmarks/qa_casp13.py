@@ -198,7 +198,7 @@ def leave_one_target_out(arch, feats, labels_true, groups, corpus, args, log=pri
     ``labels_true``: (per-residue, global) label pair of each CASP13 model; ``corpus``:
     (models, label pairs, groups) of the decoys (models built on demand).  With several
     ``--seeds``, one network per seed and the per-residue predictions averaged.
-    Returns (pred_local list, per-fold info list).
+    Returns (pred_local list, per-fold info list, {seed: pred_local list}).
     """
     c_models, c_labels, c_groups = corpus
     pred_local = [None] * len(feats)
@@ -222,7 +222,10 @@ def leave_one_target_out(arch, feats, labels_true, groups, corpus, args, log=pri
                                    for target, test, seed, x, y, g in jobs],
                 getattr(args, "fold_jobs", 1))
     by_target = {}
-    for (target, test, *_), (pred, info) in zip(jobs, runs):
+    by_seed = {seed: [None] * len(feats) for seed in seeds}
+    for (target, test, seed, *_), (pred, info) in zip(jobs, runs):
+        for k, i in enumerate(test):
+            by_seed[seed][i] = pred[k]
         log(f"  {arch} fold {target} seed {info['seed']}: {info['n_train']} train / "
             f"{info['n_val']} val models, {info['epochs_run']} epochs (best {info['best_epoch']}, "
             f"val per-group Spearman {info['val_group_spearman']}), fit {info['fit_s']:.1f} s, "
@@ -233,7 +236,7 @@ def leave_one_target_out(arch, feats, labels_true, groups, corpus, args, log=pri
         for k, i in enumerate(test):
             stack = [p[k] for p in preds if p[k] is not None]
             pred_local[i] = np.mean(stack, axis=0) if stack else None
-    return pred_local, folds
+    return pred_local, folds, by_seed
 
 
 # ----------------------------------------------------------------------------------------------- plots
@@ -385,8 +388,14 @@ def main(argv=None):
     fold_info = {}
     for arch in args.architectures:
         log(f"{arch}: leave-one-target-out, at most {args.epochs} epochs per fold")
-        pred_local, folds = leave_one_target_out(arch, feats, labels_true, groups, corpus, args, log)
+        pred_local, folds, by_seed = leave_one_target_out(arch, feats, labels_true, groups, corpus,
+                                                          args, log)
         name = DISPLAY[arch]
+        if len(by_seed) > 1:
+            # each network of the ensemble alone, then their average
+            for seed, pred in by_seed.items():
+                methods[f"{name} (seed {seed})"] = {"global": _global_of(pred), "local": pred}
+            name = f"{name} (ensemble of {len(by_seed)})"
         methods[name] = {"global": _global_of(pred_local), "local": pred_local}
         fold_info[name] = folds
 

@@ -48,6 +48,14 @@ operators are 0.88 GB in float32, the edge frames 0.17 GB.  The Numba
 kernels also spread the 55 P entries of T_z over the rows' channels once per
 edge and pass (P 55 C stores) and pad the channels to a multiple of 8.
 
+The VJP (w.r.t. the coefficients) applies the transposed steps in reverse order
+and sums per source.  On a symmetric graph (every edge j -> i with its reverse
+i -> j of the same weight, as the residue graphs of the networks: all pairs
+closer than r_n) message passing is its own adjoint (:func:`reverse_edges`),
+and the VJP runs the forward kernels on the cotangent: ordered sums per
+receiver, no pass over sources (1.35x less CPU time than the transposed steps
+on the 16-model 6DCNN-2 batch).
+
 The array-agnostic path here (NumPy, CuPy) runs the four steps as batched
 ``matmul`` over chunks of edges; on NumPy with Numba the fused kernels of
 :mod:`fourier6d._numba_zmessage` run them edge by edge in cache.  The sums
@@ -67,8 +75,8 @@ from .gather import scatter_add_rows, sum_rows_by_index
 from .harmonics import lmax_of, n_coef, spherical_jn
 from .radial import RadialGrid
 
-__all__ = ["EdgeFrames", "edge_frames", "pass_messages_z", "z_translation_blocks",
-           "multiply_adds", "frame_floats"]
+__all__ = ["EdgeFrames", "edge_frames", "pass_messages_z", "reverse_edges",
+           "z_translation_blocks", "multiply_adds", "frame_floats"]
 
 #: Elements of the largest temporary of one chunk of the array path (16 MB in float32).
 CHUNK_ELEMENTS = 1 << 22
@@ -193,6 +201,10 @@ class EdgeFrames:
     tz : array, shape (E, P, n_tz)
         Entries of ``T_z(rho_p, |t|)``, the blocks of m = 0..L packed row-major
         (n_tz = sum_m (L+1-m)^2 = 55 at L = 4; the block of -m equals that of m).
+    symmetric : bool
+        Every edge j -> i has its reverse i -> j with the same weight (to 8 units in the
+        last place of the frames' dtype), sources being the receivers: the VJP is then
+        the messages of the cotangent (:func:`reverse_edges`).
     """
 
     lmax: int
@@ -209,6 +221,7 @@ class EdgeFrames:
     zcos: object
     zsin: object
     tz: object
+    symmetric: bool = False
 
     @property
     def n_edges(self):
@@ -320,8 +333,45 @@ def edge_frames(R_ij, t_ij, grid, lmax, nbr_idx, nbr_mask, edge_weight=None, n_s
         parts = _numba_zmessage.frames(t, R, w, grid, lmax, dtype)
     else:
         parts = _frames_array(t, R, w, grid, lmax, dtype, xp)
+    symmetric = (n_src == N
+                 and reverse_edges(recv, src, w, N, tol=8 * np.finfo(dtype).eps) is not None)
     return EdgeFrames(lmax, grid.n_radial, N, n_src, recv, src, row_ptr, src_order, src_ptr,
-                      *parts)
+                      *parts, symmetric=symmetric)
+
+
+def reverse_edges(recv, src, w, n_nodes, tol=0.0):
+    """The reverse of each edge of a symmetric graph, or None when the graph is not symmetric.
+
+    A graph whose edge j -> i (``src`` j, ``recv`` i, weight ``w``) always comes with
+    i -> j of the same weight (relative to the largest, within ``tol``), and no edge twice,
+    is symmetric.  Then its message passing is its own adjoint: with ``R_ji = R_ij^T``
+    and ``t_ji = -R_ji t_ij``, ``(T(t_ij) D(R_ij))^T = D(R_ji) T(-t_ij) = T(t_ji) D(R_ji)``
+    (translations are unitary, ``T(-t) = T(t)^T`` in the real truncated basis, and
+    ``D(R)^T = D(R^T)``), so the VJP of the messages is the messages of the cotangent,
+    per receiver in slot order -- no scatter over sources.
+
+    Returns
+    -------
+    int array, shape (E,), or None
+        ``rev[e]``: the edge with ``recv`` and ``src`` of e swapped.
+    """
+    xp = get_array_module(recv, src)
+    n = int(n_nodes)
+    key = recv * n + src
+    order = xp.argsort(key)
+    sorted_key = key[order]
+    if sorted_key.shape[0] > 1 and not bool(xp.all(sorted_key[1:] > sorted_key[:-1])):
+        return None                                              # an edge listed twice
+    rkey = src * n + recv
+    pos = xp.minimum(xp.searchsorted(sorted_key, rkey), max(sorted_key.shape[0] - 1, 0))
+    if sorted_key.shape[0] and not bool(xp.all(sorted_key[pos] == rkey)):
+        return None
+    rev = order[pos]
+    w = xp.asarray(w)
+    scale = float(xp.abs(w).max()) if w.shape[0] else 0.0
+    if w.shape[0] and float(xp.abs(w[rev] - w).max()) > tol * scale:
+        return None
+    return rev
 
 
 # ----------------------------------------------------------------------------- array path
@@ -427,6 +477,12 @@ def _z_messages_vjp(ans, coeffs, fr):
     def vjp(g):
         xp = get_array_module(g)
         g = xp.ascontiguousarray(g, dtype=dtype)
+        if fr.symmetric:
+            # a symmetric graph's message passing is its own adjoint (reverse_edges): the
+            # receivers' ordered sums, no scatter over sources
+            if _use_kernels(g, fr):
+                return _numba_zmessage.forward(g, fr)
+            return _forward_array(g, fr)
         if _use_kernels(g, fr):
             return _numba_zmessage.vjp(g, fr, shape)
         return _vjp_array(g, fr, shape, dtype)

@@ -281,3 +281,88 @@ def test_array_path_on_each_backend(xp, rng, monkeypatch):
         vjp = zm._z_messages_vjp(out, Gx, fr.astype(dtype))(xp.asarray(g, dtype=dtype))
         assert vjp.dtype == dtype
         assert np.abs(get(vjp) - gref).max() < tol * np.abs(gref).max()
+
+
+def _symmetric_graph(rng, n, r_n, spread):
+    """A residue-like graph: every pair closer than r_n, both directions, weights from the
+    distance (as the featurizer builds it), padded slots pointing anywhere."""
+    origins = rng.normal(size=(n, 3)) * spread
+    frames = random_rotations(n, rng)
+    d = np.linalg.norm(origins[:, None] - origins[None], axis=-1)
+    close = (d < r_n) & ~np.eye(n, dtype=bool)
+    k = max(int(close.sum(1).max()), 1)
+    nbr_idx = np.zeros((n, k), dtype=np.int64)
+    nbr_mask = np.zeros((n, k), dtype=bool)
+    for i in range(n):
+        js = rng.permutation(np.flatnonzero(close[i]))         # slot order is arbitrary
+        nbr_idx[i, :js.size] = js
+        nbr_mask[i, :js.size] = True
+    Fi, Fj = frames[:, None], frames[nbr_idx]
+    R_ij = np.swapaxes(Fi, -1, -2) @ Fj
+    t_ij = np.einsum("nkba,nkb->nka", Fi, origins[nbr_idx] - origins[:, None])
+    w = np.where(nbr_mask, np.cos(0.5 * np.pi * np.linalg.norm(t_ij, axis=-1) / r_n), 0.0)
+    return nbr_idx, nbr_mask, R_ij, t_ij, w
+
+
+@pytest.mark.parametrize("lmax", [1, 4])
+def test_symmetric_graph_is_self_adjoint(rng, monkeypatch, lmax):
+    # a symmetric graph's VJP runs as the messages of the cotangent: against the transposed
+    # steps over sources (the general VJP) and the dense operators' VJP, float64 to 1e-12,
+    # float32 to single precision; Numba kernels and array path; numerical gradients
+    from fourier6d import _numba_zmessage
+    n = 14
+    nbr_idx, nbr_mask, R_ij, t_ij, w = _symmetric_graph(rng, n, 5.0, 3.0)
+    G = rng.normal(size=(n, GRID.n_radial, (lmax + 1) ** 2, 3))
+    g = rng.normal(size=G.shape)
+    ops = edge_operators(R_ij, t_ij, GRID, lmax, nbr_mask)
+    gref = grad(lambda a: (pass_messages(a, ops, nbr_idx, nbr_mask, w) * g).sum())(G)
+    for kernels in (True, False):
+        with monkeypatch.context() as m:
+            if not kernels:
+                m.setattr(_numba_zmessage, "applicable", lambda *a: False)
+                m.setattr(_numba_zmessage, "applicable_frames", lambda *a: False)
+            for dtype, tol in ((np.float64, 1e-12), (np.float32, 2e-6)):
+                fr = edge_frames(R_ij.astype(dtype), t_ij.astype(dtype), GRID, lmax, nbr_idx,
+                                 nbr_mask, w)
+                assert fr.symmetric
+                Gx, gx = G.astype(dtype), g.astype(dtype)
+                out = pass_messages_z(Gx, fr)
+                vjp = grad(lambda a: (pass_messages_z(a, fr) * gx).sum())(Gx)
+                general = zm._z_messages_vjp(out, Gx, EdgeFrames(**{**fr.__dict__,
+                                                                    "symmetric": False}))(gx)
+                assert vjp.dtype == dtype
+                assert np.abs(vjp - general).max() < tol * np.abs(general).max()
+                assert np.abs(vjp - gref).max() < tol * np.abs(gref).max()
+                np.testing.assert_array_equal(vjp, pass_messages_z(gx, fr))
+    check_grads(lambda a: pass_messages_z(a, edge_frames(R_ij, t_ij, GRID, lmax, nbr_idx,
+                                                         nbr_mask, w)),
+                modes=["rev"], order=1)(G)
+
+
+def test_reverse_edges(rng):
+    # symmetric only with every reverse edge present once, of the same weight, and sources
+    # being the receivers
+    nbr_idx, nbr_mask, R_ij, t_ij, w = _symmetric_graph(rng, 10, 5.0, 2.5)
+    fr = edge_frames(R_ij, t_ij, GRID, 2, nbr_idx, nbr_mask, w)
+    rev = zm.reverse_edges(fr.recv, fr.src, fr.zcos[:, 0], 10, tol=1e-12)
+    assert rev is not None and fr.symmetric
+    np.testing.assert_array_equal(fr.recv[rev], fr.src)
+    np.testing.assert_array_equal(fr.src[rev], fr.recv)
+    np.testing.assert_array_equal(rev[rev], np.arange(fr.n_edges))
+    i, k = np.argwhere(nbr_mask)[0]
+    one_way = nbr_mask.copy()
+    one_way[i, k] = False                                       # drop one direction
+    assert not edge_frames(R_ij, t_ij, GRID, 2, nbr_idx, one_way, w).symmetric
+    w2 = w.copy()
+    w2[i, k] *= 1 + 1e-6                                        # unequal weights
+    assert not edge_frames(R_ij, t_ij, GRID, 2, nbr_idx, nbr_mask, w2).symmetric
+    assert edge_frames(R_ij.astype(np.float32), t_ij.astype(np.float32), GRID, 2, nbr_idx,
+                       nbr_mask, w * (1 + 1e-7 * nbr_mask)).symmetric    # float32 rounding
+    twice = nbr_idx.copy()
+    j = int(np.argmax(nbr_mask[i] & (np.arange(nbr_mask.shape[1]) != k)))
+    twice[i, j] = twice[i, k]                                   # an edge listed twice
+    assert not edge_frames(R_ij, t_ij, GRID, 2, twice, nbr_mask, w).symmetric
+    assert zm.reverse_edges(np.array([0, 0, 1]), np.array([1, 1, 0]), np.ones(3), 2) is None
+    assert not edge_frames(R_ij, t_ij, GRID, 2, nbr_idx, nbr_mask, w, n_src=12).symmetric
+    assert zm.reverse_edges(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), 3) \
+        is not None
