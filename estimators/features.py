@@ -61,7 +61,7 @@ from fourier6d.expansion import gaussian_radial_factor
 
 from .architectures import FRAME_KINDS
 from .atom_types import N_ATOM_TYPES, atom_types_of
-from .structures import StructureError, StructureWarning, cross, read_structure
+from .structures import StructureError, StructureWarning, cross, read_structure, sine_between
 
 __all__ = ["ProteinFeatures", "featurize", "residue_frames", "trace_frames", "cutoff_envelope",
            "feature_params", "DEFAULT_PARAMS", "FEATURE_KEYS", "FRAME_KINDS"]
@@ -266,11 +266,7 @@ def trace_frames(n, ca, c, prev_ca, next_ca):
     """
     a = np.where(np.isfinite(prev_ca).all(-1, keepdims=True), prev_ca, n)
     b = np.where(np.isfinite(next_ca).all(-1, keepdims=True), next_ca, c)
-    u, v = a - ca, b - ca
-    w = cross(u, v)
-    sine = np.sqrt(np.einsum("...k,...k->...", w, w)) / np.maximum(
-        np.sqrt(np.einsum("...k,...k->...", u, u) * np.einsum("...k,...k->...", v, v)), 1e-300)
-    bad = (sine < _TRACE_MIN_SINE)[..., None]
+    bad = (sine_between(a - ca, b - ca) < _TRACE_MIN_SINE)[..., None]
     return residue_frames(np.where(bad, n, a), ca, np.where(bad, c, b))
 
 

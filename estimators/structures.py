@@ -146,9 +146,7 @@ class Structure:
             v = c - ca
             lu = np.sqrt(np.einsum("ij,ij->i", u, u))
             lv = np.sqrt(np.einsum("ij,ij->i", v, v))
-            w = cross(u, v)
-            sin = np.sqrt(np.einsum("ij,ij->i", w, w)) / np.maximum(lu * lv, 1e-300)
-            has_frame = (lu > 0.1) & (lv > 0.1) & (sin > 1e-2)
+            has_frame = (lu > 0.1) & (lv > 0.1) & (sine_between(u, v) > 1e-2)
         return n, ca, c, has_frame
 
     def chain_break_before(self):
@@ -187,6 +185,14 @@ def cross(u, v):
     out[..., 1] = u[..., 2] * v[..., 0] - u[..., 0] * v[..., 2]
     out[..., 2] = u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0]
     return out
+
+
+def sine_between(u, v):
+    """Sine of the angle between the vectors ``u`` and ``v`` along the last axis of (..., 3)
+    arrays: ``|u x v| / (|u| |v|)`` (NaN where an input is NaN, 0 for a zero vector)."""
+    w = cross(u, v)
+    return np.sqrt(np.einsum("...k,...k->...", w, w)) / np.maximum(
+        np.sqrt(np.einsum("...k,...k->...", u, u) * np.einsum("...k,...k->...", v, v)), 1e-300)
 
 
 # ----------------------------------------------------------------------------- reading
