@@ -609,7 +609,11 @@ def featurize(structure, lmax=4, n_radial=5, sigma=2.0, r_max=8.0, r_n=12.0, d_t
     (atom_basis, atom_type, atom_mask, atom_dist, nbr_idx, nbr_mask, edge_aa_pair, edge_topo,
      edge_rot, edge_trans) = arrays
     _fade_atoms(atom_basis, atom_mask, atom_dist, float(r_max), float(atom_fade))
-    edge_len = np.sqrt(np.einsum("nkc,nkc->nk", edge_trans, edge_trans))   # = |CA_j - CA_i|
+    # |CA_j - CA_i| from the origins (not the rotated edge_trans): the same number for both
+    # directions of an edge, so the graph's weights are exactly symmetric (message passing is
+    # then its own adjoint, fourier6d.zmessage.reverse_edges)
+    delta = origins[nbr_idx] - origins[:, None]
+    edge_len = np.sqrt(np.einsum("nkc,nkc->nk", delta, delta))
     edge_weight = np.where(nbr_mask, cutoff_envelope(edge_len, float(r_n), float(edge_fade)), 0.0)
 
     params = dict(lmax=int(lmax), n_radial=int(n_radial), sigma=float(sigma), r_max=float(r_max),
