@@ -174,6 +174,23 @@ def main(argv=None):
     run(f"pass_messages_z forward+VJP ({N}x{K})",
         lambda: grad(lambda a: (pass_messages_z(a, fr) * gcot).sum())(F), 2 * z_flops,
         2 * (frame_bytes + 2 * coef))
+    # a symmetric graph (every edge with its reverse, as the residue graphs of the networks), whose
+    # VJP is the messages of the cotangent (zmessage.reverse_edges): K neighbours on a ring,
+    # geometry from node frames and origins
+    Fn = random_rotations(N, rng)
+    xn = rng.standard_normal((N, 3)) * 5
+    ring = np.array([s for k in range(1, K // 2 + 1) for s in (k, -k)])
+    nbr_s = (np.arange(N)[:, None] + ring[None]) % N
+    R_s = xp.asarray((np.swapaxes(Fn[:, None], -1, -2) @ Fn[nbr_s]).astype(dt))
+    t_s = xp.asarray(np.einsum("nba,nkb->nka", Fn, xn[nbr_s] - xn[:, None]).astype(dt))
+    mask_s = xp.ones(nbr_s.shape, bool)
+    fr = edge_frames(R_s, t_s, grid, L, xp.asarray(nbr_s), mask_s)
+    assert fr.symmetric
+    E_s = fr.n_edges
+    frame_bytes_s = E_s * (frame_floats(L, P) * f + 2 * i8)
+    run(f"pass_messages_z forward+VJP ({N}x{nbr_s.shape[1]}, symmetric graph)",
+        lambda: grad(lambda a: (pass_messages_z(a, fr) * gcot).sum())(F),
+        2 * 2 * E_s * multiply_adds(L, P, c_done), 2 * (frame_bytes_s + 2 * coef))
     del fr
     run(f"conv6d ({N} res, {C}->{C}, Eq. 4)", lambda: conv6d(F, W, B), 2 * N * P * (Q * C) ** 2,
         2 * coef + (P * Q * C * C + P * Q * C) * f)
