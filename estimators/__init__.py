@@ -3,8 +3,10 @@
 Main entry points (imported lazily):
 
 * :class:`SixDQAEstimator` — fit/predict per-residue and global lDDT
+* :class:`SeedEnsembleQAEstimator` — networks of one recipe with different seeds, averaged
 * :class:`StructureFeaturizer` — structures -> :class:`ProteinFeatures`
-* :func:`read_structure`, :func:`lddt`, :func:`qa_metrics`, :func:`load_casp13`, :func:`load_pretrained`
+* :func:`read_structure`, :func:`lddt`, :func:`qa_metrics`, :func:`load_casp13`, :func:`load_pretrained`,
+  :func:`load_model`
 """
 from importlib import import_module
 
@@ -12,6 +14,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "SixDQAEstimator": "qa_estimator",
+    "SeedEnsembleQAEstimator": "ensemble",
     "StructureFeaturizer": "featurizer",
     "ProteinFeatures": "features",
     "featurize": "features",
@@ -23,6 +26,7 @@ _EXPORTS = {
     "SCORERS": "scorers",
     "load_casp13": "datasets",
     "load_pretrained": "pretrained",
+    "load_model": "pretrained",
     "get_architecture": "architectures",
 }
 

@@ -73,7 +73,11 @@ def _cmd_score(args):
     if args.format == "casp" and not args.target:
         raise _UsageError("--format casp needs --target (the TARGET line of casp_qa.txt)")
     est = _load_estimator(args.model)
-    est.set_params(n_jobs=1, device=args.device, errors="raise", verbose=0)
+    runtime = dict(n_jobs=1, device=args.device, errors="raise", verbose=0)
+    if hasattr(est, "set_runtime"):          # an ensemble: every network
+        est.set_runtime(**runtime)
+    else:
+        est.set_params(**runtime)
     est._xp_dtype()           # an unusable --device is an error before any scoring
     bar = []                  # the progress bar, once the output folder is ready
 
@@ -202,11 +206,10 @@ class _UsageError(ValueError):
 
 def _load_estimator(model):
     """The estimator of ``--model`` (or the shipped one); one-line errors."""
-    from .pretrained import load_pretrained
-    from .qa_estimator import SixDQAEstimator
+    from .pretrained import load_model, load_pretrained
     if not model:
         return load_pretrained()
-    return SixDQAEstimator.load(model)
+    return load_model(model)
 
 
 def _casp13_folder(option_value):
@@ -235,13 +238,22 @@ def _cmd_train(args):
     models, local, glob, groups = training_set(casp13=casp13, corpus=args.corpus,
                                                exclude_targets=args.exclude_target)
     labels = list(zip(local, glob))
+    seeds = list(dict.fromkeys(args.seeds or [args.seed]))
+    ensemble = len(seeds) > 1
+    # an ensemble trains --jobs networks at a time, one featurization worker each
     est = SixDQAEstimator(architecture=args.architecture, epochs=args.epochs,
-                          learning_rate=args.learning_rate, n_jobs=args.jobs, device=args.device,
-                          random_state=args.seed, verbose=1)
+                          learning_rate=args.learning_rate, n_jobs=1 if ensemble else args.jobs,
+                          device=args.device, random_state=seeds[0],
+                          verbose=0 if ensemble and args.jobs != 1 else 1)
+    if ensemble:
+        from .ensemble import SeedEnsembleQAEstimator
+        est = SeedEnsembleQAEstimator(est, seeds=tuple(seeds), n_jobs=args.jobs)
     with compile_notice():
         est.fit(models, labels, groups=groups)
     est.save(args.output)
-    print(f"saved {args.output} ({est.n_params_} parameters, {len(est.history_)} epochs)")
+    histories = est.history_ if ensemble else [est.history_]
+    print(f"saved {args.output} ({len(histories)} network(s), {est.n_params_} parameters, "
+          f"{'/'.join(str(len(h)) for h in histories)} epochs)")
     return 0
 
 
@@ -329,11 +341,16 @@ def build_parser():
     t.add_argument("--learning-rate", type=float, default=1e-3, metavar="LR",
                    help="Adam learning rate (default: %(default)s)")
     t.add_argument("--jobs", type=int, default=1, metavar="N",
-                   help="parallel featurization workers; -1: one per CPU (default: %(default)s)")
+                   help="parallel featurization workers (with --seeds: networks trained at "
+                        "a time); -1: one per CPU (default: %(default)s)")
     t.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="where the network trains (choices: %(choices)s; default: %(default)s)")
     t.add_argument("--seed", type=int, default=0, metavar="N",
                    help="random seed of initialisation and minibatches (default: %(default)s)")
+    t.add_argument("--seeds", type=int, nargs="+", metavar="N",
+                   help="train a seed ensemble: one network per seed, their predictions "
+                        "averaged, saved to one model file; --jobs networks train at a time "
+                        "(default: one network, --seed)")
     t.set_defaults(func=_cmd_train)
     e = sub.add_parser("evaluate", help="metrics of a scores.csv against true lDDT labels",
                        description="Match the models of a scores.csv to their labels by their "

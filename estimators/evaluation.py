@@ -285,14 +285,14 @@ def training_groups_of(model_file):
     (list of str or None, str)
         The groups (None when unknown) and a description of the model file.
     """
-    from .model_file import read_model_file, ModelFileError
+    from .model_file import read_model_networks, ModelFileError
     from .pretrained import pretrained_path
     if model_file is None:
         return None, "unknown model (no run.json next to the scores; pass --model)"
     shipped = str(model_file) == "pretrained"
     path = str(pretrained_path()) if shipped else str(model_file)
     try:
-        _, meta = read_model_file(path)
+        _, meta = read_model_networks(path)
     except (OSError, ModelFileError) as exc:
         return None, f"model file {path} (not readable: {' '.join(str(exc).split())})"
     groups = meta.get("training_groups")

@@ -16,6 +16,10 @@ Layout (format version 2)
     Version-1 files (``meta_json``, a uint8 array of JSON text, e.g. the shipped pretrained
     model) are read too.
 
+    Several networks of one architecture (a seed ensemble, :func:`write_model_files`): network
+    k's weights are ``net<k>__<name>``; the metadata adds ``networks`` (each network's
+    metadata without the spec) and ``ensemble``.
+
 Checks when reading, in this order: the file's size (at most :data:`MAX_FILE_BYTES`); the zip
 directory (at most :data:`MAX_MEMBERS` members, only ``.npy`` members, declared uncompressed sizes
 at most :data:`MAX_UNCOMPRESSED_BYTES` in all) -- all before anything is decompressed, and no
@@ -38,7 +42,8 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["ModelFileError", "FORMAT_VERSION", "MAX_FILE_BYTES", "MAX_MEMBERS",
-           "MAX_UNCOMPRESSED_BYTES", "MAX_PARAM_ELEMENTS", "write_model_file", "read_model_file"]
+           "MAX_UNCOMPRESSED_BYTES", "MAX_PARAM_ELEMENTS", "MAX_NETWORKS", "write_model_file",
+           "write_model_files", "read_model_file", "read_model_networks"]
 
 #: Format version written by :func:`write_model_file` (1 = files with ``meta_json``).
 FORMAT_VERSION = 2
@@ -50,6 +55,8 @@ MAX_MEMBERS = 1024
 MAX_UNCOMPRESSED_BYTES = 512 * 2 ** 20
 #: Largest metadata member (bytes).
 MAX_METADATA_BYTES = 16 * 2 ** 20
+#: Most networks in one model file (an ensemble).
+MAX_NETWORKS = 64
 #: Most weights (scalars) an architecture spec of a model file may imply.
 MAX_PARAM_ELEMENTS = 50_000_000
 
@@ -89,12 +96,69 @@ def write_model_file(path, params, metadata):
     pathlib.Path
     """
     path = Path(path)
-    arrays = {f"{_PREFIX}{k}": np.asarray(v) for k, v in params.items()}
-    for k, a in arrays.items():
-        if a.dtype.kind != "f" or not np.isfinite(a).all():
-            raise ValueError(f"{path}: weight {k[len(_PREFIX):]!r} is not a finite float array")
+    arrays = _weight_arrays(path, params, _PREFIX)
     meta = dict(metadata, format_version=FORMAT_VERSION,
                 arrays={k: list(np.shape(v)) for k, v in params.items()})
+    return _write(path, arrays, meta)
+
+
+def write_model_files(path, networks, ensemble=None):
+    """Write several networks of one architecture (an ensemble) to one model file.
+
+    The file's metadata holds the first network's entries (``spec``, ``featurization``, ...),
+    ``training_groups`` (the union of the networks'), ``networks`` (each network's metadata
+    without its spec) and ``ensemble``; network k's weights are ``net<k>__<name>``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    networks : list of (params, metadata)
+        Each network's weights and metadata (as for :func:`write_model_file`); their
+        ``spec`` must be the same.  One network writes a plain model file.
+    ensemble : dict, optional
+        JSON-serialisable description of the ensemble (e.g. its seeds), stored as
+        ``ensemble``.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    path = Path(path)
+    networks = list(networks)
+    if not networks:
+        raise ValueError("write_model_files needs at least one network")
+    if len(networks) == 1:
+        return write_model_file(path, *networks[0])
+    spec = networks[0][1].get("spec")
+    if any(m.get("spec") != spec for _, m in networks[1:]):
+        raise ValueError(f"{path}: the networks of one model file must share their architecture")
+    arrays = {}
+    for k, (params, _) in enumerate(networks):
+        arrays.update(_weight_arrays(path, params, _net_prefix(k)))
+    groups = [m.get("training_groups") for _, m in networks]
+    union = None if any(g is None for g in groups) else sorted(
+        {g for gs in groups for g in gs}, key=str)
+    meta = dict(networks[0][1], training_groups=union, format_version=FORMAT_VERSION,
+                networks=[{k: v for k, v in m.items() if k != "spec"} for _, m in networks],
+                ensemble=dict(ensemble or {}),
+                arrays={k: list(np.shape(v)) for k, v in networks[0][0].items()})
+    return _write(path, arrays, meta)
+
+
+def _net_prefix(k):
+    return f"net{int(k)}__"
+
+
+def _weight_arrays(path, params, prefix):
+    arrays = {f"{prefix}{k}": np.asarray(v) for k, v in params.items()}
+    for k, a in arrays.items():
+        if a.dtype.kind != "f" or not np.isfinite(a).all():
+            raise ValueError(f"{path}: weight {k[len(prefix):]!r} is not a finite float array")
+    return arrays
+
+
+def _write(path, arrays, meta):
+    arrays = dict(arrays)
     arrays["metadata"] = np.array(json.dumps(meta, default=_json_default, allow_nan=False))
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -213,8 +277,8 @@ def _expected_shapes(spec, path):
     return spec, {k: tuple(np.shape(v)) for k, v in init_params(spec, 0, np.float32).items()}
 
 
-def read_model_file(path):
-    """Read and check a model file.
+def read_model_networks(path):
+    """Read and check a model file of one or several networks (:func:`write_model_files`).
 
     Parameters
     ----------
@@ -222,10 +286,11 @@ def read_model_file(path):
 
     Returns
     -------
-    params : dict of str -> ndarray
-        The weights (finite float arrays of the architecture's shapes).
+    networks : list of (params, metadata)
+        Each network's weights (finite float arrays of the architecture's shapes) and its
+        metadata (``spec`` the validated architecture); one entry for a plain model file.
     metadata : dict
-        The file's metadata; ``spec`` is the validated architecture.
+        The file's metadata.
 
     Raises
     ------
@@ -275,30 +340,79 @@ def read_model_file(path):
             key, meta = _metadata(zf, members, path)
             spec, shapes = _expected_shapes(meta.get("spec"), path)
             meta["spec"] = spec
-            expected = {f"{_PREFIX}{k}" for k in shapes}
+            nets = meta.get("networks")
+            if nets is None:
+                prefixes = [_PREFIX]
+            elif (isinstance(nets, list) and 2 <= len(nets) <= MAX_NETWORKS
+                  and all(isinstance(m, dict) for m in nets)):
+                prefixes = [_net_prefix(k) for k in range(len(nets))]
+            else:
+                _fail(path, "invalid 'networks' entry (a list of 2 to "
+                            f"{MAX_NETWORKS} network descriptions)")
+            expected = {f"{p}{k}" for p in prefixes for k in shapes}
             unknown = sorted(set(members) - expected - {key})
             if unknown:
                 _fail(path, f"unexpected array(s) {', '.join(map(repr, unknown[:5]))} for "
                             f"architecture {spec.get('name')!r}")
             missing = sorted(expected - set(members))
             if missing:
-                _fail(path, f"missing weight(s) {', '.join(m[len(_PREFIX):] for m in missing[:5])}"
-                            f" of architecture {spec.get('name')!r}")
-            params = {}
-            for k, shape in shapes.items():
-                name = f"{_PREFIX}{k}"
-                if members[name].file_size > 8 * math.prod(shape) + 4096:
-                    _fail(path, f"weight {k!r} declares {members[name].file_size} bytes, far more "
-                                f"than an array of shape {shape} needs")
-                arr = _parse_npy(_read_member(zf, members[name], MAX_UNCOMPRESSED_BYTES, path),
-                                 name, path)
-                if arr.dtype.kind != "f":
-                    _fail(path, f"weight {k!r} has dtype {arr.dtype}, not a float type")
-                if arr.shape != shape:
-                    _fail(path, f"weight {k!r} has shape {arr.shape}, architecture "
-                                f"{spec.get('name')!r} needs {shape}")
-                bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-                if bad:
-                    _fail(path, f"weight {k!r} has {bad} non-finite value(s) (NaN/inf)")
-                params[k] = arr
-    return params, meta
+                _fail(path, "missing weight(s) " + ", ".join(
+                    m[len(_PREFIX):] if m.startswith(_PREFIX) else m for m in missing[:5]) +
+                      f" of architecture {spec.get('name')!r}")
+            networks = []
+            for prefix in prefixes:
+                networks.append(_read_weights(zf, members, shapes, prefix, spec, path))
+    if len(networks) == 1:
+        return [(networks[0], meta)], meta
+    return [(params, dict(m, spec=spec)) for params, m in zip(networks, meta["networks"])], meta
+
+
+def read_model_file(path):
+    """Read and check a model file of one network.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    params : dict of str -> ndarray
+        The weights (finite float arrays of the architecture's shapes).
+    metadata : dict
+        The file's metadata; ``spec`` is the validated architecture.
+
+    Raises
+    ------
+    ModelFileError
+        One line naming the file: missing, too large, not a zip/npz, corrupt, too many or too
+        large members, unreadable metadata, unknown format version, invalid architecture,
+        missing / unexpected / wrongly shaped / non-finite weights, non-numeric dtypes; and
+        for a file of several networks (read it with :func:`read_model_networks`).
+    """
+    networks, meta = read_model_networks(path)
+    if len(networks) > 1:
+        _fail(Path(path), f"holds an ensemble of {len(networks)} networks; load it with "
+                          "estimators.load_model or SeedEnsembleQAEstimator.load")
+    return networks[0][0], meta
+
+
+def _read_weights(zf, members, shapes, prefix, spec, path):
+    """The weights of one network (arrays ``<prefix><name>``), each checked."""
+    params = {}
+    for k, shape in shapes.items():
+        name = f"{prefix}{k}"
+        if members[name].file_size > 8 * math.prod(shape) + 4096:
+            _fail(path, f"weight {k!r} declares {members[name].file_size} bytes, far more "
+                        f"than an array of shape {shape} needs")
+        arr = _parse_npy(_read_member(zf, members[name], MAX_UNCOMPRESSED_BYTES, path),
+                         name, path)
+        if arr.dtype.kind != "f":
+            _fail(path, f"weight {k!r} has dtype {arr.dtype}, not a float type")
+        if arr.shape != shape:
+            _fail(path, f"weight {k!r} has shape {arr.shape}, architecture "
+                        f"{spec.get('name')!r} needs {shape}")
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        if bad:
+            _fail(path, f"weight {k!r} has {bad} non-finite value(s) (NaN/inf)")
+        params[k] = arr
+    return params

@@ -469,6 +469,10 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
     def save(self, path):
         """Save the fitted estimator to a model file (:mod:`estimators.model_file`: weights and
         a JSON metadata entry in an ``.npz``; never a pickle).  Returns the path."""
+        return write_model_file(path, *self._file_contents())
+
+    def _file_contents(self):
+        """(weights, metadata) of this fitted network as a model file stores them."""
         self._check_fitted()
         fz = self._featurizer(self.spec_).get_params()
         runtime = ("n_jobs", "verbose", "errors", "cache_dir", "prefer")
@@ -479,7 +483,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
                 "history": self.history_, "n_params": self.n_params_,
                 "n_train_models": getattr(self, "n_train_models_", None),
                 "training_groups": getattr(self, "training_groups_", None)}
-        return write_model_file(path, self.params_, meta)
+        return self.params_, meta
 
     @classmethod
     def load(cls, path, **overrides):
@@ -491,6 +495,11 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         Sets ``training_groups_`` (None for files without it) and ``metadata_``.
         """
         params, meta = read_model_file(path)
+        return cls._from_file(params, meta, overrides)
+
+    @classmethod
+    def _from_file(cls, params, meta, overrides):
+        """The fitted estimator of one network's weights and metadata (read and checked)."""
         valid = set(cls().get_params()) - {"architecture"}
         stored = meta.get("estimator_params")
         kwargs = {k: v for k, v in (stored if isinstance(stored, dict) else {}).items()

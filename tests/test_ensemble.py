@@ -1,0 +1,167 @@
+"""SeedEnsembleQAEstimator: networks of one recipe with different seeds, predictions averaged;
+model files of several networks; the command line with an ensemble."""
+import json
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from estimators.ensemble import SeedEnsembleQAEstimator
+from estimators.model_file import (ModelFileError, read_model_file, read_model_networks,
+                                   write_model_files)
+from estimators.pretrained import load_model
+from estimators.qa_estimator import SixDQAEstimator
+from estimators.structures import read_structure
+
+TINY = dict(name="tiny", lmax=2, n_radial=3, sigma=2.0, r_max=8.0, r_n=12.0, d_t=10,
+            n_atom_types=168, embed=3, blocks=[3, 2], switch=3, edge_embed=2, graph=[3, 1],
+            leak=0.05)
+
+
+@pytest.fixture(scope="module")
+def casp_small():
+    from conftest import SHARED
+    root = SHARED / "data" / "casp13" / "T0953s1"
+    if not root.exists():
+        pytest.skip("shared data missing")
+    labels = json.loads((root / "labels.json").read_text())
+    models, local = [], []
+    for name in sorted(labels)[:6]:
+        s = read_structure(str(root / "models" / name))
+        per_seq = np.array([np.nan if v is None else v for v in labels[name]["lddt_local"]], float)
+        idx = s.resnums - 1
+        ok = (idx >= 0) & (idx < len(per_seq))
+        y = np.full(s.n_residues, np.nan)
+        y[ok] = per_seq[idx[ok]]
+        models.append(str(root / "models" / name))
+        local.append(y)
+    return models, local
+
+
+def _template(**kw):
+    return SixDQAEstimator(**dict(dict(architecture=TINY, epochs=1, batch_size=4,
+                                       learning_rate=3e-3), **kw))
+
+
+@pytest.fixture(scope="module")
+def fitted(casp_small):
+    models, local = casp_small
+    return SeedEnsembleQAEstimator(_template(), seeds=(3, 7)).fit(models[:4], local[:4])
+
+
+def test_members_are_the_template_with_each_seed(casp_small, fitted):
+    # each network equals the template fitted alone with its seed (bitwise); the ensemble's
+    # prediction is their mean, its global score the mean over scored residues
+    models, local = casp_small
+    assert [e.random_state for e in fitted.estimators_] == [3, 7]
+    assert fitted.n_params_ == sum(e.n_params_ for e in fitted.estimators_)
+    assert len(fitted.history_) == 2
+    alone = [_template(random_state=s).fit(models[:4], local[:4]).predict(models[4:])
+             for s in (3, 7)]
+    pred = fitted.predict(models[4:])
+    for k, p in enumerate(pred):
+        np.testing.assert_array_equal(alone[0][k], fitted.estimators_[0].predict(models[4:])[k])
+        np.testing.assert_allclose(p, (alone[0][k] + alone[1][k]) / 2, rtol=0, atol=1e-15)
+        assert p.shape == (len(local[4 + k]),)
+    assert not np.array_equal(alone[0][0], alone[1][0])          # the seeds differ
+    np.testing.assert_allclose(fitted.predict_global(models[4:]),
+                               [np.nanmean(p) for p in pred])
+    assert np.isfinite(fitted.score(models[4:], local[4:]))
+
+
+def test_save_load_roundtrip(casp_small, fitted, tmp_path):
+    # one file holds both networks; load_model gives the ensemble back with equal predictions;
+    # the one-network reader refuses the file by name
+    models, _ = casp_small
+    path = fitted.save(tmp_path / "ens.npz")
+    back = load_model(path)
+    assert isinstance(back, SeedEnsembleQAEstimator)
+    assert back.seeds == (3, 7) and len(back.estimators_) == 2
+    for a, b in zip(fitted.predict(models[4:]), back.predict(models[4:])):
+        np.testing.assert_array_equal(a, b)
+    networks, meta = read_model_networks(path)
+    assert len(networks) == 2 and meta["ensemble"]["seeds"] == [3, 7]
+    assert networks[1][1]["spec"] == networks[0][1]["spec"]
+    with pytest.raises(ModelFileError, match="ens.npz.*ensemble of 2 networks"):
+        read_model_file(path)
+    with pytest.raises(ModelFileError, match="ensemble of 2"):
+        SixDQAEstimator.load(path)
+    # runtime overrides reach every network
+    assert all(e.device == "cpu" and e.n_jobs == 2
+               for e in load_model(path, n_jobs=2).estimators_)
+
+
+def test_model_file_of_several_networks_is_checked(fitted, tmp_path):
+    # a missing weight of the second network, or a broken 'networks' entry: one-line errors
+    contents = [e._file_contents() for e in fitted.estimators_]
+    path = write_model_files(tmp_path / "ok.npz", contents)
+    assert len(read_model_networks(path)[0]) == 2
+    cut = dict(contents[1][0])
+    cut.pop(sorted(cut)[0])
+    bad = write_model_files(tmp_path / "bad.npz", [contents[0], (cut, contents[1][1])])
+    with pytest.raises(ModelFileError, match=r"bad\.npz.*missing weight.*net1__"):
+        read_model_networks(bad)
+    import zipfile
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    meta = json.loads(str(np.load(path)["metadata"][()]))
+    meta["networks"] = [meta["networks"][0]]                 # 1 description, 2 sets of weights
+    import io
+    buf = io.BytesIO()
+    np.save(buf, np.array(json.dumps(meta)))
+    members["metadata.npy"] = buf.getvalue()
+    with zipfile.ZipFile(tmp_path / "nets.npz", "w") as zf:
+        for n, data in members.items():
+            zf.writestr(n, data)
+    with pytest.raises(ModelFileError, match="networks"):
+        read_model_networks(tmp_path / "nets.npz")
+    spec2 = dict(contents[1][1], spec=dict(contents[1][1]["spec"], lmax=3))
+    with pytest.raises(ValueError, match="share their architecture"):
+        write_model_files(tmp_path / "mixed.npz", [contents[0], (contents[1][0], spec2)])
+    # one network: a plain model file
+    one = write_model_files(tmp_path / "one.npz", contents[:1])
+    assert isinstance(load_model(one), SixDQAEstimator)
+
+
+def test_parameters_and_sklearn_conventions(casp_small):
+    models, local = casp_small
+    est = SeedEnsembleQAEstimator(_template(), seeds=(0, 1), n_jobs=1)
+    assert clone(est).get_params()["seeds"] == (0, 1)
+    assert "estimator__epochs" in est.get_params(deep=True)
+    for seeds in ((), (1, 1), ("a",)):
+        with pytest.raises(ValueError, match="seeds"):
+            SeedEnsembleQAEstimator(_template(), seeds=seeds).fit(models[:4], local[:4])
+    with pytest.raises(TypeError, match="SixDQAEstimator"):
+        SeedEnsembleQAEstimator(estimator=object()).fit(models[:4], local[:4])
+    from sklearn.exceptions import NotFittedError
+    with pytest.raises(NotFittedError):
+        est.predict(models[:1])
+    with pytest.raises(ValueError, match="runtime"):
+        est.set_runtime(epochs=3)
+
+
+def test_parallel_fit_and_failed_inputs(casp_small, fitted):
+    # networks trained in two processes equal those trained one after the other (BLAS
+    # rounding aside); an input that cannot be read gives None under errors='warn'
+    models, local = casp_small
+    par = SeedEnsembleQAEstimator(_template(), seeds=(3, 7), n_jobs=2).fit(models[:4], local[:4])
+    for a, b in zip(par.predict(models[4:]), fitted.predict(models[4:])):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    par.set_runtime(errors="warn")
+    from estimators.structures import StructureWarning
+    with pytest.warns(StructureWarning):
+        out = par.predict([None, models[4]])
+    assert out[0] is None and out[1].shape == (len(local[4]),)
+
+
+def test_command_line_trains_and_scores_an_ensemble(casp_small, fitted, tmp_path, monkeypatch):
+    # 'fourier6d score --model' with an ensemble file scores with the mean of its networks
+    from estimators.cli import main
+    models, _ = casp_small
+    path = fitted.save(tmp_path / "ens.npz")
+    out = tmp_path / "scores"
+    assert main(["score", "--model", str(path), "-o", str(out), "--no-progress", models[4]]) == 0
+    rows = (out / "scores.csv").read_text().splitlines()
+    assert len(rows) == 2
+    want = fitted.predict_global(models[4:5])[0]
+    assert abs(float(rows[1].split(",")[1]) - want) < 5e-4
