@@ -39,6 +39,7 @@ from collections import defaultdict
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import fourier6d  # noqa: E402,F401  (before NumPy: it sets OpenBLAS's idle-thread timeout)
 import numpy as np  # noqa: E402
 from autograd import value_and_grad  # noqa: E402
 import autograd.numpy as anp  # noqa: E402

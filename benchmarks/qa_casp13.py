@@ -38,11 +38,12 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import fourier6d  # noqa: E402,F401  (before NumPy: it sets OpenBLAS's idle-thread timeout)
+import numpy as np  # noqa: E402
 
 import voromqa                                                                   # noqa: E402
 from estimators.architectures import get_architecture                            # noqa: E402
