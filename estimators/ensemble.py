@@ -40,6 +40,9 @@ class SeedEnsembleQAEstimator(RegressorMixin, BaseEstimator):
     n_jobs : int, default=1
         Networks trained at the same time, in worker processes (joblib ``loky``); each runs
         with the template's own ``n_jobs``.
+    device, errors, verbose : optional
+        When set, replace those of every network (at fit and predict), e.g.
+        ``set_params(errors="warn")`` on a loaded ensemble; None keeps the networks' own.
 
     Attributes
     ----------
@@ -55,10 +58,27 @@ class SeedEnsembleQAEstimator(RegressorMixin, BaseEstimator):
         Each network's training history.
     """
 
-    def __init__(self, estimator=None, seeds=(0, 1), n_jobs=1):
+    def __init__(self, estimator=None, seeds=(0, 1), n_jobs=1, device=None, errors=None,
+                 verbose=None):
         self.estimator = estimator
         self.seeds = seeds
         self.n_jobs = n_jobs
+        self.device = device
+        self.errors = errors
+        self.verbose = verbose
+
+    def _overrides(self):
+        return {k: getattr(self, k) for k in ("device", "errors", "verbose")
+                if getattr(self, k) is not None}
+
+    def _members(self):
+        """The fitted networks, with the ensemble's device / errors / verbose applied."""
+        self._check_fitted()
+        overrides = self._overrides()
+        if overrides:
+            for e in self.estimators_:
+                e.set_params(**overrides)
+        return self.estimators_
 
     # ------------------------------------------------------------------ helpers
     def _template(self):
@@ -108,12 +128,10 @@ class SeedEnsembleQAEstimator(RegressorMixin, BaseEstimator):
 
     # scoring helpers used by the command line (batch_scoring): the first network's
     def _featurizer(self, spec):
-        self._check_fitted()
-        return self.estimators_[0]._featurizer(spec)
+        return self._members()[0]._featurizer(spec)
 
     def _xp_dtype(self):
-        self._check_fitted()
-        return self.estimators_[0]._xp_dtype()
+        return self._members()[0]._xp_dtype()
 
     def set_runtime(self, **params):
         """Set how the fitted networks run (``n_jobs``, ``device``, ``errors``, ``verbose``)
@@ -135,7 +153,8 @@ class SeedEnsembleQAEstimator(RegressorMixin, BaseEstimator):
         """
         seeds = self._checked_seeds()
         template = self._template()
-        members = [clone(template).set_params(random_state=s) for s in seeds]
+        members = [clone(template).set_params(random_state=s, **self._overrides())
+                   for s in seeds]
         models = [models] if isinstance(models, (str, Path)) else list(models)
         n_jobs = int(self.n_jobs) if self.n_jobs is not None else 1
         if n_jobs == -1:
@@ -158,8 +177,8 @@ class SeedEnsembleQAEstimator(RegressorMixin, BaseEstimator):
         """
         from .features import ProteinFeatures
         from .qa_estimator import PREDICT_CHUNK
-        self._check_fitted()
-        first = self.estimators_[0]
+        members = self._members()
+        first = members[0]
         if isinstance(models, (str, Path)) or not hasattr(models, "__len__"):
             models = [models]
         models = list(models)
@@ -170,7 +189,7 @@ class SeedEnsembleQAEstimator(RegressorMixin, BaseEstimator):
             feats = iter(first._features(todo, self.spec_) if todo else [])
             feats = [None if m is None else next(feats) for m in chunk]
             ok = [f for f in feats if isinstance(f, ProteinFeatures)]
-            preds = [e.predict(ok) for e in self.estimators_] if ok else []
+            preds = [e.predict(ok) for e in members] if ok else []
             it = iter(range(len(ok)))
             for f in feats:
                 if not isinstance(f, ProteinFeatures):

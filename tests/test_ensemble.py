@@ -138,6 +138,10 @@ def test_parameters_and_sklearn_conventions(casp_small):
         est.predict(models[:1])
     with pytest.raises(ValueError, match="runtime"):
         est.set_runtime(epochs=3)
+    # device / errors / verbose of the ensemble reach every network
+    fitted_cpu = SeedEnsembleQAEstimator(_template(), seeds=(0,), errors="warn").fit(
+        models[:4], local[:4])
+    assert fitted_cpu.estimators_[0].errors == "warn"
 
 
 def test_parallel_fit_and_failed_inputs(casp_small, fitted):
@@ -147,7 +151,7 @@ def test_parallel_fit_and_failed_inputs(casp_small, fitted):
     par = SeedEnsembleQAEstimator(_template(), seeds=(3, 7), n_jobs=2).fit(models[:4], local[:4])
     for a, b in zip(par.predict(models[4:]), fitted.predict(models[4:])):
         np.testing.assert_allclose(a, b, atol=1e-6)
-    par.set_runtime(errors="warn")
+    par.set_params(errors="warn")
     from estimators.structures import StructureWarning
     with pytest.warns(StructureWarning):
         out = par.predict([None, models[4]])
