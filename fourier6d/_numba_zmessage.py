@@ -186,21 +186,71 @@ if AVAILABLE:
     def _rotate_rows(Rb, X, Y, lmax, transpose, sectors, accumulate):
         """Y = B X per degree (B^T when ``transpose``; Y += B X when ``accumulate``), B the
         packed diagonal blocks ``Rb``; ``sectors``: only within the m >= 0 and the m < 0
-        harmonics (D_y).  Three input rows per pass over an output row, b increasing (the
-        same sum as one row at a time)."""
+        harmonics (D_y).  Two output rows per pass over three input rows (each input load
+        serves two multiply-adds), b increasing (the same sum as one row at a time)."""
         PC = X.shape[1]
         off = 0
         for l in range(lmax + 1):
             s = l * l
             n = 2 * l + 1
-            for a in range(n):
-                y = Y[s + a]
-                if not accumulate:
-                    for v in range(PC):
-                        y[v] = 0.0
+            a = 0
+            while a < n:
                 b0, b1 = 0, n
                 if sectors:
                     b0, b1 = (l, n) if a >= l else (0, l)
+                # a pair of rows with the same column range (sectors: not across m = 0)
+                pair = a + 1 < n and (not sectors or (a + 1 >= l) == (a >= l))
+                y = Y[s + a]
+                if pair:
+                    z = Y[s + a + 1]
+                    if not accumulate:
+                        for v in range(PC):
+                            y[v] = 0.0
+                            z[v] = 0.0
+                    b = b0
+                    while b + 3 <= b1:
+                        if transpose:
+                            c0 = Rb[off + b * n + a]
+                            c1 = Rb[off + (b + 1) * n + a]
+                            c2 = Rb[off + (b + 2) * n + a]
+                            d0 = Rb[off + b * n + a + 1]
+                            d1 = Rb[off + (b + 1) * n + a + 1]
+                            d2 = Rb[off + (b + 2) * n + a + 1]
+                        else:
+                            c0 = Rb[off + a * n + b]
+                            c1 = Rb[off + a * n + b + 1]
+                            c2 = Rb[off + a * n + b + 2]
+                            d0 = Rb[off + (a + 1) * n + b]
+                            d1 = Rb[off + (a + 1) * n + b + 1]
+                            d2 = Rb[off + (a + 1) * n + b + 2]
+                        x0 = X[s + b]
+                        x1 = X[s + b + 1]
+                        x2 = X[s + b + 2]
+                        for v in range(PC):
+                            u0 = x0[v]
+                            u1 = x1[v]
+                            u2 = x2[v]
+                            y[v] = y[v] + c0 * u0 + c1 * u1 + c2 * u2
+                            z[v] = z[v] + d0 * u0 + d1 * u1 + d2 * u2
+                        b += 3
+                    while b < b1:
+                        if transpose:
+                            c0 = Rb[off + b * n + a]
+                            d0 = Rb[off + b * n + a + 1]
+                        else:
+                            c0 = Rb[off + a * n + b]
+                            d0 = Rb[off + (a + 1) * n + b]
+                        x0 = X[s + b]
+                        for v in range(PC):
+                            u0 = x0[v]
+                            y[v] = y[v] + c0 * u0
+                            z[v] = z[v] + d0 * u0
+                        b += 1
+                    a += 2
+                    continue
+                if not accumulate:
+                    for v in range(PC):
+                        y[v] = 0.0
                 b = b0
                 while b + 3 <= b1:
                     if transpose:
@@ -223,6 +273,7 @@ if AVAILABLE:
                     for v in range(PC):
                         y[v] = y[v] + c0 * x0[v]
                     b += 1
+                a += 1
             off += n * n
 
     @_inline
