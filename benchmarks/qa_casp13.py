@@ -180,7 +180,10 @@ def _fit_and_predict(arch, args, seed, x, y, g, test_feats, target):
                 n_params=est.n_params_,
                 val_group_spearman=(hist[best - 1].get("val_group_spearman") if best else None),
                 calibration=(hist[-1].get("calibration_scale"),
-                             hist[-1].get("calibration_shift")) if hist else None)
+                             hist[-1].get("calibration_shift")) if hist else None,
+                # per epoch: seconds, training loss, held-out ranking (the convergence curve)
+                history=[{k: h.get(k) for k in ("epoch", "seconds", "loss", "val_group_spearman",
+                                                "val_pearson", "lr")} for h in hist])
     return pred, info
 
 
