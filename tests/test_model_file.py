@@ -99,10 +99,16 @@ def test_old_format_files_still_load(tmp_path):
 
 
 def test_shipped_model_is_current_format():
-    params, meta = read_model_file(pretrained_path())
-    assert meta["format_version"] == 2 and "embed" in params
-    est = SixDQAEstimator.load(pretrained_path())
-    assert est.n_params_ == 55360 and est.training_groups_
+    # a seed ensemble of two 6DCNN-1 networks in one format-2 file
+    from estimators.ensemble import SeedEnsembleQAEstimator
+    from estimators.model_file import read_model_networks
+    from estimators.pretrained import load_model
+    networks, meta = read_model_networks(pretrained_path())
+    assert meta["format_version"] == 2 and len(networks) == 2
+    assert all("embed" in params for params, _ in networks)
+    est = load_model(pretrained_path())
+    assert isinstance(est, SeedEnsembleQAEstimator) and est.seeds == (0, 1)
+    assert est.n_params_ == 2 * 55360 and est.training_groups_
 
 
 def _bad_files(tmp_path):

@@ -318,8 +318,16 @@ def figure_translation(out, quick=False):
     return path, numbers
 
 
+def _frame_axes(spec):
+    """The residue frame's x and y axes in words (:data:`estimators.architectures.FRAME_KINDS`)."""
+    if spec.get("frame", "backbone") == "ca_trace":
+        return "x: towards CA(i-1), y: towards CA(i+1) in the plane of the three CAs"
+    return "x: CA→N, y: towards C in the N-CA-C plane"
+
+
 def figure_learned_filters(out, quick=False, n_filters=4, model=None):
-    """Appendix N: real-space projections of the 6D conv filters of the shipped 6DCNN-1.
+    """Appendix N: real-space projections of the 6D conv filters of the shipped 6DCNN-1 (the
+    first network, seed 0, of the shipped seed ensemble).
 
     The filters ``conv0_w`` (n_radial, Q, C_in, C_out) are mapped to real space with
     :func:`fourier6d.inverse_transform` on the model's radial grid; the ``n_filters`` (input, output)
@@ -331,6 +339,7 @@ def figure_learned_filters(out, quick=False, n_filters=4, model=None):
     from estimators import load_pretrained
     from estimators.networks import radial_grid
     est = load_pretrained() if model is None else model
+    est = getattr(est, "estimators_", [est])[0]          # a seed ensemble: its first network
     spec = est.spec_
     grid = radial_grid(spec)
     W = np.asarray(est.params_["conv0_w"], dtype=np.float64)          # (P, Q, Cin, Cout)
@@ -371,7 +380,7 @@ def figure_learned_filters(out, quick=False, n_filters=4, model=None):
                                    "max_abs": vmax, "max": float(a.max()), "min": float(a.min())})
     fig.suptitle(f"Learned 6D convolution filters of the shipped 6DCNN-1 (conv0_w, L = {spec['lmax']}, "
                  f"{P} shells, ρmax = π/{spec['sigma']:g} Å⁻¹)\nsigned maximum-intensity projections "
-                 "inside |r| ≤ R_max in the residue frame (x: CA→N, y: towards C in the N-CA-C plane); "
+                 f"inside |r| ≤ R_max in the residue frame\n({_frame_axes(spec)}); "
                  "red > 0, blue < 0",
                  fontsize=8)
     fig.tight_layout()
