@@ -56,3 +56,25 @@ def write_pdb(structure, path):
                      f"{int(s.resnums[r]):4d}{s.icodes[r] or ' ':1s}   {x:8.3f}{y:8.3f}{z:8.3f}"
                      f"  1.00  0.00           {name[0]:>1s}")
     Path(path).write_text("\n".join(lines) + "\nEND\n")
+
+
+def casp_models(target="T0953s1", n=8):
+    """Paths of the first ``n`` CASP13 models of ``target`` and their per-residue lDDT over the
+    residues as read (NaN where unknown); skips the test when the shared data is missing."""
+    import json
+    from estimators.structures import read_structure
+    root = SHARED / "data" / "casp13" / target
+    if not root.exists():
+        pytest.skip("shared data missing")
+    labels = json.loads((root / "labels.json").read_text())
+    models, local = [], []
+    for name in sorted(labels)[:n]:
+        s = read_structure(str(root / "models" / name))
+        per_seq = np.array([np.nan if v is None else v for v in labels[name]["lddt_local"]], float)
+        idx = s.resnums - 1
+        ok = (idx >= 0) & (idx < len(per_seq))
+        y = np.full(s.n_residues, np.nan)
+        y[ok] = per_seq[idx[ok]]
+        models.append(str(root / "models" / name))
+        local.append(y)
+    return models, local

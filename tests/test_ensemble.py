@@ -11,7 +11,6 @@ from estimators.model_file import (ModelFileError, read_model_file, read_model_n
                                    write_model_files)
 from estimators.pretrained import load_model
 from estimators.qa_estimator import SixDQAEstimator
-from estimators.structures import read_structure
 
 TINY = dict(name="tiny", lmax=2, n_radial=3, sigma=2.0, r_max=8.0, r_n=12.0, d_t=10,
             n_atom_types=168, embed=3, blocks=[3, 2], switch=3, edge_embed=2, graph=[3, 1],
@@ -20,22 +19,8 @@ TINY = dict(name="tiny", lmax=2, n_radial=3, sigma=2.0, r_max=8.0, r_n=12.0, d_t
 
 @pytest.fixture(scope="module")
 def casp_small():
-    from conftest import SHARED
-    root = SHARED / "data" / "casp13" / "T0953s1"
-    if not root.exists():
-        pytest.skip("shared data missing")
-    labels = json.loads((root / "labels.json").read_text())
-    models, local = [], []
-    for name in sorted(labels)[:6]:
-        s = read_structure(str(root / "models" / name))
-        per_seq = np.array([np.nan if v is None else v for v in labels[name]["lddt_local"]], float)
-        idx = s.resnums - 1
-        ok = (idx >= 0) & (idx < len(per_seq))
-        y = np.full(s.n_residues, np.nan)
-        y[ok] = per_seq[idx[ok]]
-        models.append(str(root / "models" / name))
-        local.append(y)
-    return models, local
+    from conftest import casp_models
+    return casp_models("T0953s1", 6)
 
 
 def _template(**kw):

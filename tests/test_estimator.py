@@ -20,23 +20,6 @@ TINY = dict(name="tiny", lmax=2, n_radial=3, sigma=2.0, r_max=8.0, r_n=12.0, d_t
             n_atom_types=168, embed=3, blocks=[3, 2], switch=3, edge_embed=2, graph=[3, 1], leak=0.05)
 
 
-def _casp_models(shared_dir, target="T0953s1", n=8):
-    root = shared_dir / "data" / "casp13" / target
-    labels = json.loads((root / "labels.json").read_text())
-    names = sorted(labels)[:n]
-    models, local = [], []
-    for name in names:
-        s = read_structure(str(root / "models" / name))
-        per_seq = np.array([np.nan if v is None else v for v in labels[name]["lddt_local"]], float)
-        idx = s.resnums - 1
-        ok = (idx >= 0) & (idx < len(per_seq))
-        y = np.full(s.n_residues, np.nan)
-        y[ok] = per_seq[idx[ok]]
-        models.append(str(root / "models" / name))
-        local.append(y)
-    return models, local
-
-
 def test_architectures_are_plain_data_and_validated():
     for name in ARCHITECTURES:
         spec = get_architecture(name)
@@ -134,10 +117,8 @@ def test_predictions_invariant_to_rigid_motion(tiny_batch, rng):
 
 @pytest.fixture(scope="module")
 def casp_small():
-    from conftest import SHARED
-    if not (SHARED / "data" / "casp13").exists():
-        pytest.skip("shared data missing")
-    return _casp_models(SHARED, "T0953s1", 8)
+    from conftest import casp_models
+    return casp_models("T0953s1", 8)
 
 
 def _tiny_estimator(**kw):
