@@ -112,7 +112,7 @@ def main(argv=None):
              "|---|---:|---:|---:|---:|---:|---:|"]
     for k, label, res in sorted(results):
         # a seed-ensemble row reports each seed and the ensemble: the row is the ensemble
-        key = next((k for k in res["metrics"] if k.startswith(f"{name} (ensemble")), name)
+        key = next((m for m in res["metrics"] if m.startswith(f"{name} (ensemble")), name)
         m = res["metrics"][key]
         bias = max(abs(v["mean_pred_minus_true"]) for v in res["per_target"][key].values())
         kinds = res.get("corpus_kinds", {})

@@ -225,7 +225,6 @@ def leave_one_target_out(arch, feats, labels_true, groups, corpus, args, log=pri
     runs = _map(_fit_and_predict, [(arch, args, seed, x, y, g, [feats[i] for i in test], target)
                                    for target, test, seed, x, y, g in jobs],
                 getattr(args, "fold_jobs", 1))
-    by_target = {}
     by_seed = {seed: [None] * len(feats) for seed in seeds}
     for (target, test, seed, *_), (pred, info) in zip(jobs, runs):
         for k, i in enumerate(test):
@@ -234,12 +233,11 @@ def leave_one_target_out(arch, feats, labels_true, groups, corpus, args, log=pri
             f"{info['n_val']} val models, {info['epochs_run']} epochs (best {info['best_epoch']}, "
             f"val per-group Spearman {info['val_group_spearman']}), fit {info['fit_s']:.1f} s, "
             f"predict {info['predict_s']:.1f} s")
-        by_target.setdefault(target, (test, []))[1].append(pred)
         folds.append(info)
-    for test, preds in by_target.values():
-        for k, i in enumerate(test):
-            stack = [p[k] for p in preds if p[k] is not None]
-            pred_local[i] = np.mean(stack, axis=0) if stack else None
+    # the ensemble: per model, the mean over the seeds that predicted it
+    for i in range(len(feats)):
+        stack = [p[i] for p in by_seed.values() if p[i] is not None]
+        pred_local[i] = np.mean(stack, axis=0) if stack else None
     return pred_local, folds, by_seed
 
 

@@ -109,6 +109,7 @@ class SeedEnsembleQAEstimator(RegressorMixin, BaseEstimator):
 
     def _set_fitted(self, estimators):
         from .architectures import get_architecture
+        from .model_file import union_of_groups
         specs = [get_architecture(e.spec_) for e in estimators]
         if any(s != specs[0] for s in specs[1:]):
             raise ValueError("the networks of an ensemble must share one architecture and "
@@ -117,11 +118,7 @@ class SeedEnsembleQAEstimator(RegressorMixin, BaseEstimator):
         self.spec_ = estimators[0].spec_
         self.n_params_ = int(sum(e.n_params_ for e in estimators))
         self.history_ = [e.history_ for e in estimators]
-        groups = [e.training_groups_ for e in estimators]
-        if any(g is None for g in groups):
-            self.training_groups_ = None
-        else:
-            self.training_groups_ = sorted({g for gs in groups for g in gs}, key=str)
+        self.training_groups_ = union_of_groups([e.training_groups_ for e in estimators])
         n_train = [getattr(e, "n_train_models_", None) for e in estimators]
         self.n_train_models_ = None if None in n_train else list(n_train)
         return self
@@ -190,16 +187,9 @@ class SeedEnsembleQAEstimator(RegressorMixin, BaseEstimator):
             feats = [None if m is None else next(feats) for m in chunk]
             ok = [f for f in feats if isinstance(f, ProteinFeatures)]
             preds = [e.predict(ok) for e in members] if ok else []
-            it = iter(range(len(ok)))
-            for f in feats:
-                if not isinstance(f, ProteinFeatures):
-                    out.append(None)
-                    continue
-                k = next(it)
-                stack = np.stack([p[k] for p in preds])
-                with np.errstate(invalid="ignore"):
-                    mean = np.mean(stack, axis=0)      # NaN where the networks give none
-                out.append(mean)
+            # per model, the mean over the networks (NaN where they give none)
+            means = iter([np.mean(np.stack(per_model), axis=0) for per_model in zip(*preds)])
+            out += [next(means) if isinstance(f, ProteinFeatures) else None for f in feats]
         return out
 
     def predict_global(self, models):

@@ -135,14 +135,20 @@ def write_model_files(path, networks, ensemble=None):
     arrays = {}
     for k, (params, _) in enumerate(networks):
         arrays.update(_weight_arrays(path, params, _net_prefix(k)))
-    groups = [m.get("training_groups") for _, m in networks]
-    union = None if any(g is None for g in groups) else sorted(
-        {g for gs in groups for g in gs}, key=str)
+    union = union_of_groups([m.get("training_groups") for _, m in networks])
     meta = dict(networks[0][1], training_groups=union, format_version=FORMAT_VERSION,
                 networks=[{k: v for k, v in m.items() if k != "spec"} for _, m in networks],
                 ensemble=dict(ensemble or {}),
                 arrays={k: list(np.shape(v)) for k, v in networks[0][0].items()})
     return _write(path, arrays, meta)
+
+
+def union_of_groups(groups):
+    """The training groups of several networks together (sorted), or None when the groups of
+    any of them are unknown (None)."""
+    if any(g is None for g in groups):
+        return None
+    return sorted({g for gs in groups for g in gs}, key=str)
 
 
 def _net_prefix(k):

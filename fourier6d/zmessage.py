@@ -464,11 +464,16 @@ def _use_kernels(coeffs, fr):
     return _numba_zmessage.applicable(coeffs, fr)
 
 
-@primitive
-def _z_messages(coeffs, fr):
+def _forward(coeffs, fr):
+    """The messages of ``coeffs``: the Numba kernels where they apply, else the array path."""
     if _use_kernels(coeffs, fr):
         return _numba_zmessage.forward(coeffs, fr)
     return _forward_array(coeffs, fr)
+
+
+@primitive
+def _z_messages(coeffs, fr):
+    return _forward(coeffs, fr)
 
 
 def _z_messages_vjp(ans, coeffs, fr):
@@ -480,9 +485,7 @@ def _z_messages_vjp(ans, coeffs, fr):
         if fr.symmetric:
             # a symmetric graph's message passing is its own adjoint (reverse_edges): the
             # receivers' ordered sums, no scatter over sources
-            if _use_kernels(g, fr):
-                return _numba_zmessage.forward(g, fr)
-            return _forward_array(g, fr)
+            return _forward(g, fr)
         if _use_kernels(g, fr):
             return _numba_zmessage.vjp(g, fr, shape)
         return _vjp_array(g, fr, shape, dtype)
