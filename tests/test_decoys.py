@@ -198,8 +198,10 @@ def test_reproducible_from_seed(natives):
     np.testing.assert_array_equal(c[0].coords, d[0].coords)
 
 
-def test_relaxation_resolves_overlapping_atoms(natives):
-    generator = DecoyGenerator(natives[0], relax=True)
+@pytest.mark.parametrize("relax_options", [{}, {"cutoff_nm": 0.8, "tolerance": 30.0}],
+                         ids=["default", "corpus-fast"])
+def test_relaxation_resolves_overlapping_atoms(natives, relax_options):
+    generator = DecoyGenerator(natives[0], relax=True, relax_options=relax_options)
     model = generator.model
     xyz = model.coords.copy()
     # put residue 30 almost on top of residue 10: atoms overlap, energy ~ 1e12+ kJ/mol
@@ -295,6 +297,28 @@ def test_command_line(tmp_path, capsys):
     entry = read_corpus_file(tmp_path / "cli" / "2j5y.npz")
     assert len(entry) == 1 and 0.3 <= entry.target_lddt[0] <= 0.95
     assert math.isfinite(float(entry.lddt[0]))
+    for flag in ("--relax-cutoff-nm", "--relax-tolerance"):
+        for bad in ("0", "-1", "nan"):
+            with pytest.raises(SystemExit):
+                main([str(native), "--out", str(tmp_path / "bad"), flag, bad])
+            assert "must be a positive number" in capsys.readouterr().err
+
+
+def test_command_line_relaxation_settings_are_recorded(tmp_path):
+    """The relaxation options of the command line reach the Relaxer and the file's parameters (a
+    rerun with other settings rebuilds the native instead of mixing settings)."""
+    from conftest import SHARED
+    native = SHARED / "data" / "natives" / "2j5y.pdb"
+    if not native.exists():
+        pytest.skip("natives not found")
+    args = [str(native), "--out", str(tmp_path / "cli"), "--n-per-native", "1", "--seed", "2",
+            "--kinds", "auto=1", "--relax-iterations", "40"]
+    assert main(args + ["--relax-cutoff-nm", "0.8", "--relax-tolerance", "30"]) == 0
+    params = json.loads(str(np.load(tmp_path / "cli" / "2j5y.npz")["params"]))
+    assert params["relax_options"] == {"max_iterations": 40, "cutoff_nm": 0.8, "tolerance": 30.0}
+    manifest = build_corpus([native], tmp_path / "cli", n_per_native=1, seed=2, kinds="auto=1",
+                            relax_options={"max_iterations": 40})
+    assert manifest["built"] == ["2j5y"]
 
 
 def test_non_standard_atoms_and_chain_gaps(natives):

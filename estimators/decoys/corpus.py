@@ -38,7 +38,7 @@ Running it (sharded, resumable)::
 
     python -m estimators.decoys.corpus NATIVES... --out DIR [--n-per-native 20] [--seed 0]
         [--kinds threaded=0.45,misfold=0.2,...] [--shard K/N] [--n-jobs 1] [--no-relax]
-        [--relax-iterations 150]
+        [--relax-iterations 150] [--relax-cutoff-nm 1.0] [--relax-tolerance 10]
         [--lddt-min 0.3] [--lddt-max 0.95] [--limit N] [--manifest-only]
 
 Natives are named after their files and sorted by name; shard ``K/N`` (K = 1..N) takes every N-th
@@ -498,6 +498,10 @@ def main(argv=None) -> int:
     parser.add_argument("--relax-iterations", type=int, default=150,
                         help="L-BFGS iterations of the relaxation (default 150; the library's "
                              "Relaxer default is 300)")
+    parser.add_argument("--relax-cutoff-nm", type=float, default=None,
+                        help="non-bonded cut-off of the relaxation in nm (Relaxer default 1.0)")
+    parser.add_argument("--relax-tolerance", type=float, default=None,
+                        help="L-BFGS tolerance of the relaxation in kJ/mol/nm (Relaxer default 10)")
     parser.add_argument("--lddt-min", type=float, default=0.3)
     parser.add_argument("--lddt-max", type=float, default=0.95)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N natives")
@@ -516,6 +520,10 @@ def main(argv=None) -> int:
         parse_kinds(args.kinds)
         if args.shard is not None:
             parse_shard(args.shard)
+        for flag, value in (("--relax-cutoff-nm", args.relax_cutoff_nm),
+                            ("--relax-tolerance", args.relax_tolerance)):
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{flag} must be a positive number, got {value}")
     except ValueError as error:
         parser.error(str(error))
     if not args.natives:
@@ -525,11 +533,14 @@ def main(argv=None) -> int:
         natives = natives[: args.limit]
     if not natives:
         parser.error("no native structure found")
+    relax_options = {key: value for key, value in
+                     (("max_iterations", args.relax_iterations or None),
+                      ("cutoff_nm", args.relax_cutoff_nm), ("tolerance", args.relax_tolerance))
+                     if value is not None}
     manifest = build_corpus(natives, args.out, n_per_native=args.n_per_native, seed=args.seed,
                             n_jobs=args.n_jobs, lddt_range=(args.lddt_min, args.lddt_max),
                             relax=not args.no_relax, errors=args.errors, verbose=True,
-                            relax_options=({"max_iterations": args.relax_iterations}
-                                           if args.relax_iterations else None),
+                            relax_options=relax_options or None,
                             kinds=args.kinds, shard=args.shard, resume=not args.no_resume)
     n_built = sum(e["n_decoys"] for e in manifest["natives"] if e["name"] in set(manifest["built"]))
     print(f"{n_built} decoys of {len(manifest['built'])} natives built in "

@@ -101,9 +101,19 @@ class Relaxer:
         import openmm
         from openmm import unit
 
+        factors = {}                        # unit -> factor to OpenMM's default units
+
+        def to_default(value):
+            if not unit.is_quantity(value):
+                return value
+            factor = factors.get(value.unit)
+            if factor is None:
+                factor = factors[value.unit] = unit.Quantity(1.0, value.unit).value_in_unit_system(
+                    unit.md_unit_system)
+            return value._value * factor
+
         def plain(values):
-            return tuple(v.value_in_unit_system(unit.md_unit_system) if unit.is_quantity(v)
-                         else v for v in values)
+            return tuple(to_default(v) for v in values)
 
         table = {}
         for force in system.getForces():
