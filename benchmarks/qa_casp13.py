@@ -5,6 +5,14 @@ Usage::
     python benchmarks/qa_casp13.py [--architectures baseline 6dcnn-1 6dcnn-2] [--epochs 10]
                                    [--corpus DIR] [--jobs 2] [--device cpu] [--quick]
                                    [--out benchmarks/RESULTS.md] [--figures benchmarks/figures]
+                                   [--predictions run.npz] [--include earlier.npz ...]
+                                   [--mean-of METHOD METHOD ...]
+
+``--predictions`` saves every method's per-model predictions; ``--include`` adds the methods of
+such files from earlier runs and ``--mean-of`` averages the per-residue predictions of several
+methods (an ensemble of networks trained in separate runs, e.g. of different architectures).
+With ``--architectures`` and no name, nothing is trained: the run only scores the peers and the
+included methods.
 
 For each of the four CASP13 targets (392 server models, ``shared/data/casp13``), a
 :class:`estimators.SixDQAEstimator` of each architecture is trained on the models of the other three
@@ -46,6 +54,7 @@ import fourier6d  # noqa: E402,F401  (before NumPy: it sets OpenBLAS's idle-thre
 import numpy as np  # noqa: E402
 
 import voromqa                                                                   # noqa: E402
+from _predictions import mean_of, read_predictions, write_predictions            # noqa: E402
 from estimators.architectures import get_architecture                            # noqa: E402
 from estimators.datasets import labels_for_residues                              # noqa: E402
 from estimators.featurizer import StructureFeaturizer                            # noqa: E402
@@ -61,7 +70,7 @@ DISPLAY = {"baseline": "Baseline", "6dcnn-1": "6DCNN-1", "6dcnn-2": "6DCNN-2"}
 # ----------------------------------------------------------------------------------------------- input
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--architectures", nargs="+", default=["baseline", "6dcnn-1"],
+    ap.add_argument("--architectures", nargs="*", default=["baseline", "6dcnn-1"],
                     choices=["baseline", "6dcnn-1", "6dcnn-2"])
     ap.add_argument("--epochs", type=int, default=None,
                     help="maximum training epochs per fold (default 10; 1 with --quick)")
@@ -87,6 +96,13 @@ def parse_args(argv=None):
     ap.add_argument("--seeds", type=int, nargs="+", default=None,
                     help="seed ensemble: one network per seed, predictions averaged (default: --seed)")
     ap.add_argument("--json", default=None, help="write the metrics and settings as JSON here")
+    ap.add_argument("--predictions", default=None,
+                    help="write every method's per-model predictions here (.npz), for --include")
+    ap.add_argument("--include", nargs="+", default=[],
+                    help="add the methods of prediction files of earlier runs (same CASP13 models)")
+    ap.add_argument("--mean-of", nargs="+", action="append", default=[], metavar="METHOD",
+                    help="add a row averaging the per-residue predictions of these methods "
+                         "(repeatable; names as in the table, e.g. '6DCNN-1 (seed 0)')")
     ap.add_argument("--corpus-per-native", type=int, default=None,
                     help="use at most this many decoys of each corpus native (memory/time bound)")
     ap.add_argument("--casp13", default=None, help="casp13 data folder (default: shared/data/casp13)")
@@ -205,7 +221,6 @@ def leave_one_target_out(arch, feats, labels_true, groups, corpus, args, log=pri
     Returns (pred_local list, per-fold info list, {seed: pred_local list}).
     """
     c_models, c_labels, c_groups = corpus
-    pred_local = [None] * len(feats)
     folds = []
     if args.corpus_only:
         # one network trained on the decoys alone predicts every CASP13 target
@@ -235,9 +250,8 @@ def leave_one_target_out(arch, feats, labels_true, groups, corpus, args, log=pri
             f"predict {info['predict_s']:.1f} s")
         folds.append(info)
     # the ensemble: per model, the mean over the seeds that predicted it
-    for i in range(len(feats)):
-        stack = [p[i] for p in by_seed.values() if p[i] is not None]
-        pred_local[i] = np.mean(stack, axis=0) if stack else None
+    pred_local = mean_of({seed: {"local": p} for seed, p in by_seed.items()}, seeds,
+                         _global_of)["local"]
     return pred_local, folds, by_seed
 
 
@@ -362,17 +376,19 @@ def main(argv=None):
         "local": [labels_for_residues(s, data.resnetqa_lddt_local[i]) for s, i in zip(structures, keep)]}
 
     # -- features, once
-    fparams = _feature_params(args.architectures)
-    featurizer = StructureFeaturizer(**fparams, n_jobs=args.jobs)
-    t0 = time.perf_counter()
-    feats = featurizer.transform(structures)
-    t_feat = time.perf_counter() - t0
-    log(f"featurized {len(feats)} CASP13 models in {t_feat:.1f} s "
-        f"({sum(f.nbytes for f in feats) / 1e9:.2f} GB)")
+    fparams, feats, t_feat = {}, [], 0.0
+    if args.architectures:                  # none: only --include and --mean-of, no training
+        fparams = _feature_params(args.architectures)
+        featurizer = StructureFeaturizer(**fparams, n_jobs=args.jobs)
+        t0 = time.perf_counter()
+        feats = featurizer.transform(structures)
+        t_feat = time.perf_counter() - t0
+        log(f"featurized {len(feats)} CASP13 models in {t_feat:.1f} s "
+            f"({sum(f.nbytes for f in feats) / 1e9:.2f} GB)")
     corpus = ([], [], [])
     n_corpus = 0
     corpus_kinds = {}
-    if args.corpus:
+    if args.corpus and args.architectures:
         kinds = None if not args.kinds else [k.strip() for k in args.kinds.split(",") if k.strip()]
         natives = {"all": None,
                    "natives": lambda name: _is_native_set(name),
@@ -400,6 +416,20 @@ def main(argv=None):
             name = f"{name} (ensemble of {len(by_seed)})"
         methods[name] = {"global": _global_of(pred_local), "local": pred_local}
         fold_info[name] = folds
+
+    # -- predictions of earlier runs, and means over methods (models named target/model)
+    model_keys = [f"{t}/{n}" for t, n in zip(groups.tolist(), model_names.tolist())]
+    for path in args.include:
+        for name, m in read_predictions(path, model_keys).items():
+            if name in ("VoroMQA", "ResNetQA"):
+                continue                                    # run here on the same models
+            methods[name if name not in methods else f"{name} [{Path(path).stem}]"] = m
+    for names in args.mean_of:
+        methods["mean of " + " + ".join(names)] = mean_of(methods, names, _global_of)
+    if args.predictions:
+        Path(args.predictions).parent.mkdir(parents=True, exist_ok=True)
+        write_predictions(args.predictions, methods, model_keys)
+        log(f"wrote {args.predictions}")
 
     # -- metrics
     rows = {name: qa_metrics(m["global"], true_global, groups, m["local"], true_local)
