@@ -73,11 +73,7 @@ def _cmd_score(args):
     if args.format == "casp" and not args.target:
         raise _UsageError("--format casp needs --target (the TARGET line of casp_qa.txt)")
     est = _load_estimator(args.model)
-    runtime = dict(n_jobs=1, device=args.device, errors="raise", verbose=0)
-    if hasattr(est, "set_runtime"):          # an ensemble: every network
-        est.set_runtime(**runtime)
-    else:
-        est.set_params(**runtime)
+    est.set_runtime(n_jobs=1, device=args.device, errors="raise", verbose=0)
     est._xp_dtype()           # an unusable --device is an error before any scoring
     bar = []                  # the progress bar, once the output folder is ready
 

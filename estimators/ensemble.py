@@ -18,10 +18,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 
-__all__ = ["SeedEnsembleQAEstimator"]
+from .qa_estimator import check_runtime_params
 
-#: Settings of the networks that do not change what they compute (how they run).
-RUNTIME_PARAMS = ("n_jobs", "device", "errors", "verbose")
+__all__ = ["SeedEnsembleQAEstimator"]
 
 
 def _fit_one(estimator, models, lddt, groups, validation_data):
@@ -132,12 +131,11 @@ class SeedEnsembleQAEstimator(RegressorMixin, BaseEstimator):
 
     def set_runtime(self, **params):
         """Set how the fitted networks run (``n_jobs``, ``device``, ``errors``, ``verbose``)
-        on every network and on the template.  Returns self."""
-        unknown = sorted(set(params) - set(RUNTIME_PARAMS))
-        if unknown:
-            raise ValueError(f"not runtime settings: {unknown} (allowed: {RUNTIME_PARAMS})")
+        on every network; the ensemble's own ``n_jobs`` (networks trained at a time) is left as
+        it is.  Returns self."""
+        check_runtime_params(params)
         for e in getattr(self, "estimators_", []):
-            e.set_params(**params)
+            e.set_runtime(**params)
         return self
 
     # ------------------------------------------------------------------ API

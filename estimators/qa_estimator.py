@@ -40,6 +40,17 @@ def _array_module(device):
     raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
 
 
+#: Settings of a network that do not change what it computes (how it runs).
+RUNTIME_PARAMS = ("n_jobs", "device", "errors", "verbose")
+
+
+def check_runtime_params(params):
+    """ValueError unless every key of ``params`` is one of :data:`RUNTIME_PARAMS`."""
+    unknown = sorted(set(params) - set(RUNTIME_PARAMS))
+    if unknown:
+        raise ValueError(f"not runtime settings: {unknown} (allowed: {RUNTIME_PARAMS})")
+
+
 class SixDQAEstimator(RegressorMixin, BaseEstimator):
     """Predict per-residue and global lDDT of protein models with a 6DCNN network.
 
@@ -223,6 +234,12 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
         return _array_module(self.device), np.dtype(self.dtype)
+
+    def set_runtime(self, **params):
+        """Set how the network runs (``n_jobs``, ``device``, ``errors``, ``verbose``), and
+        nothing that changes what it computes.  Returns self."""
+        check_runtime_params(params)
+        return self.set_params(**params)
 
     # ------------------------------------------------------------------ API
     def fit(self, models, lddt, groups=None, validation_data=None):

@@ -162,6 +162,12 @@ def test_global_labels_and_unfitted_errors(casp_small):
     glob = [float(np.nanmean(y)) for y in local[:4]]
     est = _tiny_estimator(epochs=1).fit(models[:4], glob)
     assert np.isfinite(est.predict_global(models[:1])).all()
+    # runtime settings only: what the network computes cannot be changed this way
+    assert est.set_runtime(n_jobs=1, verbose=0, errors="raise", device="cpu") is est
+    assert est.errors == "raise"
+    with pytest.raises(ValueError, match="runtime"):
+        est.set_runtime(epochs=3)
+    assert est.epochs == 1
 
 
 def test_sklearn_clone_pipeline_gridsearch(casp_small):
