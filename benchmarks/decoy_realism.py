@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/decoy_realism.py [--n-natives 24] [--per-kind 4] [--kinds threaded misfold ...]
                                        [--corpus DIR] [--jobs 2] [--seed 0] [--relax-iterations 300]
-                                       [--no-append]
+                                       [--drop clashes_per_100 ...] [--no-append]
 
 Real models: the 392 CASP13 server models (``shared/data/casp13``, global lDDT from ``labels.json``).
 Decoys: ``--per-kind`` decoys of each kind for each of ``--n-natives`` natives drawn (seeded) from
@@ -93,8 +93,12 @@ def main(argv=None):
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--relax-iterations", type=int, default=None)
+    ap.add_argument("--drop", nargs="+", default=[], choices=list(FEATURES), metavar="FEATURE",
+                    help="also report the AUC without these features (which statistics give a "
+                         "kind away)")
     ap.add_argument("--no-append", action="store_true")
     args = ap.parse_args(argv)
+    kept = [k for k, name in enumerate(FEATURES) if name not in set(args.drop)]
     t0 = time.time()
 
     data = load_casp13()
@@ -126,8 +130,20 @@ def main(argv=None):
         source = (f"{args.per_kind} per kind for each of {args.n_natives} natives (seed "
                   f"{args.seed}) from natives/ and natives_extra/")
 
-    lines = ["| decoys | n | lDDT median (range) | matched per class | ROC AUC |",
-             "|---|---:|---|---:|---:|"]
+    without = f"ROC AUC without {', '.join(args.drop)}"
+
+    def aucs(x, y, g):
+        """(AUC, matched per class, AUC without the dropped features: '' when none)."""
+        auc, n = realism_auc(x, y, g, real_x, real_y, real_g, seed=args.seed)
+        if not args.drop:
+            return auc, n, ""
+        auc_kept, _ = realism_auc(x[:, kept], y, g, real_x[:, kept], real_y, real_g,
+                                  seed=args.seed)
+        return auc, n, f" {auc_kept:.3f} |"
+
+    lines = ["| decoys | n | lDDT median (range) | matched per class | ROC AUC |"
+             + (f" {without} |" if args.drop else ""),
+             "|---|---:|---|---:|---:|" + ("---:|" if args.drop else "")]
     feature_rows = []
     all_x, all_y, all_g = [], [], []
     for kind in args.kinds:
@@ -140,15 +156,15 @@ def main(argv=None):
         all_x.append(x)
         all_y.append(y)
         all_g.append(g)
-        auc, n = realism_auc(x, y, g, real_x, real_y, real_g, seed=args.seed)
+        auc, n, extra = aucs(x, y, g)
         lines.append(f"| {kind} | {len(sel)} | {np.median(y):.2f} ({y.min():.2f}-{y.max():.2f}) | "
-                     f"{n} | {auc:.3f} |")
+                     f"{n} | {auc:.3f} |{extra}")
         feature_rows.append((kind, np.median(x, axis=0)))
     if all_x:
         x, y, g = np.vstack(all_x), np.concatenate(all_y), np.concatenate(all_g)
-        auc, n = realism_auc(x, y, g, real_x, real_y, real_g, seed=args.seed)
+        auc, n, extra = aucs(x, y, g)
         lines.append(f"| all kinds together | {len(y)} | {np.median(y):.2f} ({y.min():.2f}-"
-                     f"{y.max():.2f}) | {n} | {auc:.3f} |")
+                     f"{y.max():.2f}) | {n} | {auc:.3f} |{extra}")
     table = "\n".join(lines)
     medians = ["| | " + " | ".join(FEATURES) + " |", "|---" * (len(FEATURES) + 1) + "|",
                "| CASP13 models | " + " | ".join(f"{v:.3g}" for v in np.median(real_x, 0)) + " |"]
