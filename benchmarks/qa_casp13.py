@@ -218,7 +218,8 @@ def leave_one_target_out(arch, feats, labels_true, groups, corpus, args, log=pri
     ``labels_true``: (per-residue, global) label pair of each CASP13 model; ``corpus``:
     (models, label pairs, groups) of the decoys (models built on demand).  With several
     ``--seeds``, one network per seed and the per-residue predictions averaged.
-    Returns (pred_local list, per-fold info list, {seed: pred_local list}).
+    Returns (ensemble, per-fold info list, {seed: network}): each a method
+    ({"global": ..., "local": [per-residue arrays]}), the ensemble the mean of the seeds.
     """
     c_models, c_labels, c_groups = corpus
     folds = []
@@ -249,10 +250,9 @@ def leave_one_target_out(arch, feats, labels_true, groups, corpus, args, log=pri
             f"val per-group Spearman {info['val_group_spearman']}), fit {info['fit_s']:.1f} s, "
             f"predict {info['predict_s']:.1f} s")
         folds.append(info)
+    by_seed = {seed: {"global": _global_of(p), "local": p} for seed, p in by_seed.items()}
     # the ensemble: per model, the mean over the seeds that predicted it
-    pred_local = mean_of({seed: {"local": p} for seed, p in by_seed.items()}, seeds,
-                         _global_of)["local"]
-    return pred_local, folds, by_seed
+    return mean_of(by_seed, seeds, _global_of), folds, by_seed
 
 
 # ----------------------------------------------------------------------------------------------- plots
@@ -406,15 +406,15 @@ def main(argv=None):
     fold_info = {}
     for arch in args.architectures:
         log(f"{arch}: leave-one-target-out, at most {args.epochs} epochs per fold")
-        pred_local, folds, by_seed = leave_one_target_out(arch, feats, labels_true, groups, corpus,
-                                                          args, log)
+        ensemble, folds, by_seed = leave_one_target_out(arch, feats, labels_true, groups, corpus,
+                                                        args, log)
         name = DISPLAY[arch]
         if len(by_seed) > 1:
             # each network of the ensemble alone, then their average
-            for seed, pred in by_seed.items():
-                methods[f"{name} (seed {seed})"] = {"global": _global_of(pred), "local": pred}
+            for seed, network in by_seed.items():
+                methods[f"{name} (seed {seed})"] = network
             name = f"{name} (ensemble of {len(by_seed)})"
-        methods[name] = {"global": _global_of(pred_local), "local": pred_local}
+        methods[name] = ensemble
         fold_info[name] = folds
 
     # -- predictions of earlier runs, and means over methods (models named target/model)
