@@ -28,12 +28,17 @@ GEOMETRY_KEYS = ("bond_std_n_ca", "bond_std_ca_c", "bond_std_c_n", "clashes_per_
 
 
 @pytest.fixture(scope="module")
-def natives():
+def native_files():
     from conftest import SHARED
     folder = SHARED / "data" / "natives"
     if not folder.exists():
         pytest.skip(f"natives not found under {folder}")
-    return [read_structure(folder / f"{name}.pdb") for name in NATIVES]
+    return [folder / f"{name}.pdb" for name in NATIVES]
+
+
+@pytest.fixture(scope="module")
+def natives(native_files):
+    return [read_structure(path) for path in native_files]
 
 
 @pytest.fixture(scope="module")
@@ -286,11 +291,8 @@ def test_build_corpus_reports_failures(natives, tmp_path):
         build_corpus([natives[0], natives[0]], tmp_path / "e", n_per_native=1, relax=False)
 
 
-def test_command_line(tmp_path, capsys):
-    from conftest import SHARED
-    native = SHARED / "data" / "natives" / "2j5y.pdb"
-    if not native.exists():
-        pytest.skip("natives not found")
+def test_command_line(native_files, tmp_path, capsys):
+    native = native_files[0]
     assert main([str(native), "--out", str(tmp_path / "cli"), "--n-per-native", "1",
                  "--no-relax", "--seed", "2", "--kinds", "auto=1"]) == 0
     assert "1 decoys of 1 natives" in capsys.readouterr().out
@@ -304,13 +306,10 @@ def test_command_line(tmp_path, capsys):
             assert "must be a positive number" in capsys.readouterr().err
 
 
-def test_command_line_relaxation_settings_are_recorded(tmp_path):
+def test_command_line_relaxation_settings_are_recorded(native_files, tmp_path):
     """The relaxation options of the command line reach the Relaxer and the file's parameters (a
     rerun with other settings rebuilds the native instead of mixing settings)."""
-    from conftest import SHARED
-    native = SHARED / "data" / "natives" / "2j5y.pdb"
-    if not native.exists():
-        pytest.skip("natives not found")
+    native = native_files[0]
     args = [str(native), "--out", str(tmp_path / "cli"), "--n-per-native", "1", "--seed", "2",
             "--kinds", "auto=1", "--relax-iterations", "40"]
     assert main(args + ["--relax-cutoff-nm", "0.8", "--relax-tolerance", "30"]) == 0
