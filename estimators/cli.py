@@ -238,6 +238,7 @@ def _cmd_train(args):
     ensemble = len(seeds) > 1
     # an ensemble trains --jobs networks at a time, one featurization worker each
     est = SixDQAEstimator(architecture=args.architecture, epochs=args.epochs,
+                          patience=args.patience,
                           learning_rate=args.learning_rate, n_jobs=1 if ensemble else args.jobs,
                           device=args.device, random_state=seeds[0],
                           verbose=0 if ensemble and args.jobs != 1 else 1)
@@ -334,6 +335,9 @@ def build_parser():
     t.add_argument("--epochs", type=int, default=20, metavar="N",
                    help="training epochs at most (early stopping on held-out targets; "
                         "default: %(default)s)")
+    t.add_argument("--patience", type=int, default=5, metavar="N",
+                   help="stop after N epochs without a better held-out per-group Spearman "
+                        "(default: %(default)s)")
     t.add_argument("--learning-rate", type=float, default=1e-3, metavar="LR",
                    help="Adam learning rate (default: %(default)s)")
     t.add_argument("--jobs", type=int, default=1, metavar="N",

@@ -103,3 +103,25 @@ def test_no_stray_library_output(tmp_path):
                           timeout=120, env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "" and proc.stderr == ""
+
+
+def test_train_passes_patience_and_epochs_to_the_estimator(tmp_path, monkeypatch):
+    import estimators.training_data as training_data
+    from estimators.qa_estimator import SixDQAEstimator
+    (tmp_path / "T0000").mkdir()
+    monkeypatch.setattr(training_data, "training_set",
+                        lambda **kw: (["m.pdb"], [None], [0.5], ["T0000"]))
+    monkeypatch.setattr("estimators.cli._casp13_folder", lambda value: str(tmp_path))
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fit(self, x, y, groups=None):
+        seen.update(patience=self.patience, epochs=self.epochs)
+        raise Stop
+
+    monkeypatch.setattr(SixDQAEstimator, "fit", fit)
+    # the command reports the exception as a one-line error and a non-zero status
+    assert main(["train", "-o", str(tmp_path / "m.npz"), "--epochs", "7", "--patience", "2"]) != 0
+    assert seen == {"patience": 2, "epochs": 7}
