@@ -9,6 +9,7 @@ is timed on the same models when installed.
     python benchmarks/bench_training.py [--device cpu] [--dtype float32] [--no-append]
                                         [--data natives_extra --min-res 150 --max-res 170]
                                         [--architectures 6dcnn-2 original] [--profile]
+                                        [--compare edge dense]
 
 ``original`` is the network of the authors' released code at this project's
 defaults: three 6D blocks 15 -> 12 -> 10 (two message-passing steps), L = 4.
@@ -53,6 +54,7 @@ from estimators.architectures import get_architecture  # noqa: E402
 from estimators.structures import read_structure  # noqa: E402
 from estimators.training import Adam  # noqa: E402
 from fourier6d.message_passing import clear_frames_cache  # noqa: E402
+from fourier6d._backend import get_array_module  # noqa: E402
 
 PAPER_MINUTES = {"baseline": 5.0, "6dcnn-1": 6.0, "6dcnn-2": 15.0}
 PAPER_PARAMS = {"baseline": 21026, "6dcnn-1": 187326, "6dcnn-2": 283426}
@@ -122,11 +124,14 @@ class OperatorProfile:
                      "take_rows"):
             self._patch(net, attr, attr)
         mp = importlib.import_module("fourier6d.message_passing")
-        self._patch(mp, "message_passing", "message_passing forward (messages)")
+        self._patch(mp, "node_message_passing", "message_passing forward (messages)")
+        self._patch(mp, "message_passing", "message_passing forward (messages, relative frames)")
         # the geometry of each formulation (the messages are timed as primitives below)
         self._patch(mp, "edge_operators", "message_passing: edge_operators (dense geometry)")
+        self._patch(mp, "node_wigner", "message_passing: node Wigner matrices")
         zm = importlib.import_module("fourier6d.zmessage")
         self._patch(zm, "edge_frames", "message_passing: edge_frames (geometry)")
+        self._patch(zm, "translation_frames", "message_passing: translation_frames (geometry)")
         for f, maker in list(primitive_vjps.items()):
             # primitives keep their raw function in ``fun`` (autograd.tracer.primitive)
             module = getattr(getattr(f, "fun", None), "__module__", "") or ""
@@ -148,19 +153,37 @@ class OperatorProfile:
         self._undo.clear()
 
 
-class dense_message_passing:
-    """Within the block, :func:`fourier6d.message_passing.message_passing` uses the dense
-    per-edge operators (``method="dense"``)."""
+class relative_message_passing:
+    """Within the block, the networks' message passing (``node_message_passing``) runs as
+    :func:`fourier6d.message_passing.message_passing` on the relative transforms
+    ``R_ij = F_i^T F_j``, ``t_ij = F_i^T (o_j - o_i)`` (computed here, in the working dtype,
+    as the featurizer stores them) with ``method``: ``"z"``, rotation into each edge's frame
+    per edge, or ``"dense"``, one dense operator per edge."""
+
+    def __init__(self, method):
+        self.method = method
 
     def __enter__(self):
-        import functools
         import importlib
         self.mp = importlib.import_module("fourier6d.message_passing")
-        self.saved = self.mp.message_passing
-        self.mp.message_passing = functools.partial(self.saved, method="dense")
+        self.saved = self.mp.node_message_passing
+        relative = self.mp.message_passing
+        method = self.method
+
+        def node_message_passing(coeffs, nbr_idx, nbr_mask, frames, origins, grid,
+                                 edge_weight=None):
+            xp = get_array_module(frames)
+            dtype = getattr(coeffs, "_value", coeffs).dtype
+            Fi = frames[:, None]
+            Fj = frames[nbr_idx]
+            R_ij = (xp.swapaxes(Fi, -1, -2) @ Fj).astype(dtype)
+            t_ij = xp.einsum("nkba,nkb->nka", Fi, origins[nbr_idx] - origins[:, None]).astype(dtype)
+            return relative(coeffs, nbr_idx, nbr_mask, R_ij, t_ij, grid,
+                            edge_weight=edge_weight, method=method)
+        self.mp.node_message_passing = node_message_passing
 
     def __exit__(self, *exc):
-        self.mp.message_passing = self.saved
+        self.mp.node_message_passing = self.saved
 
 
 def print_profile(profiles, total, label):
@@ -200,9 +223,12 @@ def main(argv=None):
     ap.add_argument("--no-inference", action="store_true")
     ap.add_argument("--profile", action="store_true",
                     help="per-operator time shares of a training iteration")
-    ap.add_argument("--compare-dense", action="store_true",
-                    help="also time networks with message passing with the dense per-edge operators "
-                         "(method='dense'), iterations alternating with the default's")
+    ap.add_argument("--compare", nargs="+", default=[], choices=["edge", "dense"],
+                    help="also time networks with message passing in relative frames: 'edge', a "
+                         "rotation into each edge's frame per edge (method='z'), 'dense', one dense "
+                         "operator per edge (method='dense'); iterations alternating with the "
+                         "default's (node frames)")
+    ap.add_argument("--compare-dense", action="store_true", help="same as --compare dense")
     ap.add_argument("--original-seconds", type=float, default=14.0,
                     help="the original implementation's seconds per 16-model iteration (79 residues)")
     args = ap.parse_args(argv)
@@ -257,34 +283,37 @@ def main(argv=None):
 
         t_start = [0.0]
         iteration()  # warm-up (tables, numba)
-        dense = args.compare_dense and len(spec["blocks"]) > 1
-        if dense:
-            with dense_message_passing():
+        compare = list(dict.fromkeys(args.compare + (["dense"] if args.compare_dense else [])))
+        compare = compare if len(spec["blocks"]) > 1 else []
+        methods = {"edge": "z", "dense": "dense"}
+        for name in compare:
+            with relative_message_passing(methods[name]):
                 iteration()
-        times, dense_times, cpu, dense_cpu = [], [], [], []
+        times, cpu = [], []
+        other = {name: ([], []) for name in compare}
         for _ in range(args.iterations):
             t0, c0 = time.perf_counter(), time.process_time()
             iteration()
             times.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
             gemm.append(gemm_seconds(repeat=1))
-            if dense:
-                with dense_message_passing():
+            for name in compare:
+                with relative_message_passing(methods[name]):
                     t0, c0 = time.perf_counter(), time.process_time()
                     iteration()
-                    dense_times.append(time.perf_counter() - t0)
-                    dense_cpu.append(time.process_time() - c0)
+                    other[name][0].append(time.perf_counter() - t0)
+                    other[name][1].append(time.process_time() - c0)
         t_iter = float(np.median(times))
         t_gemm = float(np.median(gemm))
         print(f"{arch}: iteration {min(times):.3f}-{max(times):.3f} s (median {t_iter:.3f}); "
               f"{t_iter / t_gemm:.1f} float32 GEMMs of 2048^3 ({t_gemm * 1e3:.1f} ms, same process); "
               f"CPU time (all threads) {min(cpu):.2f}-{max(cpu):.2f} s", flush=True)
-        if dense:
-            t_dense = float(np.median(dense_times))
-            print(f"{arch} with dense message passing: {min(dense_times):.3f}-{max(dense_times):.3f} s "
-                  f"(median {t_dense:.3f}; {t_dense / t_gemm:.1f} GEMMs); edge frames "
-                  f"{t_dense / t_iter:.2f}x faster; CPU time {min(dense_cpu):.2f}-{max(dense_cpu):.2f} s "
-                  f"({np.median(dense_cpu) / np.median(cpu):.2f}x the edge frames')", flush=True)
+        for name, (wall, work) in other.items():
+            t_other = float(np.median(wall))
+            print(f"{arch} with {name} message passing (relative frames): {min(wall):.3f}-"
+                  f"{max(wall):.3f} s (median {t_other:.3f}; {t_other / t_gemm:.1f} GEMMs); node "
+                  f"frames {t_other / t_iter:.2f}x faster; CPU time {min(work):.2f}-{max(work):.2f} s "
+                  f"({np.median(work) / np.median(cpu):.2f}x the node frames')", flush=True)
         if arch == ORIGINAL:
             print(f"{arch}: {args.original_seconds / t_iter:.0f}x faster than the original "
                   f"implementation's {args.original_seconds} s per 16 models of 79 residues "

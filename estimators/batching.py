@@ -27,6 +27,9 @@ class Batch:
     edge_aa_pair, edge_topo : (N, Kn) int
     edge_rot : (N, Kn, 3, 3), edge_trans : (N, Kn, 3)
     edge_weight : (N, Kn)        smooth cut-off weight of each edge (0 = padding)
+    node_frames : (N, 3, 3)      each node's frame F_i (columns = local axes), float64
+    node_origins : (N, 3)        each node's origin o_i (CA), float64; message passing
+                                 uses R_ij = F_i^T F_j and t_ij = F_i^T (o_j - o_i)
     node_model : (N,) int        which model (0..B-1) each node belongs to
     n_models : int
     node_slices : list of slice  nodes of each model
@@ -41,6 +44,8 @@ class Batch:
     edge_rot: np.ndarray
     edge_trans: np.ndarray
     edge_weight: np.ndarray
+    node_frames: np.ndarray
+    node_origins: np.ndarray
     node_model: np.ndarray
     n_models: int
     node_slices: list
@@ -112,4 +117,8 @@ def collate(features, dtype=None):
                  edge_aa_pair=np.concatenate(pair), edge_topo=np.concatenate(topo),
                  edge_rot=np.concatenate(rot), edge_trans=np.concatenate(trans),
                  edge_weight=np.concatenate(weight),
+                 node_frames=np.concatenate([np.asarray(f.frames, dtype=np.float64)
+                                             for f in features]),
+                 node_origins=np.concatenate([np.asarray(f.origins, dtype=np.float64)
+                                              for f in features]),
                  node_model=np.concatenate(owner), n_models=len(features), node_slices=slices)

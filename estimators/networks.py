@@ -95,8 +95,9 @@ def batch_to_device(batch, xp, dtype):
         "atom_type": xp.asarray(batch.atom_type),
         "nbr_idx": xp.asarray(batch.nbr_idx),
         "nbr_mask": xp.asarray(batch.nbr_mask),
-        "edge_rot": xp.asarray(batch.edge_rot, dtype=dtype),
-        "edge_trans": xp.asarray(batch.edge_trans, dtype=dtype),
+        # node frames and origins for message passing (geometry, kept in float64)
+        "node_frames": xp.asarray(batch.node_frames, dtype=np.float64),
+        "node_origins": xp.asarray(batch.node_origins, dtype=np.float64),
         "node_model": xp.asarray(batch.node_model),
         "n_models": batch.n_models,
     }
@@ -125,9 +126,10 @@ def continuous_part(params, spec, dev, grid):
     F = embed_atoms(dev["atom_basis"], dev["atom_type"], params["embed"])
     for b in range(len(spec["blocks"])):
         if b > 0:
-            from fourier6d.message_passing import message_passing
-            F = F + message_passing(F, dev["nbr_idx"], dev["nbr_mask"], dev["edge_rot"],
-                                    dev["edge_trans"], grid, edge_weight=dev["edge_weight"])
+            from fourier6d.message_passing import node_message_passing
+            F = F + node_message_passing(F, dev["nbr_idx"], dev["nbr_mask"], dev["node_frames"],
+                                         dev["node_origins"], grid,
+                                         edge_weight=dev["edge_weight"])
         F = block_6d(params, b, F, grid)
     return F
 
@@ -185,20 +187,27 @@ def forward_chunked(params, spec, dev, grid, max_nodes):
     n = dev["atom_basis"].shape[0]
     if max_nodes is None or n <= int(max_nodes) or len(spec["blocks"]) < 2:
         return forward(params, spec, dev, grid)
-    from fourier6d.message_passing import message_passing
+    from fourier6d.message_passing import node_wigner, translate_messages
+    from fourier6d.rotation import rotate
     xp = get_array_module(dev["atom_basis"])
     chunks = [slice(s, min(s + int(max_nodes), n)) for s in range(0, n, int(max_nodes))]
     # --- as continuous_part, chunk by chunk
     F = xp.concatenate([embed_atoms(dev["atom_basis"][c], dev["atom_type"][c], params["embed"])
                         for c in chunks])
+    D = node_wigner(dev["node_frames"], spec["lmax"], F.dtype)
+    origins = dev["node_origins"]
     for b in range(len(spec["blocks"])):
         out = []
+        # message passing as node_message_passing: every source rotated to global axes
+        # once, each chunk's sums translated there and rotated back to its receivers' frames
+        H = rotate(F, D) if b > 0 else None
         for c in chunks:
             x = F[c]
             if b > 0:
-                x = x + message_passing(F, dev["nbr_idx"][c], dev["nbr_mask"][c], dev["edge_rot"][c],
-                                        dev["edge_trans"][c], grid,
-                                        edge_weight=dev["edge_weight"][c])
+                m = translate_messages(H, dev["nbr_idx"][c], dev["nbr_mask"][c], origins[c],
+                                       grid, edge_weight=dev["edge_weight"][c],
+                                       src_origins=origins)
+                x = x + rotate(m, xp.swapaxes(D[c], -1, -2))
             out.append(block_6d(params, b, x, grid))
         F = xp.concatenate(out)
     switched = xp.concatenate([switch_to_vector(F[c], params["switch_w"], grid) for c in chunks])

@@ -49,9 +49,9 @@ def applicable_frames(t):
 
 def applicable(coeffs, fr):
     """True when :func:`forward` / :func:`vjp` handle ``coeffs`` with frames ``fr``."""
-    return (AVAILABLE and type(coeffs) is np.ndarray and type(fr.rot) is np.ndarray
+    return (AVAILABLE and type(coeffs) is np.ndarray and type(fr.roty) is np.ndarray
             and coeffs.ndim == 4 and coeffs.dtype in (np.float32, np.float64)
-            and fr.rot.dtype == coeffs.dtype)
+            and fr.roty.dtype == coeffs.dtype)
 
 
 if AVAILABLE:
@@ -102,8 +102,9 @@ if AVAILABLE:
 
     @_jit
     def _frames_range(e0, e1, alpha, beta, gamma, theta, d, phi, w, J, lmax, rho, ztab,
-                      rot, roty, zcos, zsin, tz):
-        """Geometry of edges e0 <= e < e1 (see :func:`frames`)."""
+                      rot, roty, zcos, zsin, tz, general, ucos, usin):
+        """Geometry of edges e0 <= e < e1 (see :func:`frames`); without ``general`` no
+        D(S R) (``rot`` unused) and the unweighted cos/sin(m phi) in ``ucos``, ``usin``."""
         Q = (lmax + 1) * (lmax + 1)
         P = rho.shape[0]
         L2 = 2 * lmax
@@ -125,7 +126,7 @@ if AVAILABLE:
         tzb = np.empty((n_tz, nk))
         for b0 in range(e0, e1, BLOCK):
             nb = min(BLOCK, e1 - b0)
-            for r in range(2):
+            for r in range(0 if general else 1, 2):
                 if r == 0:
                     _wigner_lanes(b0, nb, alpha, beta, gamma, J, lmax, trig, A, B, C, Dt)
                     dst = rot
@@ -151,8 +152,12 @@ if AVAILABLE:
             for v in range(nb):
                 e = b0 + v
                 for m in range(lmax + 1):
-                    zcos[e, m] = w[e] * trig[0, m, v]
-                    zsin[e, m] = w[e] * trig[1, m, v]
+                    if general:
+                        zcos[e, m] = w[e] * trig[0, m, v]
+                        zsin[e, m] = w[e] * trig[1, m, v]
+                    else:
+                        ucos[e, m] = trig[0, m, v]
+                        usin[e, m] = trig[1, m, v]
             nkb = P * nb
             for p in range(P):
                 for v in range(nb):
@@ -277,6 +282,32 @@ if AVAILABLE:
             off += n * n
 
     @_inline
+    def _rotate_z_back(zc, zs, g, X, lmax):
+        """X = Z(-phi) g per degree, ``zc[m]``, ``zs[m]`` the (weighted) cos/sin(m phi):
+        [Z^T u]_m = cos(m phi) u_m + sin(m phi) u_-m, the rows m and -m in one pass (each
+        input load serves two outputs; one row at a time did not vectorise: 5x slower)."""
+        PC = X.shape[1]
+        for l in range(lmax + 1):
+            c0 = l * l + l
+            x = X[c0]
+            u = g[c0]
+            c = zc[0]
+            for v in range(PC):
+                x[v] = c * u[v]
+            for am in range(1, l + 1):
+                c = zc[am]
+                s = zs[am]
+                xp = X[c0 + am]
+                xm = X[c0 - am]
+                up = g[c0 + am]
+                um = g[c0 - am]
+                for v in range(PC):
+                    a = up[v]
+                    b = um[v]
+                    xp[v] = c * a + s * b
+                    xm[v] = c * b - s * a
+
+    @_inline
     def _translate_z(tze, toff, X, Y, lmax, Cp, transpose, texp):
         """Y = T_z X per m (T_z^T when ``transpose``), all radii at once; rows (Q, P Cp).
 
@@ -362,6 +393,61 @@ if AVAILABLE:
                         o[c] = a[p * Cp + c]
 
     @_jit_fma
+    def _translate_range(i0, i1, src, ptr, order, ordered, other, pair, flip, w, roty, ucos,
+                         usin, tz, toff, lmax, transpose, out):
+        """Translation-only frames: out[i] = sum over the edges e of row i (``ptr``; edge
+        ``order[k]`` unless ``ordered``) of ``w[e] T(t_e) src[other[e]]``, i0 <= i < i1, with
+        T(t) = Z(phi) D_y T_z D_y^T Z(-phi) from the geometry of pair k = ``pair[e]``; T_z^T
+        when ``flip[e]`` differs from ``transpose`` (a reverse edge, t = -t_k:
+        T(-t) = T(t)^T; or the VJP over sources).  src: (n, Q, P C); out: (rows, P, Q, C)."""
+        N, P, Q, C = out.shape
+        PC = src.shape[2]
+        Cp = PC // P
+        dt = out.dtype
+        X = np.empty((Q, PC), dtype=dt)
+        Y = np.empty((Q, PC), dtype=dt)
+        acc = np.empty((Q, PC), dtype=dt)
+        texp = np.empty(((lmax + 1) * (lmax + 1), PC), dtype=dt)
+        for i in range(i0, i1):
+            for q in range(Q):
+                for v in range(PC):
+                    acc[q, v] = 0.0
+            for k in range(ptr[i], ptr[i + 1]):
+                e = k if ordered else order[k]
+                g = pair[e]
+                we = w[e]
+                _rotate_z_back(ucos[g], usin[g], src[other[e]], X, lmax)
+                _rotate_rows(roty[g], X, Y, lmax, True, True, False)
+                _translate_z(tz[g], toff, Y, X, lmax, Cp, flip[e] != transpose, texp)
+                _rotate_rows(roty[g], X, Y, lmax, False, True, False)
+                # acc += w Z(phi) Y: [Z v]_m = cos(m phi) v_m - sin(m phi) v_-m, the rows m and
+                # -m in one pass
+                for l in range(lmax + 1):
+                    c0 = l * l + l
+                    a0 = acc[c0]
+                    y0 = Y[c0]
+                    for v in range(PC):
+                        a0[v] += we * y0[v]
+                    for am in range(1, l + 1):
+                        c = we * ucos[g, am]
+                        sn = we * usin[g, am]
+                        ap = acc[c0 + am]
+                        an = acc[c0 - am]
+                        yp = Y[c0 + am]
+                        yn = Y[c0 - am]
+                        for v in range(PC):
+                            u = yp[v]
+                            t = yn[v]
+                            ap[v] += c * u - sn * t
+                            an[v] += c * t + sn * u
+            for p in range(P):
+                for q in range(Q):
+                    o = out[i, p, q]
+                    a = acc[q]
+                    for c in range(C):
+                        o[c] = a[p * Cp + c]
+
+    @_jit_fma
     def _vjp_range(j0, j1, gt, src_ptr, src_order, erecv, rot, roty, zcos, zsin, tz, toff, lmax,
                    grad):
         """grad[j] = sum over the edges leaving source j of the transposed steps applied to
@@ -380,23 +466,8 @@ if AVAILABLE:
                     acc[q, v] = 0.0
             for idx in range(src_ptr[j], src_ptr[j + 1]):
                 e = src_order[idx]
-                g = gt[erecv[e]]
-                # X = w Z(-phi) g: [Z^T u]_m = cos(m phi) u_m + sin(m phi) u_-m
-                for l in range(lmax + 1):
-                    for m in range(-l, l + 1):
-                        q = l * l + l + m
-                        x = X[q]
-                        u = g[q]
-                        if m == 0:
-                            c = zcos[e, 0]
-                            for v in range(PC):
-                                x[v] = c * u[v]
-                        else:
-                            c = zcos[e, abs(m)]
-                            s = zsin[e, abs(m)] if m > 0 else -zsin[e, abs(m)]
-                            up = g[l * l + l - m]
-                            for v in range(PC):
-                                x[v] = c * u[v] + s * up[v]
+                # X = w Z(-phi) g
+                _rotate_z_back(zcos[e], zsin[e], gt[erecv[e]], X, lmax)
                 _rotate_rows(roty[e], X, Y, lmax, True, True, False)
                 _translate_z(tz[e], toff, Y, X, lmax, Cp, True, texp)
                 _rotate_rows(rot[e], X, acc, lmax, True, False, True)
@@ -435,7 +506,10 @@ def _outputs(shapes, dtype):
 
 def frames(t, R, w, grid, lmax, dtype):
     """Edge-frame geometry of edges (float64 ``t`` (E, 3), ``R`` (E, 3, 3), weights ``w`` (E,)):
-    ``(rot, roty, zcos, zsin, tz)`` as :class:`fourier6d.zmessage.EdgeFrames` holds them."""
+    ``(rot, roty, zcos, zsin, tz)`` as :class:`fourier6d.zmessage.EdgeFrames` holds them.
+
+    ``R`` None: translation-only frames, ``(roty, ucos, usin, tz)`` (no D(S R); ``ucos``,
+    ``usin`` the unweighted cos/sin(m phi); ``w`` unused)."""
     from ._numba_wigner import _swap_tables
     from .rotation import matrix_to_euler
     from .translation import rotation_to_z
@@ -445,23 +519,35 @@ def frames(t, R, w, grid, lmax, dtype):
     d = np.sqrt(rxy * rxy + t[:, 2] ** 2)
     theta = np.arctan2(rxy, t[:, 2])
     phi = np.arctan2(t[:, 1], t[:, 0])
-    alpha, beta, gamma = (np.ascontiguousarray(a) for a in
-                          matrix_to_euler(np.matmul(rotation_to_z(t), R)))
+    general = R is not None
+    if general:
+        alpha, beta, gamma = (np.ascontiguousarray(a) for a in
+                              matrix_to_euler(np.matmul(rotation_to_z(t), R)))
+    else:
+        alpha = beta = gamma = theta
     from .zmessage import z_table_dense
     S = int(block_offsets(lmax)[-1])
     P = grid.n_radial
     ztab = z_table_dense(lmax)
-    rot, roty, zcos, zsin, tz = _outputs(((E, S), (E, S), (E, lmax + 1), (E, lmax + 1),
-                                          (E, P, ztab.shape[1])), dtype)
+    shapes = ((E, S), (E, lmax + 1), (E, lmax + 1), (E, P, ztab.shape[1]))
+    if general:
+        rot, roty, zcos, zsin, tz = _outputs(((E, S),) + shapes, dtype)
+        ucos = usin = zcos[:0]
+    else:
+        roty, ucos, usin, tz = _outputs(shapes, dtype)
+        rot = roty[:0]
+        zcos = zsin = ucos[:0]
     n_threads = min(default_threads(), max(1, E // EDGES_PER_THREAD))
     n_ranges = n_threads if n_threads == 1 else min(n_threads * RANGES_PER_THREAD,
                                                     max(1, E // BLOCK))
     args = (alpha, beta, gamma, np.ascontiguousarray(theta), d,
             np.ascontiguousarray(phi), np.ascontiguousarray(w, dtype=np.float64),
             _swap_tables(lmax), int(lmax), grid.points(np, np.float64), ztab, rot, roty, zcos, zsin,
-            tz)
+            tz, general, ucos, usin)
     _run(_frames_range, _split(E, n_ranges), n_threads, args)
-    return rot, roty, zcos, zsin, tz
+    if general:
+        return rot, roty, zcos, zsin, tz
+    return roty, ucos, usin, tz
 
 
 #: Ranges per thread: the threads take ranges in turn, so a thread slowed down by other work
@@ -514,6 +600,12 @@ def forward(coeffs, fr):
     n_src, P, Q, C = coeffs.shape
     src = _rows(coeffs)
     out = np.empty((fr.n_nodes, P, Q, C), dtype=coeffs.dtype)
+    if fr.rot is None:
+        args = (src, fr.row_ptr, fr.src, True, fr.src, fr.pair, fr.flip, fr.weight, fr.roty,
+                fr.ucos, fr.usin, fr.tz, _offsets(fr), int(fr.lmax), False, out)
+        bounds, n_threads = _ranges(fr.row_ptr)
+        _run(_translate_range, bounds, n_threads, args)
+        return out
     args = (src, fr.row_ptr, fr.src, fr.rot, fr.roty, fr.zcos, fr.zsin, fr.tz, _offsets(fr),
             int(fr.lmax), out)
     bounds, n_threads = _ranges(fr.row_ptr)
@@ -525,6 +617,12 @@ def vjp(g, fr, shape):
     """Gradient (n_src, P, Q, C) of the messages' cotangent ``g`` (N, P, Q, C)."""
     gt = _rows(g)
     grad = np.empty(shape, dtype=g.dtype)
+    if fr.rot is None:
+        args = (gt, fr.src_ptr, fr.src_order, False, fr.recv, fr.pair, fr.flip, fr.weight,
+                fr.roty, fr.ucos, fr.usin, fr.tz, _offsets(fr), int(fr.lmax), True, grad)
+        bounds, n_threads = _ranges(fr.src_ptr)
+        _run(_translate_range, bounds, n_threads, args)
+        return grad
     args = (gt, fr.src_ptr, fr.src_order, fr.recv, fr.rot, fr.roty, fr.zcos, fr.zsin, fr.tz,
             _offsets(fr), int(fr.lmax), grad)
     bounds, n_threads = _ranges(fr.src_ptr)

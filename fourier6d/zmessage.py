@@ -56,6 +56,15 @@ and the VJP runs the forward kernels on the cotangent: ordered sums per
 receiver, no pass over sources (1.35x less CPU time than the transposed steps
 on the 16-model 6DCNN-2 batch).
 
+Translation-only frames (:func:`translation_frames`) serve message passing
+between coefficients that share one set of axes (the networks rotate every
+residue's coefficients to global axes once and back once,
+:func:`fourier6d.message_passing.node_message_passing`): per edge
+``w Z(phi) D_y(theta) T_z D_y(theta)^T Z(-phi)``, 345 multiply-adds per
+column at L = 4, and a geometry of D_y, cos/sin(m phi) and T_z only, one row
+per edge and its reverse (``T(-t) = T(t)^T``: the reverse applies the
+transposed T_z), about a third of the edge frames' geometry time.
+
 The array-agnostic path here (NumPy, CuPy) runs the four steps as batched
 ``matmul`` over chunks of edges; on NumPy with Numba the fused kernels of
 :mod:`fourier6d._numba_zmessage` run them edge by edge in cache.  The sums
@@ -75,7 +84,8 @@ from .gather import scatter_add_rows, sum_rows_by_index
 from .harmonics import lmax_of, n_coef, spherical_jn
 from .radial import RadialGrid
 
-__all__ = ["EdgeFrames", "edge_frames", "pass_messages_z", "reverse_edges",
+__all__ = ["EdgeFrames", "edge_frames", "translation_frames", "pass_messages_z",
+           "reverse_edges",
            "z_translation_blocks", "multiply_adds", "frame_floats"]
 
 #: Elements of the largest temporary of one chunk of the array path (16 MB in float32).
@@ -192,8 +202,10 @@ class EdgeFrames:
         Edges of receiver i: ``row_ptr[i]:row_ptr[i+1]``.
     src_order, src_ptr : int arrays, shapes (E,), (n_src + 1,)
         Edges by source (the VJP): ``src_order[src_ptr[j]:src_ptr[j+1]]``, in receiver order.
-    rot : array, shape (E, sum_l (2l+1)^2)
-        Diagonal blocks of ``D(S R)`` (row-major per degree, packed).
+    rot : array, shape (E, sum_l (2l+1)^2), or None
+        Diagonal blocks of ``D(S R)`` (row-major per degree, packed).  None for
+        translation-only frames (:func:`translation_frames`): the sources' coefficients are
+        then in the receivers' axes already, and the first step is ``D_y(theta)^T Z(-phi)``.
     roty : array, same shape
         Diagonal blocks of ``D_y(theta)``.
     zcos, zsin : arrays, shape (E, L + 1)
@@ -205,6 +217,14 @@ class EdgeFrames:
         Every edge j -> i has its reverse i -> j with the same weight (to 8 units in the
         last place of the frames' dtype), sources being the receivers: the VJP is then
         the messages of the cotangent (:func:`reverse_edges`).
+    pair, flip, weight : arrays, shape (E,), or None
+        Translation-only frames: the geometry of edge e is that of row ``pair[e]`` of
+        ``roty``, ``ucos``, ``usin`` and ``tz`` (an edge and its reverse share one row:
+        ``T(-t) = T(t)^T``, so a reverse edge, ``flip[e]``, applies the transposed T_z), and
+        its weight is ``weight[e]``.
+    ucos, usin : arrays, shape (n_pairs, L + 1), or None
+        Translation-only frames: ``cos(m phi)``, ``sin(m phi)`` (unweighted).  Their
+        ``zcos``, ``zsin`` are None.
     """
 
     lmax: int
@@ -222,6 +242,11 @@ class EdgeFrames:
     zsin: object
     tz: object
     symmetric: bool = False
+    ucos: object = None
+    usin: object = None
+    pair: object = None
+    flip: object = None
+    weight: object = None
 
     @property
     def n_edges(self):
@@ -229,14 +254,16 @@ class EdgeFrames:
 
     @property
     def dtype(self):
-        return self.rot.dtype
+        return self.roty.dtype
 
     def astype(self, dtype):
         """These frames with the floating arrays in ``dtype`` (self when already so)."""
         dtype = np.dtype(dtype)
         if dtype == self.dtype:
             return self
-        cast = {k: getattr(self, k).astype(dtype) for k in ("rot", "roty", "zcos", "zsin", "tz")}
+        cast = {k: getattr(self, k).astype(dtype)
+                for k in ("rot", "roty", "zcos", "zsin", "tz", "ucos", "usin", "weight")
+                if getattr(self, k) is not None}
         return EdgeFrames(**{**self.__dict__, **cast})
 
 
@@ -254,20 +281,26 @@ def _polar(t, xp):
 
 def _frames_array(t, R, w, grid, lmax, dtype, xp):
     """Wigner blocks, weighted z-rotation factors and T_z entries of the edges (array path,
-    float64 inside)."""
+    float64 inside); ``R`` None: translation-only frames ``(roty, ucos, usin, tz)``, as
+    :func:`_numba_zmessage.frames` gives them."""
     from .rotation import matrix_to_euler, wigner_blocks
     from .translation import rotation_to_z
     d, theta, phi = _polar(t, xp)
-    R1 = rotation_to_z(t) @ R                                   # source frame -> edge frame
-    a, b, g = matrix_to_euler(R1)
-    rot = _packed_blocks(wigner_blocks(lmax, a, b, g), xp)
     zero = xp.zeros_like(theta)
     roty = _packed_blocks(wigner_blocks(lmax, zero, theta, zero), xp)
     mphi = phi[:, None] * xp.arange(lmax + 1, dtype=phi.dtype)
-    zcos, zsin = w[:, None] * xp.cos(mphi), w[:, None] * xp.sin(mphi)
+    ucos, usin = xp.cos(mphi), xp.sin(mphi)
     jl = spherical_jn(2 * lmax, d[:, None] * grid.points(xp, np.float64)[None, :])
     tz = z_translation_entries(jl, lmax)
-    return tuple(x.astype(dtype, copy=False) for x in (rot, roty, zcos, zsin, tz))
+    if R is None:
+        parts = (roty, ucos, usin, tz)
+    else:
+        zcos, zsin = w[:, None] * ucos, w[:, None] * usin
+        R1 = rotation_to_z(t) @ R                               # source frame -> edge frame
+        a, b, g = matrix_to_euler(R1)
+        rot = _packed_blocks(wigner_blocks(lmax, a, b, g), xp)
+        parts = (rot, roty, zcos, zsin, tz)
+    return tuple(x.astype(dtype, copy=False) for x in parts)
 
 
 def edge_frames(R_ij, t_ij, grid, lmax, nbr_idx, nbr_mask, edge_weight=None, n_src=None):
@@ -295,7 +328,6 @@ def edge_frames(R_ij, t_ij, grid, lmax, nbr_idx, nbr_mask, edge_weight=None, n_s
         In the floating dtype of ``t_ij`` (float64 for integer input) and its
         array module; computed in float64.
     """
-    from .message_passing import _check_graph, _edge_weight
     if not isinstance(grid, RadialGrid):
         raise TypeError(f"grid must be a RadialGrid, got {type(grid).__name__}")
     if getattr(t_ij, "ndim", 0) != 3 or t_ij.shape[-1] != 3:
@@ -308,12 +340,115 @@ def edge_frames(R_ij, t_ij, grid, lmax, nbr_idx, nbr_mask, edge_weight=None, n_s
     from .translation import _as_lmax
     lmax = _as_lmax(lmax)
     xp = get_array_module(R_ij, t_ij, nbr_idx)
+    t_ij = xp.asarray(t_ij)
+    dtype = t_ij.dtype if t_ij.dtype.kind == "f" else np.dtype(np.float64)
+    graph = _graph_edges(nbr_idx, nbr_mask, edge_weight, n_src, xp)
+    flat = graph["flat"]
+    t = t_ij.reshape(-1, 3)[flat].astype(np.float64)
+    R = xp.asarray(R_ij).reshape(-1, 3, 3)[flat].astype(np.float64)
+    if _numba_zmessage.applicable_frames(t):
+        parts = _numba_zmessage.frames(t, R, graph["w"], grid, lmax, dtype)
+    else:
+        parts = _frames_array(t, R, graph["w"], grid, lmax, dtype, xp)
+    return _edge_frames_of(graph, grid, lmax, dtype, *parts)
+
+
+def translation_frames(origins, grid, lmax, nbr_idx, nbr_mask, edge_weight=None,
+                       src_origins=None, dtype=None):
+    """Geometry of message passing between nodes whose coefficients share one set of axes.
+
+    The message of edge (i, k), source j = nbr_idx[i, k], is ``w T(o_j - o_i) H_j`` with
+    ``T(t) = Z(phi) D_y(theta) T_z(|t|) D_y(theta)^T Z(-phi)`` ((theta, phi) the polar angles
+    of t): no rotation between frames.  With node frames F (columns = local axes),
+    ``T(t_ij) D(R_ij) = D(F_i^T) T(o_j - o_i) D(F_j)`` for ``R_ij = F_i^T F_j`` and
+    ``t_ij = F_i^T (o_j - o_i)`` (equivariance of the translations), so the messages of
+    :func:`edge_frames` are those of these frames between two per-node rotations
+    (:func:`fourier6d.message_passing.node_message_passing`): per edge and column,
+    45 + 85 + 85 + 85 + 45 = 345 multiply-adds at L = 4 instead of 380, and no Wigner
+    blocks of a general rotation in the geometry (their evaluation was about a third of it).
+
+    Parameters
+    ----------
+    origins : array, shape (N, 3)
+        Receivers' positions o_i.
+    grid : RadialGrid
+    lmax : int
+    nbr_idx : int array, shape (N, K)
+        Source j of each slot (a row of ``src_origins``).
+    nbr_mask : bool array, shape (N, K)
+    edge_weight : float array, shape (N, K), optional
+        As in :func:`edge_frames`.
+    src_origins : array, shape (n_src, 3), optional
+        Sources' positions (default ``origins``).
+    dtype : dtype, optional
+        Floating dtype of the frames (default: that of ``origins``, float64 for integers);
+        computed in float64 whatever it is.
+
+    Returns
+    -------
+    EdgeFrames
+        With ``rot`` None.
+    """
+    if not isinstance(grid, RadialGrid):
+        raise TypeError(f"grid must be a RadialGrid, got {type(grid).__name__}")
+    from .translation import _as_lmax
+    lmax = _as_lmax(lmax)
+    xp = get_array_module(origins, nbr_idx)
+    origins = xp.asarray(origins)
+    same_origins = src_origins is None or src_origins is origins
+    src_origins = origins if src_origins is None else xp.asarray(src_origins)
+    for name, o in (("origins", origins), ("src_origins", src_origins)):
+        if o.ndim != 2 or o.shape[1] != 3:
+            raise ValueError(f"{name} must have shape (n, 3), got {tuple(o.shape)}")
+        if not bool(xp.all(xp.isfinite(o))):
+            raise ValueError(f"{name} must be finite")
+    if tuple(nbr_idx.shape[:1]) != tuple(origins.shape[:1]):
+        raise ValueError(f"nbr_idx {tuple(nbr_idx.shape)} does not match origins "
+                         f"{tuple(origins.shape)}")
+    if dtype is None:
+        dtype = origins.dtype if origins.dtype.kind == "f" else np.dtype(np.float64)
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"dtype must be a floating dtype, got {dtype}")
+    graph = _graph_edges(nbr_idx, nbr_mask, edge_weight, src_origins.shape[0], xp)
+    recv, src, w = graph["recv"], graph["src"], graph["w"]
+    N, n_src, E = graph["n_nodes"], graph["n_src"], int(recv.shape[0])
+    # an edge and its reverse (t and -t) share one geometry row when both ends use one
+    # origin table: T(-t) = T(t)^T
+    rev = (reverse_edges(recv, src, xp.ones(E), N) if same_origins and n_src == N
+           else None)
+    if rev is None:
+        canon = xp.arange(E, dtype=np.int64)
+        pair, flip = canon, xp.zeros(E, dtype=bool)
+    else:
+        canonical = xp.arange(E) <= rev
+        canon = xp.nonzero(canonical)[0].astype(np.int64)
+        ids = xp.cumsum(canonical).astype(np.int64) - 1
+        pair = xp.where(canonical, ids, ids[rev])
+        flip = ~canonical
+    t = (src_origins[src[canon]].astype(np.float64)
+         - origins[recv[canon]].astype(np.float64))
+    if _numba_zmessage.applicable_frames(t):
+        roty, ucos, usin, tz = _numba_zmessage.frames(t, None, None, grid, lmax, dtype)
+    else:
+        roty, ucos, usin, tz = _frames_array(t, None, None, grid, lmax, dtype, xp)
+    scale = float(xp.abs(w).max()) if E else 0.0
+    symmetric = rev is not None and (
+        E == 0 or float(xp.abs(w[rev] - w).max()) <= 8 * np.finfo(dtype).eps * scale)
+    return EdgeFrames(lmax, grid.n_radial, N, n_src, recv, src, graph["row_ptr"],
+                      graph["src_order"], graph["src_ptr"], None, roty, None, None, tz,
+                      symmetric=symmetric, ucos=ucos, usin=usin, pair=pair, flip=flip,
+                      weight=w.astype(dtype))
+
+
+def _graph_edges(nbr_idx, nbr_mask, edge_weight, n_src, xp):
+    """The unmasked edges of nonzero weight of a padded neighbour list, in row-major order,
+    with their CSR indices by receiver and by source (dict)."""
+    from .message_passing import _check_graph, _edge_weight
     N, K = nbr_idx.shape
     n_src = N if n_src is None else int(n_src)
     idx = _check_graph(nbr_idx, nbr_mask, n_src)
     mask = xp.asarray(nbr_mask)
-    t_ij = xp.asarray(t_ij)
-    dtype = t_ij.dtype if t_ij.dtype.kind == "f" else np.dtype(np.float64)
     weight = _edge_weight(edge_weight, mask, np.float64, xp)
     if weight is not None:
         # edges of weight 0 (e.g. at a smooth cut-off) carry nothing: not edges at all
@@ -326,17 +461,19 @@ def edge_frames(R_ij, t_ij, grid, lmax, nbr_idx, nbr_mask, edge_weight=None, n_s
     src_order = xp.argsort(src, kind="stable").astype(np.int64)
     src_ptr = xp.concatenate([xp.zeros(1, np.int64),
                               xp.cumsum(xp.bincount(src, minlength=n_src)).astype(np.int64)])
-    t = t_ij.reshape(-1, 3)[flat].astype(np.float64)
-    R = xp.asarray(R_ij).reshape(-1, 3, 3)[flat].astype(np.float64)
     w = xp.ones(flat.shape[0]) if weight is None else weight.reshape(-1)[flat]
-    if _numba_zmessage.applicable_frames(t):
-        parts = _numba_zmessage.frames(t, R, w, grid, lmax, dtype)
-    else:
-        parts = _frames_array(t, R, w, grid, lmax, dtype, xp)
+    return dict(flat=flat, recv=recv, src=src, row_ptr=row_ptr, src_order=src_order,
+                src_ptr=src_ptr, w=w, n_nodes=N, n_src=n_src)
+
+
+def _edge_frames_of(graph, grid, lmax, dtype, rot, roty, zcos, zsin, tz):
+    N, n_src = graph["n_nodes"], graph["n_src"]
     symmetric = (n_src == N
-                 and reverse_edges(recv, src, w, N, tol=8 * np.finfo(dtype).eps) is not None)
-    return EdgeFrames(lmax, grid.n_radial, N, n_src, recv, src, row_ptr, src_order, src_ptr,
-                      *parts, symmetric=symmetric)
+                 and reverse_edges(graph["recv"], graph["src"], graph["w"], N,
+                                   tol=8 * np.finfo(dtype).eps) is not None)
+    return EdgeFrames(lmax, grid.n_radial, N, n_src, graph["recv"], graph["src"],
+                      graph["row_ptr"], graph["src_order"], graph["src_ptr"], rot, roty, zcos,
+                      zsin, tz, symmetric=symmetric)
 
 
 def reverse_edges(recv, src, w, n_nodes, tol=0.0):
@@ -424,17 +561,51 @@ def _edge_chunks(frames, per_edge):
     return [slice(s, min(s + step, E)) for s in range(0, E, step)]
 
 
+def _tz_transpose_index(lmax, xp=np):
+    """Permutation of the packed T_z entries (:func:`_z_table_packed`) that transposes every
+    block (cached per lmax and device)."""
+    def build():
+        offsets = z_table(lmax)[3]
+        perm = []
+        for am in range(lmax + 1):
+            n = lmax + 1 - am
+            perm += [offsets[am] + b * n + a for a in range(n) for b in range(n)]
+        return np.asarray(perm, dtype=np.int64)
+    return cached_table("z_translation_transpose", lmax, build, xp, np.int64)
+
+
+def _translation_steps(fr, c, X, L, transpose):
+    """``w T(t) X`` on the edges ``c`` of translation-only frames (``T(t)^T`` when
+    ``transpose``): Z(-phi), D_y^T, T_z (T_z^T on reverse edges), D_y, w Z(phi)."""
+    xp = get_array_module(X)
+    g = fr.pair[c]
+    ucos, usin, roty = fr.ucos[g], fr.usin[g], fr.roty[g]
+    tz = fr.tz[g]
+    flip = fr.flip[c] != transpose
+    if bool(xp.any(flip)):
+        tz = xp.where(flip[:, None, None], tz[..., _tz_transpose_index(L, xp)], tz)
+    X = _apply_z(ucos, usin, X, L, transpose=True)
+    X = _apply_blocks(roty, X, L, transpose=True)
+    X = _apply_tz(tz, X, L)
+    X = _apply_blocks(roty, X, L)
+    w = fr.weight[c][:, None]
+    return _apply_z(w * ucos, w * usin, X, L)
+
+
 def _forward_array(coeffs, fr):
-    xp = get_array_module(coeffs, fr.rot)
+    xp = get_array_module(coeffs, fr.roty)
     n_src, P, Q, C = coeffs.shape
     L = fr.lmax
     out = xp.zeros((fr.n_nodes, P * Q * C), dtype=coeffs.dtype)
     for c in _edge_chunks(fr, P * Q * C):
         X = xp.take(coeffs, fr.src[c], axis=0)
-        X = _apply_blocks(fr.rot[c], X, L)
-        X = _apply_tz(fr.tz[c], X, L)
-        X = _apply_blocks(fr.roty[c], X, L)
-        X = _apply_z(fr.zcos[c], fr.zsin[c], X, L)
+        if fr.rot is None:
+            X = _translation_steps(fr, c, X, L, False)
+        else:
+            X = _apply_blocks(fr.rot[c], X, L)
+            X = _apply_tz(fr.tz[c], X, L)
+            X = _apply_blocks(fr.roty[c], X, L)
+            X = _apply_z(fr.zcos[c], fr.zsin[c], X, L)
         # receivers of a chunk are consecutive: one ordered sum per chunk
         r = fr.recv[c]
         r0 = int(r[0])
@@ -444,16 +615,20 @@ def _forward_array(coeffs, fr):
 
 
 def _vjp_array(g, fr, shape, dtype):
-    xp = get_array_module(g, fr.rot)
+    xp = get_array_module(g, fr.roty)
     n_src, P, Q, C = shape
     L = fr.lmax
     grad = xp.zeros((n_src, P * Q * C), dtype=dtype)
     for c in _edge_chunks(fr, P * Q * C):
         X = xp.take(g, fr.recv[c], axis=0)
-        X = _apply_z(fr.zcos[c], fr.zsin[c], X, L, transpose=True)
-        X = _apply_blocks(fr.roty[c], X, L, transpose=True)
-        X = _apply_tz(fr.tz[c], X, L, transpose=True)
-        X = _apply_blocks(fr.rot[c], X, L, transpose=True)
+        if fr.rot is None:
+            # T(t)^T: the same steps with T_z transposed
+            X = _translation_steps(fr, c, X, L, True)
+        else:
+            X = _apply_z(fr.zcos[c], fr.zsin[c], X, L, transpose=True)
+            X = _apply_blocks(fr.roty[c], X, L, transpose=True)
+            X = _apply_tz(fr.tz[c], X, L, transpose=True)
+            X = _apply_blocks(fr.rot[c], X, L, transpose=True)
         scatter_add_rows(grad, fr.src[c], X.reshape(X.shape[0], -1))
     return grad.reshape(shape)
 
