@@ -282,30 +282,58 @@ if AVAILABLE:
             off += n * n
 
     @_inline
-    def _rotate_z_back(zc, zs, g, X, lmax):
-        """X = Z(-phi) g per degree, ``zc[m]``, ``zs[m]`` the (weighted) cos/sin(m phi):
-        [Z^T u]_m = cos(m phi) u_m + sin(m phi) u_-m, the rows m and -m in one pass (each
+    def _z_rows(zc, zs, scale, back, Y, out, lmax, accumulate):
+        """out = scale Z(phi) Y (``back``: scale Z(-phi) Y; ``accumulate``: out += ...) per
+        degree, ``zc[m]``, ``zs[m]`` cos/sin(m phi): [Z v]_m = cos(m phi) v_m - sin(m phi) v_-m,
+        [Z^T v]_m = cos(m phi) v_m + sin(m phi) v_-m, the rows m and -m in one pass (each
         input load serves two outputs; one row at a time did not vectorise: 5x slower)."""
-        PC = X.shape[1]
+        PC = Y.shape[1]
         for l in range(lmax + 1):
             c0 = l * l + l
-            x = X[c0]
-            u = g[c0]
-            c = zc[0]
-            for v in range(PC):
-                x[v] = c * u[v]
-            for am in range(1, l + 1):
-                c = zc[am]
-                s = zs[am]
-                xp = X[c0 + am]
-                xm = X[c0 - am]
-                up = g[c0 + am]
-                um = g[c0 - am]
+            o0 = out[c0]
+            y0 = Y[c0]
+            c = scale * zc[0]
+            if accumulate:
                 for v in range(PC):
-                    a = up[v]
-                    b = um[v]
-                    xp[v] = c * a + s * b
-                    xm[v] = c * b - s * a
+                    o0[v] += c * y0[v]
+            else:
+                for v in range(PC):
+                    o0[v] = c * y0[v]
+            for am in range(1, l + 1):
+                c = scale * zc[am]
+                sg = scale * zs[am] if back else -scale * zs[am]
+                op = out[c0 + am]
+                on = out[c0 - am]
+                yp = Y[c0 + am]
+                yn = Y[c0 - am]
+                if accumulate:
+                    for v in range(PC):
+                        u = yp[v]
+                        t = yn[v]
+                        op[v] += c * u + sg * t
+                        on[v] += c * t - sg * u
+                else:
+                    for v in range(PC):
+                        u = yp[v]
+                        t = yn[v]
+                        op[v] = c * u + sg * t
+                        on[v] = c * t - sg * u
+
+    @_inline
+    def _scratch(Q, PC, lmax, dt):
+        """Per-thread rows: two work arrays, the accumulator and the spread T_z entries."""
+        return (np.empty((Q, PC), dtype=dt), np.empty((Q, PC), dtype=dt),
+                np.empty((Q, PC), dtype=dt), np.empty(((lmax + 1) * (lmax + 1), PC), dtype=dt))
+
+    @_inline
+    def _store(acc, o, P, Cp, C):
+        """o (P, Q, C) = the accumulator's rows (Q, P Cp) without the channel padding."""
+        for p in range(P):
+            for q in range(acc.shape[0]):
+                oq = o[p, q]
+                a = acc[q]
+                for c in range(C):
+                    oq[c] = a[p * Cp + c]
 
     @_inline
     def _translate_z(tze, toff, X, Y, lmax, Cp, transpose, texp):
@@ -356,41 +384,15 @@ if AVAILABLE:
         N, P, Q, C = out.shape
         PC = src.shape[2]
         Cp = PC // P
-        dt = out.dtype
-        X = np.empty((Q, PC), dtype=dt)
-        Y = np.empty((Q, PC), dtype=dt)
-        acc = np.empty((Q, PC), dtype=dt)
-        texp = np.empty(((lmax + 1) * (lmax + 1), PC), dtype=dt)
+        X, Y, acc, texp = _scratch(Q, PC, lmax, out.dtype)
         for i in range(i0, i1):
-            for q in range(Q):
-                for v in range(PC):
-                    acc[q, v] = 0.0
+            acc[:, :] = 0.0
             for e in range(row_ptr[i], row_ptr[i + 1]):
                 _rotate_rows(rot[e], src[esrc[e]], Y, lmax, False, False, False)
                 _translate_z(tz[e], toff, Y, X, lmax, Cp, False, texp)
                 _rotate_rows(roty[e], X, Y, lmax, False, True, False)
-                # acc += w Z(phi) Y: [Z v]_m = cos(m phi) v_m - sin(m phi) v_-m
-                for l in range(lmax + 1):
-                    for m in range(-l, l + 1):
-                        q = l * l + l + m
-                        a = acc[q]
-                        y = Y[q]
-                        if m == 0:
-                            c = zcos[e, 0]
-                            for v in range(PC):
-                                a[v] += c * y[v]
-                        else:
-                            c = zcos[e, abs(m)]
-                            s = zsin[e, abs(m)] if m > 0 else -zsin[e, abs(m)]
-                            yp = Y[l * l + l - m]
-                            for v in range(PC):
-                                a[v] += c * y[v] - s * yp[v]
-            for p in range(P):
-                for q in range(Q):
-                    o = out[i, p, q]
-                    a = acc[q]
-                    for c in range(C):
-                        o[c] = a[p * Cp + c]
+                _z_rows(zcos[e], zsin[e], 1.0, False, Y, acc, lmax, True)      # w Z(phi) Y
+            _store(acc, out[i], P, Cp, C)
 
     @_jit_fma
     def _translate_range(i0, i1, src, ptr, order, ordered, other, pair, flip, w, roty, ucos,
@@ -403,49 +405,18 @@ if AVAILABLE:
         N, P, Q, C = out.shape
         PC = src.shape[2]
         Cp = PC // P
-        dt = out.dtype
-        X = np.empty((Q, PC), dtype=dt)
-        Y = np.empty((Q, PC), dtype=dt)
-        acc = np.empty((Q, PC), dtype=dt)
-        texp = np.empty(((lmax + 1) * (lmax + 1), PC), dtype=dt)
+        X, Y, acc, texp = _scratch(Q, PC, lmax, out.dtype)
         for i in range(i0, i1):
-            for q in range(Q):
-                for v in range(PC):
-                    acc[q, v] = 0.0
+            acc[:, :] = 0.0
             for k in range(ptr[i], ptr[i + 1]):
                 e = k if ordered else order[k]
                 g = pair[e]
-                we = w[e]
-                _rotate_z_back(ucos[g], usin[g], src[other[e]], X, lmax)
+                _z_rows(ucos[g], usin[g], 1.0, True, src[other[e]], X, lmax, False)
                 _rotate_rows(roty[g], X, Y, lmax, True, True, False)
                 _translate_z(tz[g], toff, Y, X, lmax, Cp, flip[e] != transpose, texp)
                 _rotate_rows(roty[g], X, Y, lmax, False, True, False)
-                # acc += w Z(phi) Y: [Z v]_m = cos(m phi) v_m - sin(m phi) v_-m, the rows m and
-                # -m in one pass
-                for l in range(lmax + 1):
-                    c0 = l * l + l
-                    a0 = acc[c0]
-                    y0 = Y[c0]
-                    for v in range(PC):
-                        a0[v] += we * y0[v]
-                    for am in range(1, l + 1):
-                        c = we * ucos[g, am]
-                        sn = we * usin[g, am]
-                        ap = acc[c0 + am]
-                        an = acc[c0 - am]
-                        yp = Y[c0 + am]
-                        yn = Y[c0 - am]
-                        for v in range(PC):
-                            u = yp[v]
-                            t = yn[v]
-                            ap[v] += c * u - sn * t
-                            an[v] += c * t + sn * u
-            for p in range(P):
-                for q in range(Q):
-                    o = out[i, p, q]
-                    a = acc[q]
-                    for c in range(C):
-                        o[c] = a[p * Cp + c]
+                _z_rows(ucos[g], usin[g], w[e], False, Y, acc, lmax, True)    # w Z(phi) Y
+            _store(acc, out[i], P, Cp, C)
 
     @_jit_fma
     def _vjp_range(j0, j1, gt, src_ptr, src_order, erecv, rot, roty, zcos, zsin, tz, toff, lmax,
@@ -455,28 +426,17 @@ if AVAILABLE:
         n_src, P, Q, C = grad.shape
         PC = gt.shape[2]
         Cp = PC // P
-        dt = grad.dtype
-        X = np.empty((Q, PC), dtype=dt)
-        Y = np.empty((Q, PC), dtype=dt)
-        acc = np.empty((Q, PC), dtype=dt)
-        texp = np.empty(((lmax + 1) * (lmax + 1), PC), dtype=dt)
+        X, Y, acc, texp = _scratch(Q, PC, lmax, grad.dtype)
         for j in range(j0, j1):
-            for q in range(Q):
-                for v in range(PC):
-                    acc[q, v] = 0.0
+            acc[:, :] = 0.0
             for idx in range(src_ptr[j], src_ptr[j + 1]):
                 e = src_order[idx]
                 # X = w Z(-phi) g
-                _rotate_z_back(zcos[e], zsin[e], gt[erecv[e]], X, lmax)
+                _z_rows(zcos[e], zsin[e], 1.0, True, gt[erecv[e]], X, lmax, False)
                 _rotate_rows(roty[e], X, Y, lmax, True, True, False)
                 _translate_z(tz[e], toff, Y, X, lmax, Cp, True, texp)
                 _rotate_rows(rot[e], X, acc, lmax, True, False, True)
-            for p in range(P):
-                for q in range(Q):
-                    o = grad[j, p, q]
-                    a = acc[q]
-                    for c in range(C):
-                        o[c] = a[p * Cp + c]
+            _store(acc, grad[j], P, Cp, C)
 
 
 #: Edge frames of at least this many bytes live in recycled memory (:func:`_outputs`).

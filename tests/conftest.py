@@ -78,3 +78,18 @@ def casp_models(target="T0953s1", n=8):
         models.append(str(root / "models" / name))
         local.append(y)
     return models, local
+
+
+def padded_neighbours(close, rng):
+    """Padded neighbour lists of a boolean adjacency (n, n): ``(nbr_idx, nbr_mask)`` of shape
+    (n, k), k the largest degree (at least 1), each row's neighbours in a random slot order,
+    padded slots pointing at 0 and masked."""
+    n = close.shape[0]
+    k = max(int(close.sum(1).max()), 1)
+    nbr_idx = np.zeros((n, k), dtype=np.int64)
+    nbr_mask = np.zeros((n, k), dtype=bool)
+    for i in range(n):
+        js = rng.permutation(np.flatnonzero(close[i]))         # slot order is arbitrary
+        nbr_idx[i, :js.size] = js
+        nbr_mask[i, :js.size] = True
+    return nbr_idx, nbr_mask

@@ -19,6 +19,8 @@ from fourier6d.radial import RadialGrid
 from fourier6d.zmessage import EdgeFrames, translation_frames, pass_messages_z
 import fourier6d.zmessage as zm
 
+from conftest import padded_neighbours
+
 GRID = RadialGrid.from_sigma(2.0, 5)
 
 
@@ -31,14 +33,7 @@ def _nodes(rng, n, r_n=6.0, spread=4.0, symmetric=True):
     frames = random_rotations(n, rng)
     if symmetric:
         d = np.linalg.norm(origins[:, None] - origins[None], axis=-1)
-        close = (d < r_n) & ~np.eye(n, dtype=bool)
-        k = max(int(close.sum(1).max()), 1)
-        nbr_idx = np.zeros((n, k), dtype=np.int64)
-        nbr_mask = np.zeros((n, k), dtype=bool)
-        for i in range(n):
-            js = rng.permutation(np.flatnonzero(close[i]))
-            nbr_idx[i, :js.size] = js
-            nbr_mask[i, :js.size] = True
+        nbr_idx, nbr_mask = padded_neighbours((d < r_n) & ~np.eye(n, dtype=bool), rng)
         nbr_mask[0] = False                                       # a node without edges
         for i in range(n):                                        # ... in both directions
             nbr_mask[i] &= nbr_idx[i] != 0

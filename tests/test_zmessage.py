@@ -18,6 +18,8 @@ from fourier6d.rotation import wigner_d_from_euler
 from fourier6d.translation import translation_matrices
 from fourier6d.zmessage import edge_frames, pass_messages_z, EdgeFrames, block_offsets
 
+from conftest import padded_neighbours
+
 zm = importlib.import_module("fourier6d.zmessage")
 GRID = RadialGrid.from_sigma(2.0, 5)
 
@@ -289,14 +291,7 @@ def _symmetric_graph(rng, n, r_n, spread):
     origins = rng.normal(size=(n, 3)) * spread
     frames = random_rotations(n, rng)
     d = np.linalg.norm(origins[:, None] - origins[None], axis=-1)
-    close = (d < r_n) & ~np.eye(n, dtype=bool)
-    k = max(int(close.sum(1).max()), 1)
-    nbr_idx = np.zeros((n, k), dtype=np.int64)
-    nbr_mask = np.zeros((n, k), dtype=bool)
-    for i in range(n):
-        js = rng.permutation(np.flatnonzero(close[i]))         # slot order is arbitrary
-        nbr_idx[i, :js.size] = js
-        nbr_mask[i, :js.size] = True
+    nbr_idx, nbr_mask = padded_neighbours((d < r_n) & ~np.eye(n, dtype=bool), rng)
     Fi, Fj = frames[:, None], frames[nbr_idx]
     R_ij = np.swapaxes(Fi, -1, -2) @ Fj
     t_ij = np.einsum("nkba,nkb->nka", Fi, origins[nbr_idx] - origins[:, None])
