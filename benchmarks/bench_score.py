@@ -6,7 +6,7 @@ Usage::
                                      [--no-append]
 
 Runs :func:`estimators.batch_scoring.score_inputs` (read with gemmi, featurize, predict with the
-shipped 6DCNN-1, in chunks of 16) over the CASP13 server models, once per value of ``--jobs``
+shipped model, in chunks of 16) over the CASP13 server models, once per value of ``--jobs``
 (worker processes reading the files), alternating the values pass by pass so that load changes
 on a shared machine hit all alike.  Reports the best and median time and models/s.
 """

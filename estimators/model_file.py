@@ -47,7 +47,7 @@ __all__ = ["ModelFileError", "FORMAT_VERSION", "MAX_FILE_BYTES", "MAX_MEMBERS",
 
 #: Format version written by :func:`write_model_file` (1 = files with ``meta_json``).
 FORMAT_VERSION = 2
-#: Largest model file read (bytes); the shipped 6DCNN-1 model is about 0.2 MB.
+#: Largest model file read (bytes); the shipped 6DCNN-2 model is about 0.3 MB.
 MAX_FILE_BYTES = 256 * 2 ** 20
 #: Most members (arrays) in a model file.
 MAX_MEMBERS = 1024

@@ -5,7 +5,7 @@ from importlib import resources
 
 __all__ = ["PRETRAINED_FILE", "pretrained_path", "load_pretrained", "load_model"]
 
-PRETRAINED_FILE = "pretrained_6dcnn1.npz"
+PRETRAINED_FILE = "pretrained.npz"
 
 
 def pretrained_path():

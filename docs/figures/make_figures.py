@@ -25,7 +25,7 @@ Figures (names for ``--only``):
     vs displacement and L.
 ``learned_filters``
     Paper Appendix N (Fig. 3A): real-space projections of learned 6D convolution filters of the
-    shipped 6DCNN-1 model (``estimators/data/pretrained_6dcnn1.npz``).
+    shipped model (``estimators/data/pretrained.npz``, a 6DCNN-2).
 
 The CASP13 plots shown in the docs (``benchmarks/figures/qa_casp13_*.png``) are made by
 ``benchmarks/qa_casp13.py`` and are not regenerated here.
@@ -326,8 +326,8 @@ def _frame_axes(spec):
 
 
 def figure_learned_filters(out, quick=False, n_filters=4, model=None):
-    """Appendix N: real-space projections of the 6D conv filters of the shipped 6DCNN-1 (the
-    first network, seed 0, of the shipped seed ensemble).
+    """Appendix N: real-space projections of the 6D conv filters of the shipped model (its first
+    network when it is an ensemble).
 
     The filters ``conv0_w`` (n_radial, Q, C_in, C_out) are mapped to real space with
     :func:`fourier6d.inverse_transform` on the model's radial grid; the ``n_filters`` (input, output)
@@ -378,7 +378,8 @@ def figure_learned_filters(out, quick=False, n_filters=4, model=None):
             ax.tick_params(labelsize=6)
         numbers["filters"].append({"in": ci, "out": co, "parseval_norm2": float(norms[k]),
                                    "max_abs": vmax, "max": float(a.max()), "min": float(a.min())})
-    fig.suptitle(f"Learned 6D convolution filters of the shipped 6DCNN-1 (conv0_w, L = {spec['lmax']}, "
+    fig.suptitle(f"Learned 6D convolution filters of the shipped {spec.get('name', 'model').upper()} "
+                 f"(conv0_w, L = {spec['lmax']}, "
                  f"{P} shells, ρmax = π/{spec['sigma']:g} Å⁻¹)\nsigned maximum-intensity projections "
                  f"inside |r| ≤ R_max in the residue frame\n({_frame_axes(spec)}); "
                  "red > 0, blue < 0",
