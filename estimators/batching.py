@@ -21,8 +21,12 @@ class Batch:
 
     Attributes
     ----------
-    atom_basis : (N, K, P, Q)    point_basis of neighbourhood atoms (0 = padding)
-    atom_type : (N, K) int
+    atom_basis : list of (n_b, K_b, P, Q) arrays
+        Per model b, the point_basis of its residues' neighbourhood atoms (0 = padding), as
+        featurized (no copy when the dtype matches): the largest arrays of a batch, embedded
+        model by model, so they are never padded to the batch's widest neighbourhood nor
+        copied into one array.
+    atom_type : list of (n_b, K_b) int arrays
     nbr_idx, nbr_mask : (N, Kn)  graph neighbours (global node indices)
     edge_aa_pair, edge_topo : (N, Kn) int
     edge_rot : (N, Kn, 3, 3), edge_trans : (N, Kn, 3)
@@ -35,8 +39,8 @@ class Batch:
     node_slices : list of slice  nodes of each model
     """
 
-    atom_basis: np.ndarray
-    atom_type: np.ndarray
+    atom_basis: list
+    atom_type: list
     nbr_idx: np.ndarray
     nbr_mask: np.ndarray
     edge_aa_pair: np.ndarray
@@ -52,7 +56,7 @@ class Batch:
 
     @property
     def n_nodes(self):
-        return self.atom_basis.shape[0]
+        return int(self.node_model.shape[0])
 
 
 def _pad_axis1(a, width, fill=0):
@@ -81,21 +85,15 @@ def collate(features, dtype=None):
         if pk != p0:
             raise ValueError(f"features of {f.name!r} were computed with {pk}, "
                              f"but {features[0].name!r} with {p0}")
-    k_atoms = max(f.atom_basis.shape[1] for f in features)
     k_nbrs = max(f.nbr_idx.shape[1] for f in features)
     dtype = np.dtype(dtype or features[0].atom_basis.dtype)
     nidx, nmask, pair, topo, rot, trans, weight, owner, slices = ([] for _ in range(9))
-    # the atom arrays (the large ones) are written once into the batch, padding included
-    n_total = sum(f.atom_basis.shape[0] for f in features)
-    basis = np.empty((n_total, k_atoms) + features[0].atom_basis.shape[2:], dtype=dtype)
-    types = np.empty((n_total, k_atoms), dtype=features[0].atom_type.dtype)
+    # the atom arrays (the large ones) stay per model, as featurized
+    basis = [f.atom_basis.astype(dtype, copy=False) for f in features]
+    types = [f.atom_type for f in features]
     offset = 0
     for b, f in enumerate(features):
-        n, k = f.atom_basis.shape[:2]
-        basis[offset:offset + n, :k] = f.atom_basis
-        basis[offset:offset + n, k:] = 0
-        types[offset:offset + n, :k] = f.atom_type
-        types[offset:offset + n, k:] = 0
+        n = f.atom_basis.shape[0]
         idx = _pad_axis1(f.nbr_idx, k_nbrs)
         msk = _pad_axis1(f.nbr_mask, k_nbrs, False)
         idx = np.where(msk, idx, np.arange(n)[:, None])

@@ -91,8 +91,10 @@ def count_params(params):
 def batch_to_device(batch, xp, dtype):
     """Arrays of a Batch on the device of ``xp`` (dict), geometry in ``dtype``."""
     out = {
-        "atom_basis": xp.asarray(batch.atom_basis, dtype=dtype),
-        "atom_type": xp.asarray(batch.atom_type),
+        # per model (Batch.atom_basis), embedded model by model (embed_batch)
+        "atom_basis": [xp.asarray(a, dtype=dtype) for a in batch.atom_basis],
+        "atom_type": [xp.asarray(t) for t in batch.atom_type],
+        "n_nodes": batch.n_nodes,
         "nbr_idx": xp.asarray(batch.nbr_idx),
         "nbr_mask": xp.asarray(batch.nbr_mask),
         # node frames and origins for message passing (geometry, kept in float64)
@@ -121,9 +123,16 @@ def _lrelu(x, leak):
     return x * xp.where(raw > 0, 1.0, leak).astype(raw.dtype)
 
 
+def embed_batch(dev, W):
+    """The atom embedding of every residue of a batch (N, P, Q, C): each model's atoms
+    embedded on their own (no padding to the batch's widest neighbourhood), in node order."""
+    parts = [embed_atoms(b, t, W) for b, t in zip(dev["atom_basis"], dev["atom_type"])]
+    return parts[0] if len(parts) == 1 else anp.concatenate(parts, axis=0)
+
+
 def continuous_part(params, spec, dev, grid):
     """Embedding and 6D blocks: returns coefficients (N, P, Q, C)."""
-    F = embed_atoms(dev["atom_basis"], dev["atom_type"], params["embed"])
+    F = embed_batch(dev, params["embed"])
     for b in range(len(spec["blocks"])):
         if b > 0:
             from fourier6d.message_passing import node_message_passing
@@ -184,16 +193,15 @@ def forward_chunked(params, spec, dev, grid, max_nodes):
     per-edge arrays and are not chunked: small chunks only cost time there
     (6DCNN-1, 64 CASP13 models: 14.8 models/s in chunks of 128 vs 64 whole).
     """
-    n = dev["atom_basis"].shape[0]
+    n = dev["n_nodes"]
     if max_nodes is None or n <= int(max_nodes) or len(spec["blocks"]) < 2:
         return forward(params, spec, dev, grid)
     from fourier6d.message_passing import node_wigner, translate_messages
     from fourier6d.rotation import rotate
-    xp = get_array_module(dev["atom_basis"])
+    xp = get_array_module(dev["atom_basis"][0])
     chunks = [slice(s, min(s + int(max_nodes), n)) for s in range(0, n, int(max_nodes))]
-    # --- as continuous_part, chunk by chunk
-    F = xp.concatenate([embed_atoms(dev["atom_basis"][c], dev["atom_type"][c], params["embed"])
-                        for c in chunks])
+    # --- as continuous_part, chunk by chunk (the embedding model by model: small outputs)
+    F = embed_batch(dev, params["embed"])
     D = node_wigner(dev["node_frames"], spec["lmax"], F.dtype)
     origins = dev["node_origins"]
     for b in range(len(spec["blocks"])):

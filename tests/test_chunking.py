@@ -36,7 +36,7 @@ def test_forward_chunked_equals_forward(casp_feats, arch):
     spec, params = _untrained(arch)
     grid = radial_grid(spec)
     dev = batch_to_device(collate(casp_feats), np, np.float64)      # 3 models in one graph
-    n = dev["atom_basis"].shape[0]
+    n = dev["n_nodes"]
     ref = forward(params, spec, dev, grid)
     for size in (13, 64, n - 1):   # chunks that cross model boundaries, a ragged last chunk
         out = forward_chunked(params, spec, dev, grid, size)
@@ -67,12 +67,15 @@ def test_max_nodes_is_a_plain_parameter():
     assert SixDQAEstimator().max_nodes == 128
 
 
-def test_collate_pads_each_model_and_keeps_its_arrays(casp_feats):
-    widths = [f.atom_basis.shape[1] for f in casp_feats]
+def test_collate_keeps_each_models_atoms(casp_feats):
+    # the atom arrays stay per model, unpadded (no copy when the dtype matches); the graph
+    # arrays are one padded batch
     b = collate(casp_feats, dtype=np.float32)
-    assert b.atom_basis.shape[1] == max(widths) and b.atom_basis.dtype == np.float32
-    for f, sl in zip(casp_feats, b.node_slices):
-        k = f.atom_basis.shape[1]
-        np.testing.assert_array_equal(b.atom_basis[sl, :k], f.atom_basis.astype(np.float32))
-        np.testing.assert_array_equal(b.atom_type[sl, :k], f.atom_type)
-        assert not b.atom_basis[sl, k:].any() and not b.atom_type[sl, k:].any()
+    assert len(b.atom_basis) == len(b.atom_type) == len(casp_feats)
+    assert b.n_nodes == sum(f.n_nodes for f in casp_feats) == b.nbr_idx.shape[0]
+    for f, sl, basis, types in zip(casp_feats, b.node_slices, b.atom_basis, b.atom_type):
+        assert basis.dtype == np.float32 and sl.stop - sl.start == f.n_nodes
+        np.testing.assert_array_equal(basis, f.atom_basis.astype(np.float32))
+        np.testing.assert_array_equal(types, f.atom_type)
+    same = collate(casp_feats, dtype=casp_feats[0].atom_basis.dtype)
+    assert same.atom_basis[0] is casp_feats[0].atom_basis

@@ -55,7 +55,7 @@ def test_whole_network_gradient(tiny_batch):
     params = {k: v if k == "switch_scale" else v + 0.05 * rng.standard_normal(np.shape(v))
               for k, v in init_params(spec, 0, np.float64).items()}
     np.random.seed(0)                    # check_grads draws its directions from np.random
-    y = np.linspace(0.2, 0.9, dev["atom_basis"].shape[0])
+    y = np.linspace(0.2, 0.9, dev["n_nodes"])
     keys = sorted(k for k in params if k != "switch_scale")
 
     def loss(*vals):
@@ -85,7 +85,7 @@ def test_float32_network_backward_stays_float32(tiny_batch, arch):
     f = featurize(s, lmax=spec["lmax"], n_radial=spec["n_radial"], dtype=np.float32)
     dev = batch_to_device(collate([f]), np, np.float32)
     params = init_params(spec, 0, np.float32)
-    y = np.linspace(0.2, 0.9, dev["atom_basis"].shape[0]).astype(np.float32)
+    y = np.linspace(0.2, 0.9, dev["n_nodes"]).astype(np.float32)
     seen = []
     original = emb_mod._vjp_emb
 
