@@ -29,7 +29,6 @@ class Batch:
     atom_type : list of (n_b, K_b) int arrays
     nbr_idx, nbr_mask : (N, Kn)  graph neighbours (global node indices)
     edge_aa_pair, edge_topo : (N, Kn) int
-    edge_rot : (N, Kn, 3, 3), edge_trans : (N, Kn, 3)
     edge_weight : (N, Kn)        smooth cut-off weight of each edge (0 = padding)
     node_frames : (N, 3, 3)      each node's frame F_i (columns = local axes), float64
     node_origins : (N, 3)        each node's origin o_i (CA), float64; message passing
@@ -45,8 +44,6 @@ class Batch:
     nbr_mask: np.ndarray
     edge_aa_pair: np.ndarray
     edge_topo: np.ndarray
-    edge_rot: np.ndarray
-    edge_trans: np.ndarray
     edge_weight: np.ndarray
     node_frames: np.ndarray
     node_origins: np.ndarray
@@ -87,7 +84,7 @@ def collate(features, dtype=None):
                              f"but {features[0].name!r} with {p0}")
     k_nbrs = max(f.nbr_idx.shape[1] for f in features)
     dtype = np.dtype(dtype or features[0].atom_basis.dtype)
-    nidx, nmask, pair, topo, rot, trans, weight, owner, slices = ([] for _ in range(9))
+    nidx, nmask, pair, topo, weight, owner, slices = ([] for _ in range(7))
     # the atom arrays (the large ones) stay per model, as featurized
     basis = [f.atom_basis.astype(dtype, copy=False) for f in features]
     types = [f.atom_type for f in features]
@@ -101,11 +98,6 @@ def collate(features, dtype=None):
         nmask.append(msk)
         pair.append(_pad_axis1(f.edge_aa_pair, k_nbrs))
         topo.append(_pad_axis1(f.edge_topo, k_nbrs))
-        r = _pad_axis1(f.edge_rot.astype(dtype, copy=False), k_nbrs)
-        if k_nbrs > f.edge_rot.shape[1]:
-            r[:, f.edge_rot.shape[1]:] = np.eye(3, dtype=dtype)
-        rot.append(r)
-        trans.append(_pad_axis1(f.edge_trans.astype(dtype, copy=False), k_nbrs))
         weight.append(_pad_axis1(f.edge_weight.astype(dtype, copy=False), k_nbrs))
         owner.append(np.full(n, b, dtype=np.int64))
         slices.append(slice(offset, offset + n))
@@ -113,7 +105,6 @@ def collate(features, dtype=None):
     return Batch(atom_basis=basis, atom_type=types,
                  nbr_idx=np.concatenate(nidx), nbr_mask=np.concatenate(nmask),
                  edge_aa_pair=np.concatenate(pair), edge_topo=np.concatenate(topo),
-                 edge_rot=np.concatenate(rot), edge_trans=np.concatenate(trans),
                  edge_weight=np.concatenate(weight),
                  node_frames=np.concatenate([np.asarray(f.frames, dtype=np.float64)
                                              for f in features]),

@@ -387,7 +387,7 @@ def _translation_frames(origins, src_origins, grid, lmax, nbr_idx, nbr_mask, edg
     from .zmessage import translation_frames
     xp = get_array_module(origins, nbr_idx)
     w = getattr(edge_weight, "_value", edge_weight)
-    key = (grid, int(lmax), np.dtype(dtype).str, xp.__name__, src_origins is None)
+    key = (grid, int(lmax), np.dtype(dtype).str, xp.__name__)
     return _cached("translation", key, (origins, src_origins, nbr_idx, nbr_mask, w),
                    lambda: translation_frames(origins, grid, lmax, nbr_idx, nbr_mask,
                                               edge_weight, src_origins, dtype=dtype))

@@ -432,9 +432,7 @@ def translation_frames(origins, grid, lmax, nbr_idx, nbr_mask, edge_weight=None,
         roty, ucos, usin, tz = _numba_zmessage.frames(t, None, None, grid, lmax, dtype)
     else:
         roty, ucos, usin, tz = _frames_array(t, None, None, grid, lmax, dtype, xp)
-    scale = float(xp.abs(w).max()) if E else 0.0
-    symmetric = rev is not None and (
-        E == 0 or float(xp.abs(w[rev] - w).max()) <= 8 * np.finfo(dtype).eps * scale)
+    symmetric = rev is not None and _reverse_weights_equal(w, rev, 8 * np.finfo(dtype).eps)
     return EdgeFrames(lmax, grid.n_radial, N, n_src, recv, src, graph["row_ptr"],
                       graph["src_order"], graph["src_ptr"], None, roty, None, None, tz,
                       symmetric=symmetric, ucos=ucos, usin=usin, pair=pair, flip=flip,
@@ -504,11 +502,17 @@ def reverse_edges(recv, src, w, n_nodes, tol=0.0):
     if sorted_key.shape[0] and not bool(xp.all(sorted_key[pos] == rkey)):
         return None
     rev = order[pos]
+    return rev if _reverse_weights_equal(w, rev, tol) else None
+
+
+def _reverse_weights_equal(w, rev, tol):
+    """Every edge's weight equals its reverse's (``rev``), relative to the largest, within
+    ``tol``."""
+    xp = get_array_module(w)
     w = xp.asarray(w)
-    scale = float(xp.abs(w).max()) if w.shape[0] else 0.0
-    if w.shape[0] and float(xp.abs(w[rev] - w).max()) > tol * scale:
-        return None
-    return rev
+    if not w.shape[0]:
+        return True
+    return float(xp.abs(w[rev] - w).max()) <= tol * float(xp.abs(w).max())
 
 
 # ----------------------------------------------------------------------------- array path
