@@ -1,4 +1,4 @@
-"""The ``fourier6d`` command line: score, train, evaluate."""
+"""The ``fourier6d`` command line: score, train, combine, evaluate."""
 from __future__ import annotations
 
 import argparse
@@ -254,6 +254,18 @@ def _cmd_train(args):
     return 0
 
 
+def _cmd_combine(args):
+    from .ensemble import SeedEnsembleQAEstimator
+    from .pretrained import load_model
+    if os.path.abspath(args.output) in {os.path.abspath(f) for f in args.models}:
+        raise _UsageError(f"-o {args.output}: would overwrite one of the model files combined")
+    est = SeedEnsembleQAEstimator.from_estimators([load_model(f) for f in args.models])
+    est.save(args.output)
+    print(f"saved {args.output} ({len(est.estimators_)} networks, seeds "
+          f"{', '.join(map(str, est.seeds))}, {est.n_params_} parameters)")
+    return 0
+
+
 def _cmd_evaluate(args):
     import json
     from .evaluation import evaluate, format_evaluation
@@ -352,6 +364,17 @@ def build_parser():
                         "averaged, saved to one model file; --jobs networks train at a time "
                         "(default: one network, --seed)")
     t.set_defaults(func=_cmd_train)
+    c = sub.add_parser("combine", help="average the networks of several model files",
+                       description="Write one model file holding the networks of several, "
+                                   "trained separately with one architecture and different "
+                                   "seeds (e.g. 'fourier6d train --seed N' once per seed); "
+                                   "'score' averages their per-residue predictions.")
+    c.add_argument("models", nargs="+", metavar="MODEL_FILE",
+                   help="model files written by 'fourier6d train' (two networks at least, "
+                        "all with different seeds)")
+    c.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="model file to write (.npz; required)")
+    c.set_defaults(func=_cmd_combine)
     e = sub.add_parser("evaluate", help="metrics of a scores.csv against true lDDT labels",
                        description="Match the models of a scores.csv to their labels by their "
                                    "path (never by bare file name) and print how many matched, "

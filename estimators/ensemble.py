@@ -13,6 +13,7 @@ several networks) and read back by :func:`estimators.pretrained.load_model`.
 """
 from __future__ import annotations
 
+import numbers
 from pathlib import Path
 
 import numpy as np
@@ -219,6 +220,54 @@ class SeedEnsembleQAEstimator(RegressorMixin, BaseEstimator):
         self._check_fitted()
         return write_model_files(path, [e._file_contents() for e in self.estimators_],
                                  ensemble={"seeds": self._checked_seeds()})
+
+    @classmethod
+    def from_estimators(cls, estimators):
+        """The ensemble of networks fitted separately, e.g. one training run per seed.
+
+        Parameters
+        ----------
+        estimators : sequence of SixDQAEstimator or SeedEnsembleQAEstimator
+            Fitted networks of one architecture and featurization, each with its own
+            ``random_state`` (an ensemble contributes all its networks).  Training
+            ``SixDQAEstimator(random_state=s)`` once per seed and combining the results gives
+            the ensemble that :meth:`fit` trains with ``n_jobs=1``.
+
+        Returns
+        -------
+        SeedEnsembleQAEstimator
+            Fitted; ``seeds`` are the networks' ``random_state`` in the order given.
+
+        Raises
+        ------
+        ValueError
+            When fewer than two networks are given, one is not fitted, two share a seed, or
+            the architectures differ.
+        """
+        from sklearn.exceptions import NotFittedError
+        from .qa_estimator import SixDQAEstimator
+        members = []
+        for k, e in enumerate(estimators):
+            if isinstance(e, cls):
+                e._check_fitted()
+                members += list(e.estimators_)
+            elif isinstance(e, SixDQAEstimator):
+                if not hasattr(e, "params_"):
+                    raise NotFittedError(f"network {k} of the ensemble is not fitted")
+                members.append(e)
+            else:
+                raise TypeError("an ensemble combines fitted SixDQAEstimator or "
+                                f"SeedEnsembleQAEstimator objects, got {type(e).__name__}")
+        if len(members) < 2:
+            raise ValueError(f"an ensemble needs at least two networks, got {len(members)}")
+        seeds = [m.random_state for m in members]
+        if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in seeds):
+            raise ValueError(f"every network needs an integer random_state, got {seeds}")
+        seeds = [int(s) for s in seeds]
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"the networks of an ensemble need different seeds, got {seeds}")
+        est = cls(estimator=clone(members[0]), seeds=tuple(seeds))
+        return est._set_fitted(members)
 
     @classmethod
     def load(cls, path, **overrides):

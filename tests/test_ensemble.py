@@ -154,3 +154,64 @@ def test_command_line_trains_and_scores_an_ensemble(casp_small, fitted, tmp_path
     assert len(rows) == 2
     want = fitted.predict_global(models[4:5])[0]
     assert abs(float(rows[1].split(",")[1]) - want) < 5e-4
+
+
+def test_from_estimators_equals_the_ensemble_fit(casp_small, fitted, tmp_path):
+    # networks trained one run per seed and combined predict exactly what the ensemble trained
+    # in one fit predicts; an ensemble given among them contributes all its networks
+    models, local = casp_small
+    alone = [_template(random_state=s).fit(models[:4], local[:4]) for s in (3, 7)]
+    combined = SeedEnsembleQAEstimator.from_estimators(alone)
+    assert combined.seeds == (3, 7) and combined.n_params_ == fitted.n_params_
+    for a, b in zip(combined.predict(models[4:]), fitted.predict(models[4:])):
+        np.testing.assert_array_equal(a, b)
+    three = SeedEnsembleQAEstimator.from_estimators(
+        [fitted, _template(random_state=11).fit(models[:4], local[:4])])
+    assert three.seeds == (3, 7, 11) and len(three.estimators_) == 3
+    back = load_model(three.save(tmp_path / "three.npz"))
+    assert back.seeds == (3, 7, 11)
+    for a, b in zip(three.predict(models[4:5]), back.predict(models[4:5])):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_from_estimators_refuses_what_is_not_one_recipe(casp_small, fitted):
+    from sklearn.exceptions import NotFittedError
+    models, local = casp_small
+    one = fitted.estimators_[0]
+    with pytest.raises(ValueError, match="at least two networks, got 1"):
+        SeedEnsembleQAEstimator.from_estimators([one])
+    with pytest.raises(ValueError, match=r"different seeds, got \[3, 3\]"):
+        SeedEnsembleQAEstimator.from_estimators([one, one])
+    with pytest.raises(NotFittedError, match="network 1"):
+        SeedEnsembleQAEstimator.from_estimators([one, _template(random_state=5)])
+    with pytest.raises(TypeError, match="got str"):
+        SeedEnsembleQAEstimator.from_estimators([one, "model.npz"])
+    other = dict(TINY, blocks=[2, 2])
+    wider = _template(architecture=other, random_state=5).fit(models[:4], local[:4])
+    with pytest.raises(ValueError, match="share one architecture"):
+        SeedEnsembleQAEstimator.from_estimators([one, wider])
+    unseeded = _template(random_state=None).fit(models[:4], local[:4])
+    with pytest.raises(ValueError, match="integer random_state"):
+        SeedEnsembleQAEstimator.from_estimators([one, unseeded])
+
+
+def test_command_line_combines_model_files(casp_small, fitted, tmp_path, capsys):
+    # 'fourier6d combine' writes the ensemble of separately trained networks; it refuses to
+    # overwrite an input and names a bad input file
+    from estimators.cli import main
+    models, _ = casp_small
+    paths = [str(e.save(tmp_path / f"seed{e.random_state}.npz")) for e in fitted.estimators_]
+    out = tmp_path / "both.npz"
+    assert main(["combine", "-o", str(out), *paths]) == 0
+    assert "2 networks, seeds 3, 7" in capsys.readouterr().out
+    back = load_model(out)
+    for a, b in zip(back.predict(models[4:]), fitted.predict(models[4:])):
+        np.testing.assert_array_equal(a, b)
+    assert main(["combine", "-o", paths[0], *paths]) == 2
+    assert "would overwrite" in capsys.readouterr().err
+    assert main(["combine", "-o", str(tmp_path / "x.npz"), paths[0]]) == 2
+    assert "at least two networks" in capsys.readouterr().err
+    (tmp_path / "bad.npz").write_text("not a model")
+    assert main(["combine", "-o", str(tmp_path / "y.npz"), paths[0],
+                 str(tmp_path / "bad.npz")]) == 2
+    assert "bad.npz" in capsys.readouterr().err
