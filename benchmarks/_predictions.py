@@ -6,13 +6,15 @@ and each method, the global prediction of every model and the per-residue predic
 models concatenated (``local_offsets`` splits them; a model without a prediction has NaN global
 and no residues).  :func:`mean_of` averages the per-residue predictions of several methods
 (e.g. networks of different architectures or seeds trained in separate runs), as the seed
-ensembles of :class:`estimators.SeedEnsembleQAEstimator` do.
+ensembles of :class:`estimators.SeedEnsembleQAEstimator` do.  :func:`merge_disjoint` joins
+the predictions of one method made in separate runs on disjoint sets of models (e.g. the folds
+of a leave-one-target-out evaluation run one at a time).
 """
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["write_predictions", "read_predictions", "mean_of"]
+__all__ = ["write_predictions", "read_predictions", "mean_of", "merge_disjoint"]
 
 
 def write_predictions(path, methods, model_names):
@@ -78,3 +80,21 @@ def mean_of(methods, names, global_of):
             raise ValueError(f"model {i}: per-residue predictions of different lengths")
         local.append(np.mean(stack, axis=0) if stack else None)
     return {"global": global_of(local), "local": local}
+
+
+def _covered(method):
+    return np.array([p is not None for p in method["local"]])
+
+
+def merge_disjoint(a, b):
+    """One method's predictions from two runs that predicted disjoint sets of models (each
+    model predicted by ``a`` or by ``b``, or by neither); None when the sets overlap."""
+    have_a, have_b = _covered(a), _covered(b)
+    if len(have_a) != len(have_b):
+        raise ValueError(f"predictions for {len(have_a)} and {len(have_b)} models")
+    if (have_a & have_b).any():
+        return None
+    local = [pa if pa is not None else pb for pa, pb in zip(a["local"], b["local"])]
+    glob = np.where(have_a, np.asarray(a["global"], dtype=np.float64),
+                    np.asarray(b["global"], dtype=np.float64))
+    return {"global": glob, "local": local}

@@ -8,6 +8,10 @@ Usage::
                                    [--predictions run.npz] [--include earlier.npz ...]
                                    [--mean-of METHOD METHOD ...]
 
+``--folds T1006 ...`` trains and predicts only those leave-one-target-out folds (the other
+targets' models get no prediction), so the four folds can run as separate, resumable jobs, one
+``--predictions`` file each; a run with ``--include`` of the fold files joins them (a method
+that several files predicted on disjoint models becomes one) and scores the whole table.
 ``--predictions`` saves every method's per-model predictions; ``--include`` adds the methods of
 such files from earlier runs and ``--mean-of`` averages the per-residue predictions of several
 methods (an ensemble of networks trained in separate runs, e.g. of different architectures).
@@ -54,7 +58,8 @@ import fourier6d  # noqa: E402,F401  (before NumPy: it sets OpenBLAS's idle-thre
 import numpy as np  # noqa: E402
 
 import voromqa                                                                   # noqa: E402
-from _predictions import mean_of, read_predictions, write_predictions            # noqa: E402
+from _predictions import (mean_of, merge_disjoint, read_predictions,              # noqa: E402
+                          write_predictions)
 from estimators.architectures import get_architecture                            # noqa: E402
 from estimators.datasets import labels_for_residues                              # noqa: E402
 from estimators.featurizer import StructureFeaturizer                            # noqa: E402
@@ -95,6 +100,9 @@ def parse_args(argv=None):
     ap.add_argument("--no-calibrate", dest="calibrate", action="store_false")
     ap.add_argument("--seeds", type=int, nargs="+", default=None,
                     help="seed ensemble: one network per seed, predictions averaged (default: --seed)")
+    ap.add_argument("--folds", nargs="+", default=None, metavar="TARGET",
+                    help="train and predict only these leave-one-target-out folds (held-out "
+                         "targets); the other targets' models get no prediction (default: all)")
     ap.add_argument("--json", default=None, help="write the metrics and settings as JSON here")
     ap.add_argument("--predictions", default=None,
                     help="write every method's per-model predictions here (.npz), for --include")
@@ -132,6 +140,8 @@ def parse_args(argv=None):
         args.out = None
     if args.corpus_only and not args.corpus:
         ap.error("--corpus-only needs --corpus")
+    if args.folds and args.corpus_only:
+        ap.error("--folds selects leave-one-target-out folds; --corpus-only has none")
     return args
 
 
@@ -227,8 +237,15 @@ def leave_one_target_out(arch, feats, labels_true, groups, corpus, args, log=pri
         # one network trained on the decoys alone predicts every CASP13 target
         splits = [("all (corpus only)", np.arange(len(feats)), np.arange(0))]
     else:
+        held_out = list(dict.fromkeys(groups.tolist()))
+        if getattr(args, "folds", None):
+            unknown = sorted(set(args.folds) - set(held_out))
+            if unknown:
+                raise ValueError(f"--folds {' '.join(unknown)}: not a target of the run "
+                                 f"({', '.join(held_out)})")
+            held_out = [t for t in held_out if t in set(args.folds)]
         splits = [(t, np.flatnonzero(groups == t), np.flatnonzero(groups != t))
-                  for t in dict.fromkeys(groups.tolist())]
+                  for t in held_out]
     seeds = args.seeds or [args.seed]
     jobs = []
     for target, test, train in splits:
@@ -423,7 +440,11 @@ def main(argv=None):
         for name, m in read_predictions(path, model_keys).items():
             if name in ("VoroMQA", "ResNetQA"):
                 continue                                    # run here on the same models
-            methods[name if name not in methods else f"{name} [{Path(path).stem}]"] = m
+            joined = merge_disjoint(methods[name], m) if name in methods else None
+            if joined is not None:                          # e.g. folds run separately
+                methods[name] = joined
+            else:
+                methods[name if name not in methods else f"{name} [{Path(path).stem}]"] = m
     for names in args.mean_of:
         methods["mean of " + " + ".join(names)] = mean_of(methods, names, _global_of)
     if args.predictions:

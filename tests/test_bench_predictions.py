@@ -64,3 +64,22 @@ def test_mean_of():
     methods["B"]["local"][1] = np.zeros(9)
     with pytest.raises(ValueError, match="different lengths"):
         predictions.mean_of(methods, ["A", "B"], _global_of)
+
+
+def test_merge_disjoint_joins_folds_run_separately():
+    # two runs that predicted disjoint models (e.g. two folds) give one method; overlapping
+    # runs are not merged
+    rng = np.random.default_rng(2)
+    full = _methods(rng)["A"]
+    first = {"global": np.where([1, 1, 0, 0], full["global"], np.nan),
+             "local": [full["local"][0], full["local"][1], None, None]}
+    second = {"global": np.where([0, 0, 1, 0], full["global"], np.nan),
+              "local": [None, None, full["local"][2], None]}
+    joined = predictions.merge_disjoint(first, second)
+    np.testing.assert_array_equal(joined["global"][:3], full["global"][:3])
+    assert np.isnan(joined["global"][3]) and joined["local"][3] is None
+    for k in range(3):
+        np.testing.assert_array_equal(joined["local"][k], full["local"][k])
+    assert predictions.merge_disjoint(first, joined) is None
+    with pytest.raises(ValueError, match="4 and 3 models"):
+        predictions.merge_disjoint(first, {"global": np.zeros(3), "local": [None] * 3})
