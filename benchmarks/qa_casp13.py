@@ -103,6 +103,9 @@ def parse_args(argv=None):
     ap.add_argument("--folds", nargs="+", default=None, metavar="TARGET",
                     help="train and predict only these leave-one-target-out folds (held-out "
                          "targets); the other targets' models get no prediction (default: all)")
+    ap.add_argument("--name", default=None, metavar="METHOD",
+                    help="the network's name in the table and the --predictions file, e.g. "
+                         "'6DCNN-2 (seed 1)' (one architecture only; default: the architecture's)")
     ap.add_argument("--json", default=None, help="write the metrics and settings as JSON here")
     ap.add_argument("--predictions", default=None,
                     help="write every method's per-model predictions here (.npz), for --include")
@@ -140,6 +143,8 @@ def parse_args(argv=None):
         args.out = None
     if args.corpus_only and not args.corpus:
         ap.error("--corpus-only needs --corpus")
+    if args.name and len(args.architectures) != 1:
+        ap.error("--name names the network of one architecture")
     if args.folds and args.corpus_only:
         ap.error("--folds selects leave-one-target-out folds; --corpus-only has none")
     return args
@@ -425,7 +430,7 @@ def main(argv=None):
         log(f"{arch}: leave-one-target-out, at most {args.epochs} epochs per fold")
         ensemble, folds, by_seed = leave_one_target_out(arch, feats, labels_true, groups, corpus,
                                                         args, log)
-        name = DISPLAY[arch]
+        name = args.name or DISPLAY[arch]
         if len(by_seed) > 1:
             # each network of the ensemble alone, then their average
             for seed, network in by_seed.items():

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Leave-one-target-out evaluation of the shipped recipe (scripts/train_pretrained.sh, step 4) on
+# the four CASP13 targets: for each target, a network trained with the recipe's settings on the
+# other three targets' server models and the decoy corpora predicts the held-out target.
+#
+#   bash scripts/loto_pretrained.sh [CORPUS_ROOT] [OUT_DIR] [SEED ...]
+#
+# One job per (seed, fold), each writing OUT_DIR/loto_seed<S>_<target>.npz; a job whose file
+# exists is skipped, so an interrupted evaluation goes on where it stopped (and the jobs can be
+# spread over machines).  The last step joins the files and prints the table (VoroMQA and
+# ResNetQA beside), with the mean over the seeds when there are several.  Settings are those of
+# the recipe, fixed before any fold is run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=${1:-../corpus}
+OUT=${2:-benchmarks/results/loto}
+shift $(( $# > 2 ? 2 : $# )) || true
+SEEDS=${*:-0}
+PY=${PY:-.venv/bin/python}
+CORPORA="$ROOT/torsion $ROOT/main $ROOT/main_s1"
+mkdir -p "$OUT"
+files=()
+for seed in $SEEDS; do
+  for target in T0953s1 T0967 T0974s1 T1006; do
+    f="$OUT/loto_seed${seed}_${target}.npz"
+    files+=("$f")
+    [ -s "$f" ] && continue
+    "$PY" benchmarks/qa_casp13.py --architectures 6dcnn-2 --epochs 8 --patience 3 \
+        --seed "$seed" --name "6DCNN-2 (seed $seed)" --corpus $CORPORA --folds "$target" \
+        --jobs 1 --figures '' --no-append \
+        --predictions "$f.part.npz" --json "$OUT/loto_seed${seed}_${target}.json"
+    mv "$f.part.npz" "$f"
+  done
+done
+names=()
+for seed in $SEEDS; do names+=("6DCNN-2 (seed $seed)"); done
+"$PY" benchmarks/qa_casp13.py --architectures --include "${files[@]}" --mean-of "${names[@]}" \
+    --figures '' --no-append --json "$OUT/loto.json"
