@@ -43,8 +43,9 @@ def natives(native_files):
 
 @pytest.fixture(scope="module")
 def relaxed_decoys(natives):
-    """Five relaxed decoys of each native, one per kind (targets stratified over [0.3, 0.95])."""
-    return [(native, generate_decoys(native, 5, seed=11, kinds=KINDS)) for native in natives]
+    """Relaxed decoys of each native, one per kind (targets stratified over [0.3, 0.95])."""
+    return [(native, generate_decoys(native, len(KINDS), seed=11, kinds=KINDS))
+            for native in natives]
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +171,29 @@ def test_rigid_moves_keep_every_covalent_bond(natives):
             assert label == "sidechain"
             coords = model.to_native_coords(xyz)
             np.testing.assert_allclose(coords[backbone], natives[0].coords[backbone], atol=1e-9)
+
+
+def test_topology_decoys_keep_secondary_structure_and_stay_compact(natives):
+    """The topology kind moves loop residues only: every helix and strand residue keeps its
+    native phi/psi, the fold changes (lDDT near the target) and the model stays compact."""
+    from estimators.decoys.geometry import backbone_dihedrals
+    for native in natives:
+        generator = DecoyGenerator(native, relax=False)
+        model = generator.model
+        phi0, psi0 = backbone_dihedrals(native)
+        elements = generator.ss != "L"
+        assert elements.sum() >= 10
+        for target in (0.5, 0.7):
+            xyz, label, info = generator.perturb(target, np.random.default_rng(5), "topology")
+            assert label == "topology" and info["misfold_moves"] > 0
+            moved = decoy_structure(native, model.to_native_coords(xyz))
+            phi, psi = backbone_dihedrals(moved)
+            for new, old in ((phi, phi0), (psi, psi0)):
+                ok = elements & np.isfinite(old) & np.isfinite(new)
+                change = np.abs((new[ok] - old[ok] + 180.0) % 360.0 - 180.0)
+                assert change.max() < 1e-6, (native.name, target, change.max())
+            assert generator._rg(xyz) <= 1.15 * generator.rg0 + 1e-9
+            assert abs(info["proxy_lddt"] - target) < 0.08, (native.name, target, info)
 
 
 def test_register_threading_moves_residues_onto_shifted_frames(natives):

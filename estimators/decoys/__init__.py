@@ -4,8 +4,8 @@ The paper trains on CASP server models; generated decoys give extra training dat
 exact and whose quality spans a chosen range. One module per job:
 
 * :mod:`~estimators.decoys.kinds` — perturbations of the native itself (backbone, hinge, register,
-  side chains, compact misfolds), aimed at a target lDDT (:class:`DecoyGenerator`,
-  :func:`generate_decoys`);
+  side chains, compact misfolds, wrong topologies with native secondary structure), aimed at a
+  target lDDT (:class:`DecoyGenerator`, :func:`generate_decoys`);
 * :mod:`~estimators.decoys.threaded` — template-based models: A's sequence on another native's
   backbone (TM-align, :mod:`~estimators.decoys.alignment`), with alignment errors, loops, repacked
   side chains, relaxed;

@@ -26,6 +26,12 @@ lengths and angles of the native are kept; only the relaxation changes them):
     Compact misfold: a walk of large phi/psi moves (half at loop residues, half anywhere, which
     also unwinds secondary structure), each accepted only when the model stays compact (CA radius
     of gyration <= 1.35 x native) and gains no backbone clash or atomic overlap.
+``topology``
+    Wrong topology with native secondary structure: the misfold walk at loop residues only, so
+    every helix and strand keeps its native geometry, kept compact (CA radius of gyration
+    <= 1.15 x native), then up to 300 more loop moves that only make it more compact at about
+    the same lDDT. The elements end up packed in another arrangement, as in the wrong-fold
+    models of real predictors, which get most secondary structure right and the fold wrong.
 
 Every decoy except ``sidechain`` ones also receives a random side-chain perturbation (up to 25% of
 residues), since real models rarely get every rotamer right. Rotamer changes are picked among a
@@ -73,7 +79,10 @@ from .rigid import _slerp_frames
 __all__ = ["KINDS", "DecoyGenerator", "generate_decoys"]
 
 #: Kinds of error, in the order used for drawing.
-KINDS = ("backbone", "hinge", "register", "sidechain", "misfold")
+KINDS = ("backbone", "hinge", "register", "sidechain", "misfold", "topology")
+#: Settings of the walk of each walk kind (:meth:`DecoyGenerator._misfold_walk`).
+_WALKS = {"misfold": {},
+          "topology": {"loop_bias": 1.0, "max_rg_ratio": 1.15, "compact_attempts": 300}}
 
 
 class DecoyGenerator:
@@ -336,6 +345,27 @@ class DecoyGenerator:
                 break
         return best[1:]
 
+    def _torsion_move(self, xyz, pool, step_deg, rng):
+        """A copy of ``xyz`` with phi and psi of one residue of ``pool`` changed by Gaussian
+        angles of ``step_deg`` (the downstream chain moved rigidly)."""
+        trial = xyz.copy()
+        r = int(rng.choice(pool))
+        for which in ("phi", "psi"):
+            self.model.rotate_torsion(trial, r, which, float(rng.normal(0.0, step_deg)))
+        return trial
+
+    def _packing_limits(self, xyz):
+        """(backbone clashes, atomic overlaps) that the moves of a walk from ``xyz`` may reach:
+        those of ``xyz``, and at least the native's backbone clashes + 1 per 50 residues."""
+        return (max(self._backbone_clashes(xyz),
+                    self._native_bb_clashes + max(1, self.native.n_residues // 50)),
+                self._overlaps(xyz))
+
+    def _packed(self, xyz, limits):
+        """Whether ``xyz`` stays within the (backbone clashes, overlaps) ``limits``."""
+        return (self._backbone_clashes(xyz) <= limits[0]
+                and self._overlaps(xyz) <= limits[1])
+
     def _misfold_walk(self, base, target, rng, max_attempts=None, step_deg=60.0, loop_bias=0.5,
                       max_rg_ratio=1.35):
         """Large phi/psi moves (mostly at loop residues, else anywhere, which also unwinds some
@@ -344,31 +374,21 @@ class DecoyGenerator:
         the proxy lDDT reaches ``target`` and returns the visited state closest to it. A move that
         would overshoot (proxy below ``target - 0.02``) is refused and the step shrinks by 0.7
         (down to 5 degrees), so that targets close to the current score are reached too."""
-        m = self.model
         if max_attempts is None:
             max_attempts = int(min(2000, 600 + 8 * self.native.n_residues))
         anywhere = np.flatnonzero(self.movable_phi | self.movable_psi)
         xyz = base.copy()
         score = self.search_proxy(xyz)
         best = (abs(score - target), xyz.copy(), score)
-        allowed_clashes = max(self._backbone_clashes(base),
-                              self._native_bb_clashes + max(1, self.native.n_residues // 50))
+        limits = self._packing_limits(base)
         max_rg = max(self._rg(base), max_rg_ratio * self.rg0)
-        allowed_overlaps = self._overlaps(base)
         n_accepted = 0
         for _ in range(max_attempts):
             if score <= target:
                 break
             pool = self.loops if rng.uniform() < loop_bias else anywhere
-            r = int(rng.choice(pool))
-            trial = xyz.copy()
-            for which in ("phi", "psi"):
-                m.rotate_torsion(trial, r, which, float(rng.normal(0.0, step_deg)))
-            if self._rg(trial) > max_rg:
-                continue
-            if self._backbone_clashes(trial) > allowed_clashes:
-                continue
-            if self._overlaps(trial) > allowed_overlaps:
+            trial = self._torsion_move(xyz, pool, step_deg, rng)
+            if self._rg(trial) > max_rg or not self._packed(trial, limits):
                 continue
             trial_score = self.search_proxy(trial)
             if trial_score < target - 0.02:
@@ -380,6 +400,28 @@ class DecoyGenerator:
             if abs(score - target) < best[0]:
                 best = (abs(score - target), xyz.copy(), score)
         return best[1], best[2], n_accepted
+
+    def _compact(self, xyz, target, rng, n_attempts, step_deg=30.0):
+        """Loop moves that make the model more compact: each kept only when the CA radius of
+        gyration decreases, no backbone clash or atomic overlap is added and the proxy lDDT stays
+        within [``target`` - 0.02, ``target`` + 0.03] (or within 0.02 of where it started when
+        that lies above).  Returns (xyz, proxy lDDT, moves kept)."""
+        score = self.search_proxy(xyz)
+        lo, hi = target - 0.02, max(target + 0.03, score + 0.02)
+        rg = self._rg(xyz)
+        limits = self._packing_limits(xyz)
+        kept = 0
+        for _ in range(int(n_attempts)):
+            trial = self._torsion_move(xyz, self.loops, step_deg, rng)
+            trial_rg = self._rg(trial)
+            if trial_rg >= rg or not self._packed(trial, limits):
+                continue
+            trial_score = self.search_proxy(trial)
+            if not lo <= trial_score <= hi:
+                continue
+            xyz, rg, score = trial, trial_rg, trial_score
+            kept += 1
+        return xyz, score, kept
 
     def _side_chain_noise(self, xyz, target, rng):
         """Random rotamer changes on up to 25% of residues, halved until the proxy stays > target."""
@@ -423,8 +465,14 @@ class DecoyGenerator:
                 start, info["sidechain_fraction"] = self._side_chain_noise(base, target, rng)
             start_clashes = self._clashes(start)
             label = kind
-            if kind == "misfold":
-                xyz, score, info["misfold_moves"] = self._misfold_walk(start, target, rng)
+            if kind in _WALKS:
+                walk = dict(_WALKS[kind])
+                n_compact = walk.pop("compact_attempts", 0)
+                xyz, score, info["misfold_moves"] = self._misfold_walk(start, target, rng,
+                                                                       **walk)
+                if n_compact:
+                    xyz, score, info["compact_moves"] = self._compact(xyz, target, rng,
+                                                                      n_compact)
             else:
                 plan = self._plan(kind, rng)
                 magnitude, xyz, score = self._bisect(kind, plan, target, start)
