@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 
 import autograd.numpy as anp
 import numpy as np
@@ -48,7 +49,10 @@ __all__ = ["Adam", "TrainingSet", "model_targets", "train_network", "predict_nod
 
 
 class Adam:
-    """Adam on a dict of arrays (array-module agnostic), with global-norm clipping."""
+    """Adam on a dict of arrays (array-module agnostic), with global-norm clipping.
+
+    A step whose gradients are not all finite is skipped (parameters and moments unchanged,
+    counted in ``skipped``): one bad minibatch must not turn every weight into NaN."""
 
     def __init__(self, params, learning_rate=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
                  clip_norm=None):
@@ -56,16 +60,17 @@ class Adam:
         self.m = {k: v * 0 for k, v in params.items()}
         self.v = {k: v * 0 for k, v in params.items()}
         self.t = 0
+        self.skipped = 0
 
     def step(self, params, grads):
-        self.t += 1
         keys = [k for k in grads if k not in TRAINABLE_EXCLUDE]
-        if self.clip:
-            xp = get_array_module(*[grads[k] for k in keys])
-            norm = float(xp.sqrt(sum(xp.sum(grads[k] ** 2) for k in keys)))
-            factor = min(1.0, self.clip / (norm + 1e-12)) if math.isfinite(norm) else 0.0
-        else:
-            factor = 1.0
+        xp = get_array_module(*[grads[k] for k in keys])
+        norm = float(xp.sqrt(sum(xp.sum(grads[k] ** 2) for k in keys)))
+        if not math.isfinite(norm):
+            self.skipped += 1
+            return dict(params)
+        self.t += 1
+        factor = min(1.0, self.clip / (norm + 1e-12)) if self.clip else 1.0
         c1 = 1 - self.b1 ** self.t
         c2 = 1 - self.b2 ** self.t
         new = dict(params)
@@ -348,7 +353,7 @@ def train_network(params, spec, grid, train, *, xp, dtype, epochs, batch_size, l
     total_steps = max(1, steps_per_epoch * int(epochs))
     history = []
     best, best_key, since_best = params, None, 0
-    step = 0
+    step = skipped_before = 0
     for epoch in range(epochs):
         t0 = time.perf_counter()
         losses = []
@@ -376,6 +381,11 @@ def train_network(params, spec, grid, train, *, xp, dtype, epochs, batch_size, l
                 progress.update(len(idx))
         rec = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "lr": float(opt.lr),
                "seconds": time.perf_counter() - t0}
+        if opt.skipped > skipped_before:
+            rec["skipped_steps"] = opt.skipped - skipped_before
+            warnings.warn(f"epoch {epoch + 1}: {rec['skipped_steps']} step(s) skipped for "
+                          "non-finite gradients", RuntimeWarning, stacklevel=2)
+        skipped_before = opt.skipped
         if val is not None:
             pred, vy, vg = _score_set(params, spec, grid, val, xp, dtype, batch_size)
             y = np.concatenate(vy)

@@ -151,3 +151,27 @@ def test_lazy_training_set_equals_eager(small_set):
         np.testing.assert_array_equal(out[0][0][k], out[1][0][k])
     assert [h["loss"] for h in out[0][1]] == [h["loss"] for h in out[1][1]]
     assert "val_group_spearman" in out[0][1][0] and "calibration_scale" in out[0][1][-1]
+
+
+def test_adam_skips_a_step_with_non_finite_gradients():
+    # a NaN or inf gradient leaves the weights and the moments as they were (and is counted);
+    # finite steps go on from there as if it had not happened
+    from estimators.training import Adam
+    params = {"w": np.array([1.0, -2.0]), "b": np.array([0.5])}
+    good = {"w": np.array([0.1, 0.2]), "b": np.array([-0.3])}
+    ref = Adam(params, learning_rate=0.1, clip_norm=1.0)
+    expected = ref.step(params, good)
+    for bad_value in (np.nan, np.inf):
+        opt = Adam(params, learning_rate=0.1, clip_norm=1.0)
+        bad = {"w": np.array([bad_value, 0.2]), "b": np.array([-0.3])}
+        after = opt.step(params, bad)
+        assert opt.skipped == 1 and opt.t == 0
+        for k in params:
+            np.testing.assert_array_equal(after[k], params[k])
+            assert not opt.m[k].any() and not opt.v[k].any()
+        again = opt.step(after, good)
+        for k in params:
+            np.testing.assert_array_equal(again[k], expected[k])
+    unclipped = Adam(params, learning_rate=0.1)
+    unclipped.step(params, {"w": np.array([np.nan, 0.0]), "b": np.array([0.0])})
+    assert unclipped.skipped == 1
