@@ -95,6 +95,9 @@ def parse_args(argv=None):
     ap.add_argument("--corpus-natives", default="all", choices=["all", "natives", "natives_extra"],
                     help="which natives' decoys: shared/data/natives (4-letter PDB ids), natives_extra, or all")
     ap.add_argument("--rank-weight", type=float, default=1.0, help="weight of the ranking term of the loss")
+    ap.add_argument("--within-weight", type=float, default=0.0,
+                    help="weight of the within-model term of the loss (per-residue errors with "
+                         "each model's mean error removed; default 0 = off)")
     ap.add_argument("--groups-per-batch", type=int, default=2)
     ap.add_argument("--lr-schedule", default="cosine", choices=["cosine", "constant"])
     ap.add_argument("--no-calibrate", dest="calibrate", action="store_false")
@@ -186,6 +189,7 @@ def _estimator(arch, args, seed):
                            learning_rate=args.learning_rate, patience=args.patience,
                            validation_fraction=args.validation_fraction, device=args.device,
                            random_state=seed, n_jobs=1, rank_weight=args.rank_weight,
+                           within_weight=args.within_weight,
                            groups_per_batch=args.groups_per_batch, lr_schedule=args.lr_schedule,
                            calibrate=args.calibrate)
 
@@ -523,7 +527,7 @@ def main(argv=None):
                         + (" / corpus natives" if n_corpus else "") + "), never on the test target."))
         lines.append(f"Training: at most {args.epochs} epochs, batch {args.batch_size} from "
                      f"{args.groups_per_batch} groups, Adam lr {args.learning_rate} ({args.lr_schedule}), "
-                     f"ranking weight {args.rank_weight}, calibration {'on' if args.calibrate else 'off'}, "
+                     f"ranking weight {args.rank_weight}, within-model weight {args.within_weight}, calibration {'on' if args.calibrate else 'off'}, "
                      f"patience {args.patience}, validation fraction "
                      f"{args.validation_fraction}, float32, seeds {args.seeds or [args.seed]}; corpus kinds "
                      f"{corpus_kinds or '-'} ({args.corpus_natives}). Features: "

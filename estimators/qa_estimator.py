@@ -1,6 +1,8 @@
 """SixDQAEstimator: scikit-learn-style protein model quality assessment with 6DCNN."""
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +77,10 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
     rank_weight : float, default=1.0
         Weight of the pairwise ranking term among models of the same group (native or target;
         :mod:`estimators.training`); 0 = the paper's squared errors only.
+    within_weight : float, default=0.0
+        Weight of the within-model term: the squared per-residue errors with each model's mean
+        error removed (:mod:`estimators.training`), which trains the order of the residues of
+        one model; 0 = off.
     groups_per_batch : int, default=2
         Minibatches are drawn from this many groups at a time, so they hold ranking pairs
         (0 = plain shuffled minibatches).
@@ -119,7 +125,8 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
                  global_weight=1.0, validation_fraction=0.2, patience=5, device="cpu",
                  dtype="float32", n_jobs=1, errors="raise", random_state=0, verbose=0,
                  max_nodes=128, atom_fade=None, edge_fade=None, rank_weight=1.0,
-                 groups_per_batch=2, lr_schedule="cosine", calibrate=True, frame=None):
+                 groups_per_batch=2, lr_schedule="cosine", calibrate=True, frame=None,
+                 within_weight=0.0):
         self.architecture = architecture
         self.lmax = lmax
         self.n_radial = n_radial
@@ -148,6 +155,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         self.groups_per_batch = groups_per_batch
         self.lr_schedule = lr_schedule
         self.calibrate = calibrate
+        self.within_weight = within_weight
 
     # ------------------------------------------------------------------ helpers
     def _resolve_spec(self):
@@ -263,6 +271,10 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         for name, lo in (("epochs", 1), ("batch_size", 1)):
             if int(getattr(self, name)) < lo:
                 raise ValueError(f"{name} must be >= {lo}")
+        for name in ("global_weight", "rank_weight", "within_weight"):
+            value = float(getattr(self, name))
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be finite and >= 0, got {getattr(self, name)!r}")
         spec = self._resolve_spec()
         xp, dtype = self._xp_dtype()
         grid = radial_grid(spec)
@@ -320,7 +332,8 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
                 learning_rate=float(self.learning_rate), clip_norm=self.clip_norm,
                 global_weight=float(self.global_weight), random_state=self.random_state,
                 val=val, patience=self.patience if val is not None else None,
-                rank_weight=float(self.rank_weight), groups_per_batch=int(self.groups_per_batch),
+                rank_weight=float(self.rank_weight), within_weight=float(self.within_weight),
+                groups_per_batch=int(self.groups_per_batch),
                 lr_schedule=self.lr_schedule, calibrate=bool(self.calibrate),
                 verbose=self.verbose, log=(progress.write if progress else print), progress=progress)
         finally:

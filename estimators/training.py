@@ -8,12 +8,18 @@ per-residue and per-model terms)::
         + global_weight * mean_models (g_m - Y_m)^2
         + rank_weight * tau * mean_{pairs (m, n) of one group, Y_m - Y_n > rank_margin}
               softplus(-(g_m - g_n) / tau)
+        + within_weight * mean_{labelled residues} (r_i - rbar_m(i))^2
 
 where g_m = mean_i o_i is the model's global score and Y_m its global lDDT (given, or the mean of
 its known local labels).  The third term (a pairwise logistic "RankNet" loss among models of the
 same native or target, scaled by tau so that its gradient per pair is at most 1, like the squared
 errors) trains what users need most: the order of the models of one target.  Minibatches are
-built from ``groups_per_batch`` groups at a time, so every minibatch holds such pairs.
+built from ``groups_per_batch`` groups at a time, so every minibatch holds such pairs.  The
+fourth term (off by default) weighs the per-residue errors r_i = o_i - y_i with their model's mean
+error rbar_m (over its labelled residues) removed: the first term is this within-model part plus a
+model-wide offset, so ``within_weight`` > 0 trains the order of the residues of one model (what
+the local Spearman correlation measures) more than their common level, which the global terms
+already train.
 
 Learning rate: linear warm-up over the first ``warmup_fraction`` of the steps, then cosine decay to
 ``min_lr_fraction`` of the peak (or constant).
@@ -226,16 +232,29 @@ def _rank_pairs(groups, model_y, margin):
 
 
 def _loss_fn(spec, grid, dev, y_node, y_mask, y_model, model_mask, avg, pairs, global_weight,
-             rank_weight, rank_tau):
+             rank_weight, rank_tau, within_weight=0.0):
+    n_labelled = anp.maximum(anp.sum(y_mask), 1.0)
+    if within_weight > 0:
+        # per model, the mean over its labelled residues (B, N); each node's model (N, B)
+        xp = get_array_module(avg)
+        member = (avg > 0).astype(avg.dtype)
+        counts = member @ y_mask
+        labelled_mean = member * y_mask[None, :] / xp.maximum(counts, 1.0)[:, None]
+        node_model = member.T
+
     def loss(params):
         o = forward(params, spec, dev, grid)
-        local = anp.sum(((o - y_node) ** 2) * y_mask) / anp.maximum(anp.sum(y_mask), 1.0)
+        local = anp.sum(((o - y_node) ** 2) * y_mask) / n_labelled
         g = avg @ o
         glob = anp.sum(((g - y_model) ** 2) * model_mask) / anp.maximum(anp.sum(model_mask), 1.0)
         total = local + global_weight * glob
         if pairs is not None:
             d = pairs @ g                                   # g_better - g_worse
             total = total + rank_weight * rank_tau * anp.mean(anp.logaddexp(0.0, -d / rank_tau))
+        if within_weight > 0:
+            r = (o - y_node) * y_mask
+            centred = r - node_model @ (labelled_mean @ r)
+            total = total + within_weight * anp.sum((centred ** 2) * y_mask) / n_labelled
         return total
     return loss
 
@@ -335,7 +354,8 @@ def calibrate_output(params, pred_global, true_global, xp=np):
 
 def train_network(params, spec, grid, train, *, xp, dtype, epochs, batch_size, learning_rate,
                   clip_norm, global_weight, random_state, val=None, patience=None,
-                  rank_weight=0.0, rank_tau=0.05, rank_margin=0.02, groups_per_batch=0,
+                  rank_weight=0.0, rank_tau=0.05, rank_margin=0.02, within_weight=0.0,
+                  groups_per_batch=0,
                   lr_schedule="constant", warmup_fraction=0.03, min_lr_fraction=0.05,
                   calibrate=False, verbose=0, log=print, progress=None):
     """Train a copy of ``params``; returns (best_params, history list of dicts).
@@ -367,7 +387,7 @@ def train_network(params, spec, grid, train, *, xp, dtype, epochs, batch_size, l
                 P = _rank_pairs(train.groups[idx], model_y, rank_margin)
                 pairs = xp.asarray(P, dtype=dtype) if len(P) else None
             loss = _loss_fn(spec, grid, dev, *targets, pairs, global_weight, rank_weight,
-                            rank_tau)
+                            rank_tau, within_weight)
             value, grads = value_and_grad(loss)(params)
             value = float(value)
             if not math.isfinite(value):

@@ -175,3 +175,52 @@ def test_adam_skips_a_step_with_non_finite_gradients():
     unclipped = Adam(params, learning_rate=0.1)
     unclipped.step(params, {"w": np.array([np.nan, 0.0]), "b": np.array([0.0])})
     assert unclipped.skipped == 1
+
+
+def test_within_model_term_is_the_centred_squared_error(small_set):
+    """within_weight adds mean over labelled residues of (r_i - rbar_m)^2, r = o - y, rbar_m the
+    mean of r over model m's labelled residues: checked against a direct computation, zero
+    gradient for a common shift of all predictions, and its gradient by finite differences."""
+    from autograd import grad
+    paths, _ = small_set
+    spec = get_architecture(TINY)
+    params = init_params(spec, 2, np.float64)
+    feats = _tiny_features(paths[:3])
+    batch = collate(feats)
+    dev = batch_to_device(batch, np, np.float64)
+    rng = np.random.default_rng(4)
+    node_y = [rng.uniform(0.2, 0.9, f.n_nodes) for f in feats]
+    for y in node_y:
+        y[rng.choice(len(y), 5, replace=False)] = np.nan            # unlabelled residues
+    node_y[2][:] = np.nan                                            # a model without labels
+    model_y = np.array([0.5, 0.6, np.nan])
+    targets = _device_targets(batch, node_y, model_y, np, np.float64)
+    grid = radial_grid(spec)
+    base = _loss_fn(spec, grid, dev, *targets, None, 1.0, 0.0, 0.05)
+    with_term = _loss_fn(spec, grid, dev, *targets, None, 1.0, 0.0, 0.05, 0.7)
+    o = forward(params, spec, dev, grid)
+    want, n = 0.0, 0
+    for s, y in zip(batch.node_slices, node_y):
+        r = (o[s] - y)[np.isfinite(y)]
+        want += ((r - r.mean()) ** 2).sum() if r.size else 0.0
+        n += r.size
+    assert math.isclose(with_term(params) - base(params), 0.7 * want / n, rel_tol=1e-10)
+    # a common shift of every prediction (the output bias) leaves the term unchanged
+    term = lambda p: with_term(p) - base(p)                                      # noqa: E731
+    assert abs(grad(term)(params)["mu_t"]) < 1e-12
+    # its gradient along a random direction of one weight, by central differences
+    key = "graph0_ws" if "graph0_ws" in params else sorted(params)[0]
+    direction = rng.normal(size=np.shape(params[key]))
+    g = np.sum(grad(term)(params)[key] * direction)
+    h = 1e-6
+    plus = dict(params, **{key: params[key] + h * direction})
+    minus = dict(params, **{key: params[key] - h * direction})
+    assert math.isclose(g, (term(plus) - term(minus)) / (2 * h), rel_tol=1e-5, abs_tol=1e-10)
+
+
+def test_loss_weights_are_checked():
+    from estimators.qa_estimator import SixDQAEstimator
+    for name, value in (("within_weight", -0.1), ("rank_weight", float("nan")),
+                        ("global_weight", -1)):
+        with pytest.raises(ValueError, match=f"{name} must be finite and >= 0"):
+            SixDQAEstimator(**{name: value}).fit(["unused.pdb"], [0.5])
