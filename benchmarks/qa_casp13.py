@@ -527,7 +527,8 @@ def main(argv=None):
                         + (" / corpus natives" if n_corpus else "") + "), never on the test target."))
         lines.append(f"Training: at most {args.epochs} epochs, batch {args.batch_size} from "
                      f"{args.groups_per_batch} groups, Adam lr {args.learning_rate} ({args.lr_schedule}), "
-                     f"ranking weight {args.rank_weight}, within-model weight {args.within_weight}, calibration {'on' if args.calibrate else 'off'}, "
+                     f"ranking weight {args.rank_weight}, within-model weight {args.within_weight}, "
+                     f"calibration {'on' if args.calibrate else 'off'}, "
                      f"patience {args.patience}, validation fraction "
                      f"{args.validation_fraction}, float32, seeds {args.seeds or [args.seed]}; corpus kinds "
                      f"{corpus_kinds or '-'} ({args.corpus_natives}). Features: "
