@@ -305,7 +305,8 @@ def build_parser():
                         "(default: %(default)s)")
     s.add_argument("--model", metavar="FILE",
                    help="a model file written by 'fourier6d train' or SixDQAEstimator.save "
-                        "(default: the pretrained 6DCNN-2 shipped with the package)")
+                        "(default: the pretrained model shipped with the package, two 6DCNN-2 "
+                        "networks averaged)")
     s.add_argument("--format", choices=["default", "casp"], default="default",
                    help="'casp' also writes casp_qa.txt (CASP QA format, QMODE 2) and needs "
                         "--target (choices: %(choices)s; default: %(default)s)")

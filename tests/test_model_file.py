@@ -99,17 +99,20 @@ def test_old_format_files_still_load(tmp_path):
 
 
 def test_shipped_model_is_current_format():
-    # one 6DCNN-2 (message passing) in a format-2 file, with its training groups
+    # two 6DCNN-2 (message passing), seeds 0 and 1, in a format-2 file, with their training groups
+    from estimators.ensemble import SeedEnsembleQAEstimator
     from estimators.model_file import read_model_networks
     from estimators.pretrained import load_model
     networks, meta = read_model_networks(pretrained_path())
-    assert meta["format_version"] == 2 and len(networks) == 1
+    assert meta["format_version"] == 2 and len(networks) == 2
+    assert meta["ensemble"]["seeds"] == [0, 1]
     assert all("embed" in params for params, _ in networks)
     est = load_model(pretrained_path())
-    assert isinstance(est, SixDQAEstimator) and est.spec_["name"] == "6dcnn-2"
-    assert len(est.spec_["blocks"]) == 2 and est.n_params_ == 77110
-    assert est.training_groups_ and {"T0953s1", "T0967", "T0974s1", "T1006"} <= set(
-        est.training_groups_)
+    assert isinstance(est, SeedEnsembleQAEstimator) and est.seeds == (0, 1)
+    for net in est.estimators_:
+        assert net.spec_["name"] == "6dcnn-2" and len(net.spec_["blocks"]) == 2
+        assert net.n_params_ == 77110
+        assert {"T0953s1", "T0967", "T0974s1", "T1006"} <= set(net.training_groups_)
 
 
 def _bad_files(tmp_path):
