@@ -90,6 +90,15 @@ def _tiny_features(paths):
         return [featurize(p, lmax=2, n_radial=3, dtype=np.float64) for p in paths]
 
 
+def _tiny_batch(paths, seed):
+    """(spec, float64 parameters, features, batch, device arrays) of the tiny network."""
+    spec = get_architecture(TINY)
+    feats = _tiny_features(paths)
+    batch = collate(feats)
+    return (spec, init_params(spec, seed, np.float64), feats, batch,
+            batch_to_device(batch, np, np.float64))
+
+
 def test_calibration_folds_into_output_layer(small_set):
     paths, glob = small_set
     spec = get_architecture(TINY)
@@ -107,11 +116,7 @@ def test_ranking_term_gradient_orders_a_pair(small_set):
     """The ranking term alone raises the better model's score and lowers the worse one's."""
     from autograd import grad
     paths, glob = small_set
-    spec = get_architecture(TINY)
-    params = init_params(spec, 1, np.float64)
-    feats = _tiny_features(paths[:2])
-    batch = collate(feats)
-    dev = batch_to_device(batch, np, np.float64)
+    spec, params, feats, batch, dev = _tiny_batch(paths[:2], seed=1)
     node_y = [np.full(f.n_nodes, np.nan) for f in feats]           # no squared-error terms
     model_y = np.array([np.nan, np.nan])
     targets = _device_targets(batch, node_y, model_y, np, np.float64)
@@ -183,11 +188,7 @@ def test_within_model_term_is_the_centred_squared_error(small_set):
     gradient for a common shift of all predictions, and its gradient by finite differences."""
     from autograd import grad
     paths, _ = small_set
-    spec = get_architecture(TINY)
-    params = init_params(spec, 2, np.float64)
-    feats = _tiny_features(paths[:3])
-    batch = collate(feats)
-    dev = batch_to_device(batch, np, np.float64)
+    spec, params, feats, batch, dev = _tiny_batch(paths[:3], seed=2)
     rng = np.random.default_rng(4)
     node_y = [rng.uniform(0.2, 0.9, f.n_nodes) for f in feats]
     for y in node_y:
