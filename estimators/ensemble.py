@@ -248,16 +248,14 @@ class SeedEnsembleQAEstimator(RegressorMixin, BaseEstimator):
         from .qa_estimator import SixDQAEstimator
         members = []
         for k, e in enumerate(estimators):
-            if isinstance(e, cls):
-                e._check_fitted()
-                members += list(e.estimators_)
-            elif isinstance(e, SixDQAEstimator):
-                if not hasattr(e, "params_"):
-                    raise NotFittedError(f"network {k} of the ensemble is not fitted")
-                members.append(e)
-            else:
+            if not isinstance(e, (cls, SixDQAEstimator)):
                 raise TypeError("an ensemble combines fitted SixDQAEstimator or "
                                 f"SeedEnsembleQAEstimator objects, got {type(e).__name__}")
+            try:
+                e._check_fitted()
+            except NotFittedError as error:
+                raise NotFittedError(f"network {k} of the ensemble: {error}") from None
+            members += list(e.estimators_) if isinstance(e, cls) else [e]
         if len(members) < 2:
             raise ValueError(f"an ensemble needs at least two networks, got {len(members)}")
         seeds = [m.random_state for m in members]
