@@ -121,8 +121,8 @@ def main(argv=None):
                     ost = ost_lddt_f(s, native, tmp) if use_ost else float("nan")
                 rows.setdefault(name, []).append((score, plain, filtered, ost))
             print(f"{path.name}: {native.n_residues} residues", flush=True)
-    header = ("| variant | predicted (shipped model) | lDDT | lDDT, clash filter | OpenStructure lddt -f |\n"
-              "|---|---:|---:|---:|---:|")
+    header = ("| variant | predicted (shipped model) | lDDT | lDDT, clash filter "
+              "| OpenStructure lddt -f |\n|---|---:|---:|---:|---:|")
     lines = [header]
     for name, vals in rows.items():
         v = np.array(vals)
