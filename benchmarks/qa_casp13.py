@@ -368,6 +368,42 @@ def _per_target_table(methods, true_global, groups):
     return "\n".join(lines) + "\n"
 
 
+#: Bins of the true global lDDT for :func:`bias_by_quality` (left-closed; the last one closed).
+QUALITY_BINS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 1.0)
+
+
+def bias_by_quality(predicted, true_global, bins=QUALITY_BINS):
+    """Mean predicted minus true global lDDT of the models in each bin of the true lDDT.
+
+    Returns a list of ``(low, high, n_models, bias)`` (bias NaN for an empty bin or a bin whose
+    models have no prediction); models with an unknown truth or prediction are left out.  Says
+    where a global score's offset lies: on the good models, the bad ones, or evenly."""
+    p = np.asarray(predicted, dtype=float)
+    t = np.asarray(true_global, dtype=float)
+    if p.shape != t.shape:
+        raise ValueError(f"predicted {p.shape} and true_global {t.shape} differ in shape")
+    ok = np.isfinite(p) & np.isfinite(t)
+    rows = []
+    for k, (lo, hi) in enumerate(zip(bins[:-1], bins[1:])):
+        last = k == len(bins) - 2
+        sel = ok & (t >= lo) & ((t <= hi) if last else (t < hi))
+        rows.append((lo, hi, int(sel.sum()), float(np.mean(p[sel] - t[sel])) if sel.any()
+                     else float("nan")))
+    return rows
+
+
+def _bias_table(methods, true_global, bins=QUALITY_BINS):
+    spans = [f"{lo:.1f}–{hi:.1f}" for lo, hi in zip(bins[:-1], bins[1:])]
+    counts = [r[2] for r in bias_by_quality(true_global, true_global, bins)]
+    lines = ["| method | " + " | ".join(f"lDDT {s} ({n})" for s, n in zip(spans, counts)) + " |",
+             "|---|" + "---:|" * len(spans)]
+    for name, m in methods.items():
+        cells = [f"{b:+.2f}" if np.isfinite(b) else "–"
+                 for *_, b in bias_by_quality(m["global"], true_global, bins)]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     args = parse_args(argv)
     warnings.simplefilter("ignore", StructureWarning)
@@ -466,9 +502,12 @@ def main(argv=None):
             for name, m in methods.items()}
     table = format_table(rows)
     per_target = _per_target_table(methods, true_global, groups)
+    bias_table = _bias_table(methods, true_global)
     log("")
     log(table)
     log(per_target)
+    log("Mean predicted - true global lDDT by true global lDDT (models per bin):")
+    log(bias_table)
     total = time.perf_counter() - t_start
 
     if args.json:
@@ -495,7 +534,10 @@ def main(argv=None):
         Path(args.json).write_text(json.dumps(plain({
             "date": datetime.datetime.now().strftime("%Y-%m-%dT%H:%M"), "settings": settings,
             "n_corpus": n_corpus, "corpus_kinds": corpus_kinds, "metrics": rows,
-            "per_target": per_target_rows, "folds": fold_info, "seconds": total}), indent=1))
+            "per_target": per_target_rows,
+            "bias_by_quality": {name: bias_by_quality(m["global"], true_global)
+                                for name, m in methods.items()},
+            "folds": fold_info, "seconds": total}), indent=1))
         log(f"wrote {args.json}")
 
     figs = ()
@@ -543,6 +585,11 @@ def main(argv=None):
                      "true global lDDT; VoroMQA's score is not an lDDT, its bias is not meaningful):")
         lines.append("")
         lines.append(per_target.rstrip("\n"))
+        lines.append("")
+        lines.append("Mean predicted − true global lDDT of the models in each bin of the true global "
+                     "lDDT (models per bin), all targets together:")
+        lines.append("")
+        lines.append(bias_table.rstrip("\n"))
         lines.append("")
         lines.append("| network | fold (test target) | train models | val models | epochs run | best epoch | "
                      "fit s | predict s | parameters |")

@@ -1,0 +1,39 @@
+"""Tests of helpers of benchmarks/qa_casp13.py that need no training."""
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+_spec = importlib.util.spec_from_file_location("bench_qa_casp13", REPO / "benchmarks" / "qa_casp13.py")
+qa = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = qa
+_spec.loader.exec_module(qa)
+
+
+def test_bias_by_quality_by_hand():
+    true = np.array([0.1, 0.35, 0.38, 0.55, 0.95, 1.0, np.nan, 0.65])
+    pred = np.array([0.3, 0.35, 0.48, np.nan, 0.90, 0.9, 0.5, 0.75])
+    rows = qa.bias_by_quality(pred, true)
+    assert [(lo, hi) for lo, hi, *_ in rows] == list(zip(qa.QUALITY_BINS[:-1], qa.QUALITY_BINS[1:]))
+    got = {(lo, hi): (n, b) for lo, hi, n, b in rows}
+    assert got[(0.0, 0.3)] == (1, pytest.approx(0.2))
+    assert got[(0.3, 0.4)] == (2, pytest.approx(0.05))
+    assert got[(0.5, 0.6)][0] == 0 and np.isnan(got[(0.5, 0.6)][1])    # its model has no prediction
+    assert got[(0.6, 0.7)] == (1, pytest.approx(0.1))
+    assert got[(0.7, 1.0)] == (2, pytest.approx(-0.075))               # 1.0 falls in the last bin
+    assert sum(n for _, _, n, _ in rows) == 6
+
+
+def test_bias_table_rows_and_shape_check():
+    true = np.array([0.2, 0.45, 0.8])
+    methods = {"A": {"global": true + 0.1}, "B": {"global": np.array([np.nan, 0.45, 0.7])}}
+    table = qa._bias_table(methods, true).splitlines()
+    assert table[0].startswith("| method | lDDT 0.0–0.3 (1) |")
+    assert table[2] == "| A | +0.10 | – | +0.10 | – | – | +0.10 |"
+    assert table[3] == "| B | – | – | +0.00 | – | – | -0.10 |"
+    with pytest.raises(ValueError, match="shape"):
+        qa.bias_by_quality(np.zeros(3), np.zeros(4))
