@@ -38,7 +38,7 @@ from estimators.datasets import load_casp13  # noqa: E402
 from estimators.decoys.realism import FEATURES, realism_auc, realism_features  # noqa: E402
 from estimators.structures import read_structure  # noqa: E402
 
-KINDS = ("threaded", "misfold", "topology", "backbone", "hinge", "register", "sidechain", "overlay",
+KINDS = ("threaded", "misfold", "topology", "shifted", "backbone", "hinge", "register", "sidechain", "overlay",
          "crushed", "clash", "expanded")
 
 

@@ -6,7 +6,8 @@ The paper trains on CASP server models; generated decoys give extra training dat
 exact and whose quality spans a chosen range (here global lDDT roughly uniform in [0.3, 0.95]).
 
 Kinds of error (each a rigid-body move of parts of an all-atom model with hydrogens, so that bond
-lengths and angles of the native are kept; only the relaxation changes them):
+lengths and angles of the native are kept, except in the loops of ``shifted``; only the relaxation
+changes them):
 
 ``backbone``
     Locally wrong backbone: phi/psi of the residues of 1-4 segments (3-8 residues) get Gaussian
@@ -32,6 +33,18 @@ lengths and angles of the native are kept; only the relaxation changes them):
     <= 1.15 x native), then up to 300 more loop moves that only make it more compact at about
     the same lDDT. The elements end up packed in another arrangement, as in the wrong-fold
     models of real predictors, which get most secondary structure right and the fold wrong.
+``shifted``
+    Displaced secondary-structure elements with native local structure: every helix and strand
+    (at least 4 residues) is moved rigidly, rotated about its CA centroid (random axis, angle
+    ~ N(0, 1) x 10 degrees per unit magnitude) and translated (~ N(0, 1) x 1 A per axis and
+    unit); loop residues between two elements take the blend of the two moves by position along
+    the loop, residues before the first or after the last element of a chain the move of that
+    element. The errors of a model built on a close template: the fold right, every element a
+    little off, spread over the whole chain rather than concentrated in one segment. The blend
+    stretches the peptide bonds of loops and the moves press side chains together at the
+    interfaces; the relaxation restores both (its magnitude is capped at 1, where it still does:
+    on a 175-residue native, 338 heavy-atom clashes before relaxation, none after), and a target
+    below what that magnitude reaches is met by a misfold walk from there (``shifted+misfold``).
 
 Every decoy except ``sidechain`` ones also receives a random side-chain perturbation (up to 25% of
 residues), since real models rarely get every rotamer right. Rotamer changes are picked among a
@@ -79,7 +92,7 @@ from .rigid import _slerp_frames
 __all__ = ["KINDS", "DecoyGenerator", "generate_decoys"]
 
 #: Kinds of error, in the order used for drawing.
-KINDS = ("backbone", "hinge", "register", "sidechain", "misfold", "topology")
+KINDS = ("backbone", "hinge", "register", "sidechain", "misfold", "topology", "shifted")
 #: Settings of the walk of each walk kind (:meth:`DecoyGenerator._misfold_walk`).
 _WALKS = {"misfold": {},
           "topology": {"loop_bias": 1.0, "max_rg_ratio": 1.15, "compact_attempts": 300}}
@@ -102,7 +115,11 @@ class DecoyGenerator:
     """
 
     #: bisection search ranges of the magnitude of each kind
-    _MAX_MAGNITUDE = {"backbone": 60.0, "hinge": 150.0, "register": 1.0, "sidechain": 1.0}
+    _MAX_MAGNITUDE = {"backbone": 60.0, "hinge": 150.0, "register": 1.0, "sidechain": 1.0,
+                      "shifted": 1.0}
+    #: ``shifted``: per unit magnitude, the standard deviation of an element's rotation (degrees)
+    #: and of each component of its translation (A)
+    _SHIFT_DEGREES, _SHIFT_ANGSTROM = 10.0, 1.0
     #: pairs of the proxy lDDT used while searching magnitudes
     _SEARCH_PAIRS = 30000
     #: heavy atoms closer than this (A) overlap; the misfold walk adds none
@@ -194,6 +211,8 @@ class DecoyGenerator:
             return moves
         if kind == "register":
             return self._register_plan(rng)
+        if kind == "shifted":
+            return self._shift_plan(rng)
         if kind == "sidechain":
             order = rng.permutation(R)
             return [(int(r), self._rotamer_change(int(r), rng)) for r in order]
@@ -232,6 +251,89 @@ class DecoyGenerator:
             valid.append((start, stop))
         order = rng.permutation(len(valid))
         return [(valid[k][0], valid[k][1], int(rng.choice([-2, -1, 1, 2]))) for k in order]
+
+    def _elements(self, min_length=4):
+        """Secondary-structure elements (start, stop) of at least ``min_length`` residues, split
+        at chain breaks; without any, windows of 6 residues every 8."""
+        R = self.native.n_residues
+        breaks = self.native.chain_break_before()
+        elements = []
+        r = 0
+        while r < R:
+            if self.ss[r] in "HE":
+                end = r + 1
+                while end < R and self.ss[end] == self.ss[r] and not breaks[end]:
+                    end += 1
+                if end - r >= min_length:
+                    elements.append((r, end))
+                r = end
+            else:
+                r += 1
+        return elements or [(s, min(R, s + 6)) for s in range(0, R, 8)]
+
+    def _shift_plan(self, rng):
+        """Rigid moves of the secondary-structure elements and how each residue follows them.
+
+        Returns ``(moves, follow, weights)``: per element ``(centre, rotation vector (radians)
+        and translation (A) at unit magnitude)``; ``follow`` (R, 2) int and ``weights`` (R, 2):
+        each residue goes to the blend ``w0 T_a(x) + w1 T_b(x)`` of the moves of elements
+        ``a, b = follow[r]`` (``follow[r, 0] = -1``: a chain without elements, not moved)."""
+        m = self.model
+        R = self.native.n_residues
+        elements = self._elements()
+        breaks = self.native.chain_break_before()
+        chain_id = np.cumsum(breaks)
+        ca_idx = m.bb["CA"]
+        moves = []
+        for start, stop in elements:
+            cas = ca_idx[start:stop]
+            cas = cas[cas >= 0]
+            centre = m.coords[cas].mean(0) if cas.size else m.coords[m.res_start[start]]
+            axis = rng.normal(size=3)
+            axis /= np.linalg.norm(axis)
+            angle = math.radians(self._SHIFT_DEGREES) * rng.normal()
+            moves.append((centre, axis * angle, self._SHIFT_ANGSTROM * rng.normal(size=3)))
+        follow = np.zeros((R, 2), dtype=np.int64)
+        weights = np.zeros((R, 2))
+        starts = np.array([a for a, _ in elements])
+        stops = np.array([b for _, b in elements])
+        el_chain = chain_id[starts]
+        for r in range(R):
+            same = np.flatnonzero(el_chain == chain_id[r])
+            if same.size == 0:                       # a chain without elements: stays
+                follow[r] = -1
+                continue
+            inside = same[(starts[same] <= r) & (r < stops[same])]
+            before = same[stops[same] <= r]
+            after = same[starts[same] > r]
+            if inside.size:
+                follow[r], weights[r] = inside[0], (1.0, 0.0)
+            elif before.size and after.size:
+                a, b = before[-1], after[0]
+                f = (r - stops[a] + 1) / (starts[b] - stops[a] + 1)
+                follow[r], weights[r] = (a, b), (1.0 - f, f)
+            else:
+                follow[r], weights[r] = (before[-1] if before.size else after[0]), (1.0, 0.0)
+        return moves, follow, weights
+
+    def _shift(self, xyz, base, plan, magnitude):
+        """Apply the element moves of a ``shifted`` plan scaled by ``magnitude`` (in place)."""
+        from scipy.spatial.transform import Rotation
+        moves, follow, weights = plan
+        m = self.model
+        rot = [Rotation.from_rotvec(magnitude * v).as_matrix() for _, v, _ in moves]
+        for r in range(self.native.n_residues):
+            if follow[r, 0] < 0:
+                continue
+            atoms = slice(m.res_start[r], m.res_start[r + 1])
+            x = base[atoms]
+            out = np.zeros_like(x)
+            for k, w in zip(follow[r], weights[r]):
+                if w == 0.0:
+                    continue
+                centre, _, move = moves[k]
+                out += w * ((x - centre) @ rot[k].T + centre + magnitude * move)
+            xyz[atoms] = out
 
     def _rotamer_change(self, r, rng, n_candidates=4):
         """Chi changes of residue r to another rotamer (about +-120 degrees each, +- 15 degrees
@@ -288,6 +390,8 @@ class DecoyGenerator:
                     continue
                 used[window] = True
                 self._thread(xyz, base, start, stop, shift, self._RAMP)
+        elif kind == "shifted":
+            self._shift(xyz, base, plan, magnitude)
         else:
             raise ValueError(f"unknown kind {kind!r}")
         return xyz
@@ -457,6 +561,9 @@ class DecoyGenerator:
             raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
         base = self.model.coords
         limit = max(2, self.native.n_residues // 20)
+        # rigid moves of whole elements press side chains together at every interface; the
+        # relaxation resolves those clashes (measured), so they do not limit the magnitude
+        limited = kind not in ("sidechain", "shifted")
         candidates = []
         for attempt in range(self.max_tries):
             info = {"attempt": attempt}
@@ -476,7 +583,7 @@ class DecoyGenerator:
             else:
                 plan = self._plan(kind, rng)
                 magnitude, xyz, score = self._bisect(kind, plan, target, start)
-                if kind != "sidechain" and self._clashes(xyz) - start_clashes > limit:
+                if limited and self._clashes(xyz) - start_clashes > limit:
                     magnitude, xyz = self._back_off(kind, plan, magnitude, start,
                                                     start_clashes + limit)
                     score = self.search_proxy(xyz)
@@ -486,7 +593,7 @@ class DecoyGenerator:
                 info["magnitude"] = magnitude
             info["proxy_lddt"] = self.proxy(xyz)
             info["clashes"] = self._clashes(xyz)
-            new_clashes = info["clashes"] - self._native_clashes
+            new_clashes = 0 if kind == "shifted" else info["clashes"] - self._native_clashes
             candidates.append((new_clashes > limit, abs(info["proxy_lddt"] - target), new_clashes,
                                attempt, xyz, label, info))
             if new_clashes <= limit and abs(info["proxy_lddt"] - target) < 0.05:
