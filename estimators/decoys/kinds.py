@@ -555,6 +555,8 @@ class DecoyGenerator:
         the largest one within that limit and a misfold walk (which adds no clash) continues to
         the target; so does it when the kind cannot go as low as the target. Up to ``max_tries``
         draws; the first within the clash limit and 0.05 of the target is kept, else the best.
+        ``sidechain`` and ``shifted`` decoys have no clash limit (the relaxation resolves the
+        clashes of moved elements).
         """
         kind = kind or self._choose_kind(target, rng)
         if kind not in KINDS:
