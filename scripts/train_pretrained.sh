@@ -11,10 +11,7 @@
 # The corpora are not part of the repository.  The network trains on whatever natives are complete.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=${1:-../corpus}
-SHARDS=${2:-2}
-PY=${PY:-.venv/bin/python}
-DATA=${FOURIER6D_SHARED:-../shared}/data
+source scripts/_corpus_args.sh "$@"
 NATIVES="$DATA/natives $DATA/natives_extra"
 
 # 1. torsion-walk decoys: 8 per native, kinds chosen per target lDDT (backbone, hinge, register,
