@@ -87,7 +87,7 @@ from .geometry import (CLASH_DISTANCE, backbone_dihedrals, count_clashes,
                        secondary_structure as _secondary_structure)
 from .proxy import ProxyLDDT
 from .relax import Relaxer
-from .rigid import _slerp_frames
+from .rigid import _slerp_frames, rotation_matrix
 
 __all__ = ["KINDS", "DecoyGenerator", "generate_decoys"]
 
@@ -230,19 +230,7 @@ class DecoyGenerator:
         breaks = self.native.chain_break_before()
         has_frame = self._has_frame
         margin = self._RAMP + 2
-        elements = []
-        r = 0
-        while r < R:
-            if self.ss[r] in "HE":
-                end = r
-                while end < R and self.ss[end] == self.ss[r]:
-                    end += 1
-                elements.append((r, end))
-                r = end
-            else:
-                r += 1
-        if not elements:                                 # no SSE: windows of 6 residues
-            elements = [(s, min(R, s + 6)) for s in range(0, R, 8)]
+        elements = self._elements(min_length=1, split_at_breaks=False)
         valid = []
         for start, stop in elements:
             lo, hi = start - margin, stop + margin
@@ -252,11 +240,13 @@ class DecoyGenerator:
         order = rng.permutation(len(valid))
         return [(valid[k][0], valid[k][1], int(rng.choice([-2, -1, 1, 2]))) for k in order]
 
-    def _elements(self, min_length=4):
-        """Secondary-structure elements (start, stop) of at least ``min_length`` residues, split
-        at chain breaks; without any, windows of 6 residues every 8."""
+    def _elements(self, min_length=4, split_at_breaks=True):
+        """Secondary-structure elements (start, stop) of at least ``min_length`` residues (split
+        at chain breaks unless ``split_at_breaks`` is False); without any, windows of 6 residues
+        every 8."""
         R = self.native.n_residues
-        breaks = self.native.chain_break_before()
+        breaks = (self.native.chain_break_before() if split_at_breaks
+                  else np.zeros(R, dtype=bool))
         elements = []
         r = 0
         while r < R:
@@ -274,8 +264,8 @@ class DecoyGenerator:
     def _shift_plan(self, rng):
         """Rigid moves of the secondary-structure elements and how each residue follows them.
 
-        Returns ``(moves, follow, weights)``: per element ``(centre, rotation vector (radians)
-        and translation (A) at unit magnitude)``; ``follow`` (R, 2) int and ``weights`` (R, 2):
+        Returns ``(moves, follow, weights)``: per element ``(centre, axis, angle (radians) and
+        translation (A) at unit magnitude)``; ``follow`` (R, 2) int and ``weights`` (R, 2):
         each residue goes to the blend ``w0 T_a(x) + w1 T_b(x)`` of the moves of elements
         ``a, b = follow[r]`` (``follow[r, 0] = -1``: a chain without elements, not moved)."""
         m = self.model
@@ -292,7 +282,7 @@ class DecoyGenerator:
             axis = rng.normal(size=3)
             axis /= np.linalg.norm(axis)
             angle = math.radians(self._SHIFT_DEGREES) * rng.normal()
-            moves.append((centre, axis * angle, self._SHIFT_ANGSTROM * rng.normal(size=3)))
+            moves.append((centre, axis, angle, self._SHIFT_ANGSTROM * rng.normal(size=3)))
         follow = np.zeros((R, 2), dtype=np.int64)
         weights = np.zeros((R, 2))
         starts = np.array([a for a, _ in elements])
@@ -318,10 +308,9 @@ class DecoyGenerator:
 
     def _shift(self, xyz, base, plan, magnitude):
         """Apply the element moves of a ``shifted`` plan scaled by ``magnitude`` (in place)."""
-        from scipy.spatial.transform import Rotation
         moves, follow, weights = plan
         m = self.model
-        rot = [Rotation.from_rotvec(magnitude * v).as_matrix() for _, v, _ in moves]
+        rot = [rotation_matrix(axis, magnitude * angle) for _, axis, angle, _ in moves]
         for r in range(self.native.n_residues):
             if follow[r, 0] < 0:
                 continue
@@ -331,7 +320,7 @@ class DecoyGenerator:
             for k, w in zip(follow[r], weights[r]):
                 if w == 0.0:
                     continue
-                centre, _, move = moves[k]
+                centre, _, _, move = moves[k]
                 out += w * ((x - centre) @ rot[k].T + centre + magnitude * move)
             xyz[atoms] = out
 
@@ -564,8 +553,9 @@ class DecoyGenerator:
         base = self.model.coords
         limit = max(2, self.native.n_residues // 20)
         # rigid moves of whole elements press side chains together at every interface; the
-        # relaxation resolves those clashes (measured), so they do not limit the magnitude
-        limited = kind not in ("sidechain", "shifted")
+        # relaxation resolves those clashes (measured), so they neither limit the magnitude nor
+        # rank the draws
+        clash_limited = kind != "shifted"
         candidates = []
         for attempt in range(self.max_tries):
             info = {"attempt": attempt}
@@ -585,7 +575,8 @@ class DecoyGenerator:
             else:
                 plan = self._plan(kind, rng)
                 magnitude, xyz, score = self._bisect(kind, plan, target, start)
-                if limited and self._clashes(xyz) - start_clashes > limit:
+                if (clash_limited and kind != "sidechain"
+                        and self._clashes(xyz) - start_clashes > limit):
                     magnitude, xyz = self._back_off(kind, plan, magnitude, start,
                                                     start_clashes + limit)
                     score = self.search_proxy(xyz)
@@ -595,7 +586,7 @@ class DecoyGenerator:
                 info["magnitude"] = magnitude
             info["proxy_lddt"] = self.proxy(xyz)
             info["clashes"] = self._clashes(xyz)
-            new_clashes = 0 if kind == "shifted" else info["clashes"] - self._native_clashes
+            new_clashes = info["clashes"] - self._native_clashes if clash_limited else 0
             candidates.append((new_clashes > limit, abs(info["proxy_lddt"] - target), new_clashes,
                                attempt, xyz, label, info))
             if new_clashes <= limit and abs(info["proxy_lddt"] - target) < 0.05:
