@@ -392,14 +392,13 @@ def bias_by_quality(predicted, true_global, bins=QUALITY_BINS):
     return rows
 
 
-def _bias_table(methods, true_global, bins=QUALITY_BINS):
-    spans = [f"{lo:.1f}–{hi:.1f}" for lo, hi in zip(bins[:-1], bins[1:])]
-    counts = [r[2] for r in bias_by_quality(true_global, true_global, bins)]
-    lines = ["| method | " + " | ".join(f"lDDT {s} ({n})" for s, n in zip(spans, counts)) + " |",
-             "|---|" + "---:|" * len(spans)]
-    for name, m in methods.items():
-        cells = [f"{b:+.2f}" if np.isfinite(b) else "–"
-                 for *_, b in bias_by_quality(m["global"], true_global, bins)]
+def _bias_table(bias_rows, true_global):
+    """Markdown table of ``{method: bias_by_quality(...)}``, models per bin in the header."""
+    counts = bias_by_quality(true_global, true_global)
+    lines = ["| method | " + " | ".join(f"lDDT {lo:.1f}–{hi:.1f} ({n})" for lo, hi, n, _ in counts)
+             + " |", "|---|" + "---:|" * len(counts)]
+    for name, rows in bias_rows.items():
+        cells = [f"{b:+.2f}" if np.isfinite(b) else "–" for *_, b in rows]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -502,7 +501,8 @@ def main(argv=None):
             for name, m in methods.items()}
     table = format_table(rows)
     per_target = _per_target_table(methods, true_global, groups)
-    bias_table = _bias_table(methods, true_global)
+    bias_rows = {name: bias_by_quality(m["global"], true_global) for name, m in methods.items()}
+    bias_table = _bias_table(bias_rows, true_global)
     log("")
     log(table)
     log(per_target)
@@ -535,8 +535,7 @@ def main(argv=None):
             "date": datetime.datetime.now().strftime("%Y-%m-%dT%H:%M"), "settings": settings,
             "n_corpus": n_corpus, "corpus_kinds": corpus_kinds, "metrics": rows,
             "per_target": per_target_rows,
-            "bias_by_quality": {name: bias_by_quality(m["global"], true_global)
-                                for name, m in methods.items()},
+            "bias_by_quality": bias_rows,
             "folds": fold_info, "seconds": total}), indent=1))
         log(f"wrote {args.json}")
 

@@ -31,7 +31,8 @@ def test_bias_by_quality_by_hand():
 def test_bias_table_rows_and_shape_check():
     true = np.array([0.2, 0.45, 0.8])
     methods = {"A": {"global": true + 0.1}, "B": {"global": np.array([np.nan, 0.45, 0.7])}}
-    table = qa._bias_table(methods, true).splitlines()
+    rows = {name: qa.bias_by_quality(m["global"], true) for name, m in methods.items()}
+    table = qa._bias_table(rows, true).splitlines()
     assert table[0].startswith("| method | lDDT 0.0–0.3 (1) |")
     assert table[2] == "| A | +0.10 | – | +0.10 | – | – | +0.10 |"
     assert table[3] == "| B | – | – | +0.00 | – | – | -0.10 |"
