@@ -113,7 +113,8 @@ def main(argv=None):
             scores = est.predict_global([s for _, s in structures])
             for (name, s), score in zip(structures, scores):
                 if name.startswith("overlaid"):
-                    plain = filtered = decoy_labels(native, native.coords, copy)[0]
+                    plain = decoy_labels(native, native.coords, copy, clash_filter=False)[0]
+                    filtered = decoy_labels(native, native.coords, copy)[0]
                     ost = float("nan")
                 else:
                     plain = lddt(s, native).global_score
