@@ -18,6 +18,19 @@ def _has_gpu():
 
 HAS_GPU = _has_gpu()
 
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """The command lines' caches (the corpus's all-atom models) go to a folder of the test run,
+    not the user's ~/.cache."""
+    previous = os.environ.get("FOURIER6D_CACHE")
+    os.environ["FOURIER6D_CACHE"] = str(tmp_path_factory.mktemp("fourier6d_cache"))
+    yield
+    if previous is None:
+        os.environ.pop("FOURIER6D_CACHE", None)
+    else:
+        os.environ["FOURIER6D_CACHE"] = previous
+
 # Every array test runs on NumPy; the CuPy variant runs only where a GPU is present.
 BACKENDS = [pytest.param("numpy", id="numpy"),
             pytest.param("cupy", id="cupy",

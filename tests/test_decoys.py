@@ -528,3 +528,73 @@ def test_shifted_decoys_move_elements_rigidly_and_blend_the_loops(natives):
     assert decoy.kind == "shifted" and decoy.info["relaxed"]
     assert decoy.info["clashes"] > 20 and decoy.info["clashes_relaxed"] <= 2, decoy.info
     assert 0.7 < decoy.lddt < 0.92
+
+
+# ------------------------------------------------------------------------- all-atom model cache
+def _model_signature(model):
+    atoms = [(a.index, a.name, a.element.symbol if a.element else None, a.residue.index,
+              a.residue.name, a.residue.id, a.residue.chain.id) for a in model.topology.atoms()]
+    bonds = [(b[0].index, b[1].index, b.type, b.order) for b in model.topology.bonds()]
+    return atoms, bonds                                                       # in order
+
+
+def test_allatom_cache_gives_the_same_model_and_decoys(natives, tmp_path, monkeypatch):
+    """A model read from the cache equals the one PDBFixer computes: atoms, bonds (disulfides
+    included), coordinates bitwise, force-field energy, and so every decoy built on it."""
+    from estimators.decoys import allatom
+    from estimators.decoys.allatom import AllAtomModel
+
+    from conftest import SHARED
+    native = read_structure(SHARED / "data" / "natives" / "2qsk.pdb")     # one disulfide
+    fresh = AllAtomModel(native)
+    cold = AllAtomModel(native, cache_dir=tmp_path)
+    files = list(tmp_path.glob("*.npz"))
+    assert len(files) == 1 and files[0].name.startswith("2qsk")
+
+    def no_pdbfixer(text):
+        raise AssertionError("PDBFixer ran although the model is cached")
+    monkeypatch.setattr(allatom, "_run_pdbfixer", no_pdbfixer)
+    warm = AllAtomModel(native, cache_dir=tmp_path)
+    for model in (cold, warm):
+        assert _model_signature(model) == _model_signature(fresh)
+        np.testing.assert_array_equal(model.coords, fresh.coords)
+        np.testing.assert_array_equal(model.heavy, fresh.heavy)
+    ss = [b for b in warm.topology.bonds() if b[0].name == "SG" and b[1].name == "SG"]
+    assert len(ss) >= 1
+    from estimators.decoys import Relaxer
+    assert Relaxer(warm).energy(warm.coords) == pytest.approx(Relaxer(fresh).energy(fresh.coords),
+                                                              rel=1e-12)
+    # the decoys of a generator on the cached model are those without the cache
+    monkeypatch.undo()
+    a = DecoyGenerator(natives[0], relax=True).generate(0.7, 3, "backbone")
+    DecoyGenerator(natives[0], relax=False, cache_dir=tmp_path)              # fills the cache
+    monkeypatch.setattr(allatom, "_run_pdbfixer", no_pdbfixer)
+    b = DecoyGenerator(natives[0], relax=True, cache_dir=tmp_path).generate(0.7, 3, "backbone")
+    np.testing.assert_array_equal(a.coords, b.coords)
+    assert a.lddt == b.lddt
+
+
+def test_allatom_cache_recomputes_a_damaged_file_and_keys_on_the_input(natives, tmp_path):
+    from estimators.decoys.allatom import AllAtomModel, _cache_key
+
+    model = AllAtomModel(natives[0], cache_dir=tmp_path)
+    (path,) = tmp_path.glob("*.npz")
+    path.write_bytes(b"not an npz file")
+    again = AllAtomModel(natives[0], cache_dir=tmp_path)                     # no error: rebuilt
+    np.testing.assert_array_equal(again.coords, model.coords)
+    with np.load(path) as data:
+        assert len(str(data["key"])) == 64 and data["coords"].shape == (model.n_atoms, 3)
+    assert _cache_key("ATOM 1\n") != _cache_key("ATOM 2\n")
+    # another native gets its own file
+    AllAtomModel(natives[1], cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("*.npz"))) == 2
+
+
+def test_command_line_uses_and_can_skip_the_cache(native_files, tmp_path, monkeypatch):
+    monkeypatch.setenv("FOURIER6D_CACHE", str(tmp_path / "cache"))
+    assert main([str(native_files[0]), "--out", str(tmp_path / "a"), "--n-per-native", "1",
+                 "--no-relax", "--kinds", "backbone=1"]) == 0
+    assert len(list((tmp_path / "cache" / "allatom").glob("*.npz"))) == 1
+    assert main([str(native_files[1]), "--out", str(tmp_path / "b"), "--n-per-native", "1",
+                 "--no-relax", "--kinds", "backbone=1", "--no-cache"]) == 0
+    assert len(list((tmp_path / "cache" / "allatom").glob("*.npz"))) == 1

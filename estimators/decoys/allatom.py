@@ -2,9 +2,12 @@
 maps and rotatable bonds (phi, psi, side-chain chi), and the rigid moves about them."""
 from __future__ import annotations
 
+import hashlib
 import io
 import math
+import os
 import random
+from pathlib import Path
 
 import numpy as np
 
@@ -16,6 +19,9 @@ __all__ = ["AllAtomModel"]
 
 #: Side-chain bonds that are not rotamer degrees of freedom (conjugated, planar groups).
 _PLANAR_BONDS = {("ARG", "NE", "CZ")}
+
+#: Version of the cache files of :func:`_fixed_model` (part of the key).
+_CACHE_FORMAT = 1
 
 _CHAIN_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -60,13 +66,140 @@ def _native_pdb_text(native: Structure, written: np.ndarray) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _cache_key(pdb_text: str) -> str:
+    """Key of a native's PDBFixer result: the text PDBFixer reads and the versions that place
+    the atoms (a change of either gives another key)."""
+    from importlib.metadata import version
+
+    import openmm
+
+    head = f"allatom {_CACHE_FORMAT}\nopenmm {openmm.__version__}\npdbfixer {version('pdbfixer')}\n"
+    return hashlib.sha256((head + pdb_text).encode()).hexdigest()
+
+
+def _run_pdbfixer(pdb_text: str):
+    """PDBFixer on ``pdb_text``: missing heavy atoms and hydrogens (pH 7) added, no missing
+    residue; returns (topology, coordinates in A, float64)."""
+    import openmm
+    from openmm import unit
+    from pdbfixer import PDBFixer
+
+    # PDBFixer/OpenMM place new atoms at positions drawn from Python's global ``random``
+    # and then minimise them on the default (multi-threaded) platform: seed ``random`` and use
+    # one CPU thread, restoring both afterwards, so that the model is reproducible
+    state = random.getstate()
+    random.seed(0)
+    cpu = openmm.Platform.getPlatformByName("CPU")
+    threads = cpu.getPropertyDefaultValue("Threads")
+    cpu.setPropertyDefaultValue("Threads", "1")
+    try:
+        fixer = PDBFixer(pdbfile=io.StringIO(pdb_text), platform=cpu)
+        fixer.findMissingResidues()
+        fixer.missingResidues = {}
+        fixer.findMissingAtoms()
+        fixer.addMissingAtoms()
+        fixer.addMissingHydrogens(7.0)
+    finally:
+        random.setstate(state)
+        cpu.setPropertyDefaultValue("Threads", threads)
+    return fixer.topology, np.array(fixer.positions.value_in_unit(unit.angstrom), dtype=np.float64)
+
+
+def _topology_arrays(topology) -> dict:
+    """The chains, residues, atoms and bonds of an OpenMM topology, in order, as arrays."""
+    chains = list(topology.chains())
+    chain_index = {c: k for k, c in enumerate(chains)}
+    residues = list(topology.residues())
+    atoms = list(topology.atoms())
+    bonds = list(topology.bonds())
+    return {
+        "chain_id": np.array([str(c.id) for c in chains]),
+        "res_name": np.array([r.name for r in residues]),
+        "res_id": np.array([str(r.id) for r in residues]),
+        "res_icode": np.array([str(r.insertionCode) for r in residues]),
+        "res_chain": np.array([chain_index[r.chain] for r in residues], dtype=np.int64),
+        "atom_name": np.array([a.name for a in atoms]),
+        "atom_element": np.array([a.element.symbol if a.element is not None else ""
+                                  for a in atoms]),
+        "atom_res": np.array([a.residue.index for a in atoms], dtype=np.int64),
+        "atom_id": np.array([str(a.id) for a in atoms]),
+        "bond_atoms": np.array([[b[0].index, b[1].index] for b in bonds],
+                               dtype=np.int64).reshape(-1, 2),
+        "bond_type": np.array([repr(b.type) if b.type is not None else "" for b in bonds]),
+        "bond_order": np.array([-1 if b.order is None else int(b.order) for b in bonds],
+                               dtype=np.int64),
+    }
+
+
+def _topology_from_arrays(data):
+    """Inverse of :func:`_topology_arrays`: the same chains, residues, atoms and bonds in the same
+    order (the order of the force-field terms, and so the relaxation's arithmetic, follows it)."""
+    from openmm.app import Topology, element
+    from openmm.app import topology as bond_types
+
+    types = {name: getattr(bond_types, name)
+             for name in ("Single", "Double", "Triple", "Aromatic", "Amide")}
+    topology = Topology()
+    chains = [topology.addChain(str(c)) for c in data["chain_id"]]
+    residues = [topology.addResidue(str(n), chains[int(c)], str(i), str(ic))
+                for n, i, ic, c in zip(data["res_name"], data["res_id"], data["res_icode"],
+                                       data["res_chain"])]
+    atoms = [topology.addAtom(str(n), element.Element.getBySymbol(str(e)) if e else None,
+                              residues[int(r)], str(i))
+             for n, e, r, i in zip(data["atom_name"], data["atom_element"], data["atom_res"],
+                                   data["atom_id"])]
+    for (i, j), t, o in zip(data["bond_atoms"], data["bond_type"], data["bond_order"]):
+        topology.addBond(atoms[int(i)], atoms[int(j)], types[str(t)] if t else None,
+                         None if o < 0 else int(o))
+    return topology
+
+
+def _fixed_model(pdb_text: str, name: str, cache_dir=None):
+    """(topology, coordinates in A) of the native's all-atom model, from ``cache_dir`` when it
+    holds this native's model for the same PDBFixer input and versions, else computed (and
+    stored there).
+
+    A cache file holds the topology as arrays (chains, residues, atoms and bonds in their order)
+    and the coordinates as float64, so that a model read from the cache equals the computed one
+    exactly, down to the order of its force-field terms. An unreadable or mismatched file is
+    recomputed and replaced; files are written atomically, so shards running side by side can
+    share one folder."""
+    if cache_dir is None:
+        return _run_pdbfixer(pdb_text)
+    key = _cache_key(pdb_text)
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name).split("/")[-1])
+    path = Path(cache_dir) / f"{stem[:80]}-{key[:24]}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if str(data["key"]) == key:
+                xyz = np.array(data["coords"], dtype=np.float64)
+                topology = _topology_from_arrays(data)
+                if xyz.shape == (topology.getNumAtoms(), 3):
+                    return topology, xyz
+    except Exception:                       # absent, truncated or foreign: compute it again
+        pass
+    topology, xyz = _run_pdbfixer(pdb_text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, key=np.array(key), coords=xyz, **_topology_arrays(topology))
+    os.replace(tmp, path)
+    return topology, xyz
+
+
 class _AllAtomModel:
-    """The native with hydrogens and missing heavy atoms (PDBFixer), atom maps and torsion sets."""
+    """The native with hydrogens and missing heavy atoms (PDBFixer), atom maps and torsion sets.
 
-    def __init__(self, native: Structure):
-        from openmm import unit
-        from pdbfixer import PDBFixer
+    Parameters
+    ----------
+    native : Structure
+    cache_dir : path, optional
+        Folder of PDBFixer results (one file per native, see :func:`_fixed_model`): a native
+        seen before, by this process or another, skips PDBFixer (about 4 s per native of 150
+        residues, most of it spent minimising the added hydrogens). The model is the same with
+        or without it.
+    """
 
+    def __init__(self, native: Structure, cache_dir=None):
         self.native = native
         written = _standard_atom_mask(native)
         n_written = np.bincount(native.atom_res[written], minlength=native.n_residues)
@@ -74,28 +207,8 @@ class _AllAtomModel:
             r = int(np.flatnonzero(n_written == 0)[0])
             raise ValueError(f"{native.name}: residue {native.residue_label(r)} has no standard "
                              f"heavy atom; cannot build decoys")
-        # PDBFixer/OpenMM place new atoms at positions drawn from Python's global ``random``
-        # and then minimise them on the default (multi-threaded) platform: seed ``random`` and use
-        # one CPU thread, restoring both afterwards, so that the model is reproducible
-        import openmm
-
-        state = random.getstate()
-        random.seed(0)
-        cpu = openmm.Platform.getPlatformByName("CPU")
-        threads = cpu.getPropertyDefaultValue("Threads")
-        cpu.setPropertyDefaultValue("Threads", "1")
-        try:
-            fixer = PDBFixer(pdbfile=io.StringIO(_native_pdb_text(native, written)), platform=cpu)
-            fixer.findMissingResidues()
-            fixer.missingResidues = {}
-            fixer.findMissingAtoms()
-            fixer.addMissingAtoms()
-            fixer.addMissingHydrogens(7.0)
-        finally:
-            random.setstate(state)
-            cpu.setPropertyDefaultValue("Threads", threads)
-        self.topology = fixer.topology
-        xyz = np.array(fixer.positions.value_in_unit(unit.angstrom), dtype=np.float64)
+        self.topology, xyz = _fixed_model(_native_pdb_text(native, written), native.name,
+                                          cache_dir)
         residues = list(self.topology.residues())
         if len(residues) != native.n_residues:
             raise ValueError(f"{native.name}: PDBFixer returned {len(residues)} residues for "

@@ -112,6 +112,10 @@ class DecoyGenerator:
         ``tolerance``, ``cutoff_nm``, ``threads``).
     max_tries : int
         Random draws tried per decoy when the result has many clashes.
+    cache_dir : path, optional
+        Folder of the natives' all-atom models (PDBFixer results), shared between generators and
+        processes: a native seen before skips PDBFixer; the decoys are the same with or without
+        it (:class:`~estimators.decoys.allatom.AllAtomModel`).
     """
 
     #: bisection search ranges of the magnitude of each kind
@@ -126,7 +130,7 @@ class DecoyGenerator:
     _OVERLAP = 1.5
 
     def __init__(self, native: Structure, relax: bool = True, relax_options: dict | None = None,
-                 max_tries: int = 3):
+                 max_tries: int = 3, cache_dir=None):
         if not isinstance(native, Structure):
             raise TypeError(f"native must be an estimators.structures.Structure, "
                             f"got {type(native).__name__}")
@@ -134,7 +138,7 @@ class DecoyGenerator:
             raise ValueError(f"{native.name}: {native.n_residues} residues; need >= 10 for decoys")
         t0 = time.perf_counter()
         self.native = native
-        self.model = _AllAtomModel(native)
+        self.model = _AllAtomModel(native, cache_dir=cache_dir)
         m = self.model
         self.proxy = ProxyLDDT(m.coords[m.heavy], m.atom_res[m.heavy], m.atom_chain[m.heavy],
                                atom_index=m.heavy)

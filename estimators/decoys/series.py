@@ -90,7 +90,7 @@ def assign_kinds(n: int, mixture: dict, seed) -> list:
 
 def generate_series(native: Structure, n_decoys: int, seed: int = 0, kinds=DEFAULT_KINDS,
                     lddt_range=(0.3, 0.95), relax: bool = True, relax_options: dict | None = None,
-                    indices=None, templates=None) -> list:
+                    indices=None, templates=None, cache_dir=None) -> list:
     """Decoys ``indices`` (default all) of a series of ``n_decoys`` with kinds from a mixture.
 
     Parameters
@@ -111,6 +111,9 @@ def generate_series(native: Structure, n_decoys: int, seed: int = 0, kinds=DEFAU
     indices : sequence of int, optional
     templates : sequence, optional
         Template pool of threaded decoys (paths or Structures).
+    cache_dir : path, optional
+        Folder of all-atom models shared between series (:class:`DecoyGenerator`); the decoys
+        do not depend on it.
 
     Returns
     -------
@@ -126,7 +129,7 @@ def generate_series(native: Structure, n_decoys: int, seed: int = 0, kinds=DEFAU
         return []
     assigned = assign_kinds(n_decoys, mixture, seed)
     targets = _stratified_targets(n_decoys, lo, hi, seed)
-    generators = _Generators(native, relax, relax_options, templates, seed)
+    generators = _Generators(native, relax, relax_options, templates, seed, cache_dir)
     decoys = []
     for i in indices:
         decoy = generators.generate(assigned[i], float(targets[i]), _decoy_seed(seed, i), i)
@@ -138,12 +141,13 @@ def generate_series(native: Structure, n_decoys: int, seed: int = 0, kinds=DEFAU
 class _Generators:
     """The generators of one native, built on first use."""
 
-    def __init__(self, native, relax, relax_options, templates, seed):
+    def __init__(self, native, relax, relax_options, templates, seed, cache_dir=None):
         self.native = native
         self.relax = relax
         self.relax_options = relax_options
         self.templates = templates
         self.seed = seed
+        self.cache_dir = cache_dir
         self._perturb = None
         self._threaded = None
 
@@ -151,7 +155,8 @@ class _Generators:
     def perturb(self) -> DecoyGenerator:
         if self._perturb is None:
             self._perturb = DecoyGenerator(self.native, relax=self.relax,
-                                           relax_options=self.relax_options)
+                                           relax_options=self.relax_options,
+                                           cache_dir=self.cache_dir)
         return self._perturb
 
     @property
