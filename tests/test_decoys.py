@@ -588,6 +588,12 @@ def test_allatom_cache_recomputes_a_damaged_file_and_keys_on_the_input(natives, 
     # another native gets its own file
     AllAtomModel(natives[1], cache_dir=tmp_path)
     assert len(list(tmp_path.glob("*.npz"))) == 2
+    # a cache that cannot be written: a warning, and the model as without it
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    with pytest.warns(RuntimeWarning, match="not cached"):
+        model2 = AllAtomModel(natives[0], cache_dir=blocked / "sub")
+    np.testing.assert_array_equal(model2.coords, model.coords)
 
 
 def test_command_line_uses_and_can_skip_the_cache(native_files, tmp_path, monkeypatch):

@@ -7,6 +7,7 @@ import io
 import math
 import os
 import random
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -179,10 +180,18 @@ def _fixed_model(pdb_text: str, name: str, cache_dir=None):
     except Exception:                       # absent, truncated or foreign: compute it again
         pass
     topology, xyz = _run_pdbfixer(pdb_text)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, key=np.array(key), coords=xyz, **_topology_arrays(topology))
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(tmp, key=np.array(key), coords=xyz, **_topology_arrays(topology))
+        os.replace(tmp, path)
+    except OSError as error:                # read-only or full disk: go on without the cache
+        warnings.warn(f"{name}: all-atom model not cached in {cache_dir} ({error})",
+                      RuntimeWarning, stacklevel=2)
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
     return topology, xyz
 
 
