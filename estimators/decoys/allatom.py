@@ -70,11 +70,16 @@ def _native_pdb_text(native: Structure, written: np.ndarray) -> str:
 def _cache_key(pdb_text: str) -> str:
     """Key of a native's PDBFixer result: the text PDBFixer reads and the versions that place
     the atoms (a change of either gives another key)."""
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
     import openmm
+    import pdbfixer
 
-    head = f"allatom {_CACHE_FORMAT}\nopenmm {openmm.__version__}\npdbfixer {version('pdbfixer')}\n"
+    try:
+        fixer_version = version("pdbfixer")
+    except PackageNotFoundError:            # a source checkout without package metadata
+        fixer_version = f"{getattr(pdbfixer, '__version__', 'unknown')} {pdbfixer.__file__}"
+    head = f"allatom {_CACHE_FORMAT}\nopenmm {openmm.__version__}\npdbfixer {fixer_version}\n"
     return hashlib.sha256((head + pdb_text).encode()).hexdigest()
 
 
