@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-import os
 import random
 import warnings
 from pathlib import Path
@@ -14,6 +13,7 @@ import numpy as np
 
 from ..atom_types import RESIDUE_ATOMS
 from ..structures import Structure
+from ._files import atomic_write_npz
 from .rigid import _frame, _rotation_matrix
 
 __all__ = ["AllAtomModel"]
@@ -185,18 +185,12 @@ def _fixed_model(pdb_text: str, name: str, cache_dir=None):
     except Exception:                       # absent, truncated or foreign: compute it again
         pass
     topology, xyz = _run_pdbfixer(pdb_text)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(tmp, key=np.array(key), coords=xyz, **_topology_arrays(topology))
-        os.replace(tmp, path)
+        atomic_write_npz(path, {"key": np.array(key), "coords": xyz, **_topology_arrays(topology)})
     except OSError as error:                # read-only or full disk: go on without the cache
         warnings.warn(f"{name}: all-atom model not cached in {cache_dir} ({error})",
                       RuntimeWarning, stacklevel=2)
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
     return topology, xyz
 
 

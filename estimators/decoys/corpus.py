@@ -72,6 +72,7 @@ from pathlib import Path
 import numpy as np
 
 from ..structures import Structure, read_structure
+from ._files import atomic_write_npz
 from .decoy import model_labels, model_structure
 from .series import DEFAULT_KINDS, generate_series, parse_kinds
 
@@ -137,12 +138,6 @@ def _json_default(value):
     return str(value)
 
 
-def _atomic_write_npz(path: Path, arrays: dict):
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
-
-
 def _atomic_write_json(path: Path, data):
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w", encoding="utf-8") as handle:
@@ -185,7 +180,7 @@ def _write_native(path: Path, native: Structure, decoys, seed: int, params: dict
                             .astype(np.float32) if copies else np.zeros((0, r), np.float32)),
         "params": np.array(json.dumps(params, sort_keys=True, default=_json_default)),
     }
-    _atomic_write_npz(path, arrays)
+    atomic_write_npz(path, arrays)
 
 
 def _file_params(path: Path):
