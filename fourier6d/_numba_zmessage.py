@@ -18,7 +18,11 @@ messages and their VJP (:func:`forward`, :func:`vjp`), edge by edge in cache:
   :mod:`fourier6d.zmessage` in two (Q, P C) scratch arrays and are added to the
   receiver's sum, which is written once;
 * VJP: per source, per outgoing edge (receiver order), the receiver's cotangent
-  goes through the transposed steps and is added to the source's gradient.
+  goes through the transposed steps and is added to the source's gradient;
+* translation-only frames (:func:`fourier6d.zmessage.translation_frames`, the networks'
+  path): up to L = 4 the unrolled kernels of :mod:`fourier6d._numba_translate` on blocks
+  of 16 lanes (:func:`_blocks`; every coefficient of a lane in a register through the five
+  steps), beyond it the row kernel :func:`_translate_range`.
 
 Each receiver (source) is handled by one thread, its edges in a fixed order,
 so results do not depend on the threads' timing nor on their number.
@@ -555,17 +559,49 @@ def _rows(a):
     return out.reshape(n, Q, P * Cp)
 
 
+def _blocks(a):
+    """(n, P, Q, C) -> blocks of 16 lanes (n, P, n_chunk, Q, 16) flattened, channels
+    zero-padded to 16 n_chunk (the layout of :mod:`fourier6d._numba_translate`)."""
+    from ._translate_codegen import LANES
+    n, P, Q, C = a.shape
+    n_chunk = -(-C // LANES)
+    out = np.empty((n, P, n_chunk, Q, LANES), dtype=a.dtype)
+    full = C // LANES
+    if full:
+        out[:, :, :full] = a[..., :full * LANES].reshape(n, P, Q, full, LANES).transpose(
+            0, 1, 3, 2, 4)
+    if full < n_chunk:
+        rest = C - full * LANES
+        out[:, :, full, :, :rest] = a[..., full * LANES:]
+        out[:, :, full, :, rest:] = 0
+    return out.reshape(-1), n_chunk
+
+
+def _translate(data, fr, ptr, order, ordered, other, transpose, out):
+    """Translation-only frames: ``out[i] = sum_e w T(t_e)^(T) data[other[e]]`` over the rows
+    of ``ptr`` (the unrolled kernel of this degree when there is one, else the row kernel)."""
+    from ._numba_translate import KERNELS
+    bounds, n_threads = _ranges(ptr)
+    kernel = KERNELS.get(int(fr.lmax))
+    if kernel is not None:
+        blocks, n_chunk = _blocks(data)
+        args = (blocks, n_chunk, ptr, order, ordered, other, fr.pair, fr.flip, fr.weight,
+                fr.roty, fr.ucos, fr.usin, fr.tz, transpose, out)
+    else:
+        kernel = _translate_range
+        args = (_rows(data), ptr, order, ordered, other, fr.pair, fr.flip, fr.weight, fr.roty,
+                fr.ucos, fr.usin, fr.tz, _offsets(fr), int(fr.lmax), transpose, out)
+    _run(kernel, bounds, n_threads, args)
+    return out
+
+
 def forward(coeffs, fr):
     """Messages (N, P, Q, C) of ``coeffs`` (n_src, P, Q, C) through the edge frames ``fr``."""
     n_src, P, Q, C = coeffs.shape
-    src = _rows(coeffs)
     out = np.empty((fr.n_nodes, P, Q, C), dtype=coeffs.dtype)
     if fr.rot is None:
-        args = (src, fr.row_ptr, fr.src, True, fr.src, fr.pair, fr.flip, fr.weight, fr.roty,
-                fr.ucos, fr.usin, fr.tz, _offsets(fr), int(fr.lmax), False, out)
-        bounds, n_threads = _ranges(fr.row_ptr)
-        _run(_translate_range, bounds, n_threads, args)
-        return out
+        return _translate(coeffs, fr, fr.row_ptr, fr.src, True, fr.src, False, out)
+    src = _rows(coeffs)
     args = (src, fr.row_ptr, fr.src, fr.rot, fr.roty, fr.zcos, fr.zsin, fr.tz, _offsets(fr),
             int(fr.lmax), out)
     bounds, n_threads = _ranges(fr.row_ptr)
@@ -575,14 +611,10 @@ def forward(coeffs, fr):
 
 def vjp(g, fr, shape):
     """Gradient (n_src, P, Q, C) of the messages' cotangent ``g`` (N, P, Q, C)."""
-    gt = _rows(g)
     grad = np.empty(shape, dtype=g.dtype)
     if fr.rot is None:
-        args = (gt, fr.src_ptr, fr.src_order, False, fr.recv, fr.pair, fr.flip, fr.weight,
-                fr.roty, fr.ucos, fr.usin, fr.tz, _offsets(fr), int(fr.lmax), True, grad)
-        bounds, n_threads = _ranges(fr.src_ptr)
-        _run(_translate_range, bounds, n_threads, args)
-        return grad
+        return _translate(g, fr, fr.src_ptr, fr.src_order, False, fr.recv, True, grad)
+    gt = _rows(g)
     args = (gt, fr.src_ptr, fr.src_order, fr.recv, fr.rot, fr.roty, fr.zcos, fr.zsin, fr.tz,
             _offsets(fr), int(fr.lmax), grad)
     bounds, n_threads = _ranges(fr.src_ptr)

@@ -127,18 +127,19 @@ def _wigner(frames):
     return wigner_d_real(4, frames)
 
 
-@pytest.mark.parametrize("lmax", [1, 4])
+@pytest.mark.parametrize("lmax", [1, 3, 4, 5])
 def test_numba_kernels_match_array_path(rng, monkeypatch, lmax):
-    # geometry, messages and VJP (self-adjoint and general) of the Numba kernels against the
-    # array path (CuPy's), float64 to 1e-12 and float32 to single precision; channels not a
-    # multiple of the kernels' padding
+    # geometry, messages and VJP (self-adjoint and general) of the Numba kernels (the unrolled
+    # ones up to L = 4, the row kernel at L = 5) against the array path (CuPy's), float64 to
+    # 1e-12 and float32 to single precision; channels not a multiple of the kernels' padding,
+    # and over two blocks of 16 lanes
     from fourier6d import _numba_zmessage
     if not _numba_zmessage.AVAILABLE:
         pytest.skip("numba not available")
     n = 24
     frames, origins, nbr_idx, nbr_mask, w, R_ij, t_ij = _nodes(rng, n)
     for dtype, tol in ((np.float64, 1e-12), (np.float32, 2e-6)):
-        for C in (3, 13):
+        for C in (3, 13, 21):
             H = rng.normal(size=(n, GRID.n_radial, (lmax + 1) ** 2, C)).astype(dtype)
             g = rng.normal(size=H.shape).astype(dtype)
             fr = translation_frames(origins, GRID, lmax, nbr_idx, nbr_mask, w, dtype=dtype)
