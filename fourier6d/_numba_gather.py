@@ -43,10 +43,10 @@ if AVAILABLE:
         for e in range(rows.shape[0]):
             r = rows[e]
             if r0 <= r < r1:
-                dst = target[r]
-                src = values[e]
+                # 2-D indexing, no row views: their set-up and the vector loop's alias check
+                # cost more than the few values of a graph-head row (M = 4-10)
                 for m in range(M):
-                    dst[m] += src[m]
+                    target[r, m] += values[e, m]
 
 
 def scatter_add(target, rows, values, threads=True):
