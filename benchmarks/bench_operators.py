@@ -41,7 +41,8 @@ from fourier6d import (random_rotations, RadialGrid, point_basis, embed_atoms, w
                        conv6d, normalize, activation, switch_to_vector, edge_operators, pass_messages,
                        translate_z, edge_frames, pass_messages_z)
 from fourier6d.harmonics import n_coef
-from fourier6d.zmessage import multiply_adds, frame_floats
+from fourier6d.zmessage import (multiply_adds, translation_multiply_adds, frame_floats,
+                                translation_frames)
 from fourier6d import (_numba_edge, _numba_embed, _numba_wigner, _numba_rotate, _numba_norm,
                        _numba_activation, _numba_zmessage, expansion)
 
@@ -56,6 +57,8 @@ KERNEL_SWITCHES = {
     "edge_operators": (_numba_edge, "applicable"),
     "edge_frames": (_numba_zmessage, "applicable_frames"),
     "pass_messages_z": (_numba_zmessage, "applicable"),
+    "translation_frames": (_numba_zmessage, "applicable_frames"),
+    "translate": (_numba_zmessage, "applicable"),
     "normalize": (_numba_norm, "applicable"),
     "activation": (_numba_activation, "applicable"),
 }
@@ -191,6 +194,30 @@ def main(argv=None):
     run(f"pass_messages_z forward+VJP ({N}x{nbr_s.shape[1]}, symmetric graph)",
         lambda: grad(lambda a: (pass_messages_z(a, fr) * gcot).sum())(F),
         2 * 2 * E_s * multiply_adds(L, P, c_done), 2 * (frame_bytes_s + 2 * coef))
+    del fr
+    # the networks' path: translation-only frames between node frames (zmessage
+    # .translation_frames), the unrolled kernels on blocks of 16 lanes (channels padded to 16 on
+    # the Numba path) for the messages, the same ring graph
+    fr = translation_frames(xp.asarray(xn), grid, L, xp.asarray(nbr_s), mask_s, dtype=dt)
+    n_pairs = int(fr.roty.shape[0])
+    t_bytes = n_pairs * (frame_floats(L, P) - blocks) * f + E_s * (3 * i8 + 1 + f)
+    run(f"translation_frames ({E_s} edges, {n_pairs} pairs)",
+        lambda: translation_frames(xp.asarray(xn), grid, L, xp.asarray(nbr_s), mask_s, dtype=dt),
+        0, n_pairs * 3 * 8 + t_bytes)
+    c_t = -(-C // 16) * 16 if args.device == "cpu" and _numba_zmessage.AVAILABLE else C
+    t_flops = 2 * E_s * translation_multiply_adds(L, P, c_t)
+    run(f"translate messages ({N}x{nbr_s.shape[1]}, node frames)",
+        lambda: pass_messages_z(F, fr), t_flops, t_bytes + 2 * coef)
+    run(f"translate messages forward+VJP ({N}x{nbr_s.shape[1]})",
+        lambda: grad(lambda a: (pass_messages_z(a, fr) * gcot).sum())(F), 2 * t_flops,
+        2 * (t_bytes + 2 * coef))
+    if args.device == "cpu" and _numba_zmessage.AVAILABLE:
+        # the row kernel on the same frames (channels padded to 8): what the unrolled one replaced
+        _numba_zmessage.UNROLLED = False
+        run(f"translate messages, row kernel ({N}x{nbr_s.shape[1]})",
+            lambda: pass_messages_z(F, fr),
+            2 * E_s * translation_multiply_adds(L, P, -(-C // 8) * 8), t_bytes + 2 * coef)
+        _numba_zmessage.UNROLLED = True
     del fr
     run(f"conv6d ({N} res, {C}->{C}, Eq. 4)", lambda: conv6d(F, W, B), 2 * N * P * (Q * C) ** 2,
         2 * coef + (P * Q * C * C + P * Q * C) * f)

@@ -559,6 +559,11 @@ def _rows(a):
     return out.reshape(n, Q, P * Cp)
 
 
+#: Use the unrolled kernels of :mod:`fourier6d._numba_translate` where one exists (False: the
+#: row kernel for every degree; benchmarks compare the two).
+UNROLLED = True
+
+
 def _blocks(a):
     """(n, P, Q, C) -> blocks of 16 lanes (n, P, n_chunk, Q, 16) flattened, channels
     zero-padded to 16 n_chunk (the layout of :mod:`fourier6d._numba_translate`)."""
@@ -582,7 +587,7 @@ def _translate(data, fr, ptr, order, ordered, other, transpose, out):
     of ``ptr`` (the unrolled kernel of this degree when there is one, else the row kernel)."""
     from ._numba_translate import KERNELS
     bounds, n_threads = _ranges(ptr)
-    kernel = KERNELS.get(int(fr.lmax))
+    kernel = KERNELS.get(int(fr.lmax)) if UNROLLED else None
     if kernel is not None:
         blocks, n_chunk = _blocks(data)
         args = (blocks, n_chunk, ptr, order, ordered, other, fr.pair, fr.flip, fr.weight,

@@ -85,8 +85,8 @@ from .harmonics import lmax_of, n_coef, spherical_jn
 from .radial import RadialGrid
 
 __all__ = ["EdgeFrames", "edge_frames", "translation_frames", "pass_messages_z",
-           "reverse_edges",
-           "z_translation_blocks", "multiply_adds", "frame_floats"]
+           "reverse_edges", "z_translation_blocks", "multiply_adds",
+           "translation_multiply_adds", "frame_floats"]
 
 #: Elements of the largest temporary of one chunk of the array path (16 MB in float32).
 CHUNK_ELEMENTS = 1 << 22
@@ -106,6 +106,18 @@ def multiply_adds(lmax, n_radial, channels):
                   + sum((L + 1 - abs(m)) ** 2 for m in range(-L, L + 1))
                   + sum((l + 1) ** 2 + l * l for l in range(L + 1))
                   + (L + 1) + 2 * (Q - L - 1))
+    return per_column * int(n_radial) * int(channels)
+
+
+def translation_multiply_adds(lmax, n_radial, channels):
+    """Multiply-adds per edge of one pass in the translation-only formulation
+    (:func:`translation_frames`): per coefficient column Z(-phi), D_y(theta)^T within its
+    sectors, T_z, D_y(theta), w Z(phi); 345 at L = 4."""
+    L = int(lmax)
+    Q = (L + 1) ** 2
+    per_column = (2 * ((L + 1) + 2 * (Q - L - 1))
+                  + 2 * sum((l + 1) ** 2 + l * l for l in range(L + 1))
+                  + sum((L + 1 - abs(m)) ** 2 for m in range(-L, L + 1)))
     return per_column * int(n_radial) * int(channels)
 
 

@@ -22,17 +22,13 @@ def test_committed_module_is_the_generators_output():
 
 
 def test_kernel_source_counts_the_multiply_adds_of_the_formulation():
-    # per lane: Z(-phi) 1 + 2 per m != 0 row pair member, D_y^T and D_y within sectors,
-    # T_z per m, w Z(phi) (345 at L = 4, as fourier6d.zmessage.translation_frames states)
+    # one product per multiply-add of the formulation (345 per column at L = 4, as
+    # fourier6d.zmessage.translation_frames states)
+    from fourier6d.zmessage import translation_multiply_adds
     for L in _translate_codegen.LMAXES:
         body = "\n".join(_translate_codegen._lane_body(L, ""))
-        products = body.count("*")
-        Q = (L + 1) ** 2
-        z = (L + 1) + 2 * (Q - L - 1)
-        dy = sum((l + 1) ** 2 + l * l for l in range(L + 1))
-        tz = sum((L + 1 - abs(m)) ** 2 for m in range(-L, L + 1))
-        assert products == 2 * z + 2 * dy + tz
-    assert products == 345
+        assert body.count("*") == translation_multiply_adds(L, 1, 1)
+    assert translation_multiply_adds(4, 1, 1) == 345
 
 
 @pytest.mark.skipif(not _numba_zmessage.AVAILABLE, reason="numba not available")
