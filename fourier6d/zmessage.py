@@ -67,7 +67,11 @@ transposed T_z), about a third of the edge frames' geometry time.
 
 The array-agnostic path here (NumPy, CuPy) runs the four steps as batched
 ``matmul`` over chunks of edges; on NumPy with Numba the fused kernels of
-:mod:`fourier6d._numba_zmessage` run them edge by edge in cache.  The sums
+:mod:`fourier6d._numba_zmessage` run them edge by edge in cache (for
+translation-only frames at L <= 4 the generated kernels of
+:mod:`fourier6d._numba_translate`, every coefficient of a lane in a register
+through the five steps: 0.65 of the GEMM rate against 0.15 for the row kernel,
+``benchmarks/RESULTS.md``).  The sums
 over edges have a fixed order (per receiver in slot order; the VJP per
 source in receiver order): results are the same run to run.
 """
