@@ -50,6 +50,18 @@ def _sector(l, a):
     return range(l, n) if a >= l else range(0, l)
 
 
+def _rotation_y(L, indent, transpose):
+    """Statements ``x_a = sum_b D[a, b] y_b`` (``D[b, a]`` when ``transpose``) per degree,
+    within D_y's sectors, b increasing; ``r<l>_<row>_<column>`` the entries."""
+    lines = []
+    for l in range(L + 1):
+        for a in range(2 * l + 1):
+            terms = " + ".join(f"r{l}_{b}_{a} * y{l * l + b}" if transpose else
+                               f"r{l}_{a}_{b} * y{l * l + b}" for b in _sector(l, a))
+            lines.append(f"{indent}x{l * l + a} = {terms}")
+    return lines
+
+
 def _lane_body(lmax, indent):
     """Statements of the chain for one lane ``u``: inputs ``S[16 q + u]``, sum ``A[16 q + u]``."""
     L = lmax
@@ -69,10 +81,7 @@ def _lane_body(lmax, indent):
             add(f"y{p} = zc{am} * x{p} + zs{am} * x{n}")
             add(f"y{n} = zc{am} * x{n} - zs{am} * x{p}")
     # D_y(theta)^T: v_a = sum_b D[b, a] y_b within the sector, b increasing
-    for l in range(L + 1):
-        for a in range(2 * l + 1):
-            terms = " + ".join(f"r{l}_{b}_{a} * y{l * l + b}" for b in _sector(l, a))
-            add(f"x{l * l + a} = {terms}")
+    out += _rotation_y(L, indent, transpose=True)
     # T_z: per m, rows (l, m) from the rows (l', m), l, l' >= |m|
     for am in range(L + 1):
         nl = L + 1 - am
@@ -81,10 +90,7 @@ def _lane_body(lmax, indent):
                 terms = " + ".join(f"t{am}_{li}_{lj} * x{_q(am + lj, m)}" for lj in range(nl))
                 add(f"y{_q(am + li, m)} = {terms}")
     # D_y(theta): v_a = sum_b D[a, b] y_b within the sector
-    for l in range(L + 1):
-        for a in range(2 * l + 1):
-            terms = " + ".join(f"r{l}_{a}_{b} * y{l * l + b}" for b in _sector(l, a))
-            add(f"x{l * l + a} = {terms}")
+    out += _rotation_y(L, indent, transpose=False)
     # w Z(phi), added to the sum: [Z v]_m = cos v_m - sin v_-m, [.]_-m = cos v_-m + sin v_m
     for l in range(L + 1):
         k = _q(l, 0)
