@@ -72,7 +72,7 @@ from pathlib import Path
 import numpy as np
 
 from ..structures import Structure, read_structure
-from ._files import atomic_write_npz
+from ._files import atomic_write_json, atomic_write_npz
 from .decoy import model_labels, model_structure
 from .series import DEFAULT_KINDS, generate_series, parse_kinds
 
@@ -139,10 +139,7 @@ def _json_default(value):
 
 
 def _atomic_write_json(path: Path, data):
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=1, default=_json_default)
-    os.replace(tmp, path)
+    atomic_write_json(path, data, default=_json_default)
 
 
 def _write_native(path: Path, native: Structure, decoys, seed: int, params: dict):
