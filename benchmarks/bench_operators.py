@@ -214,10 +214,12 @@ def main(argv=None):
     if args.device == "cpu" and _numba_zmessage.AVAILABLE:
         # the row kernel on the same frames (channels padded to 8): what the unrolled one replaced
         _numba_zmessage.UNROLLED = False
-        run(f"translate messages, row kernel ({N}x{nbr_s.shape[1]})",
-            lambda: pass_messages_z(F, fr),
-            2 * E_s * translation_multiply_adds(L, P, -(-C // 8) * 8), t_bytes + 2 * coef)
-        _numba_zmessage.UNROLLED = True
+        try:
+            run(f"translate messages, row kernel ({N}x{nbr_s.shape[1]})",
+                lambda: pass_messages_z(F, fr),
+                2 * E_s * translation_multiply_adds(L, P, -(-C // 8) * 8), t_bytes + 2 * coef)
+        finally:
+            _numba_zmessage.UNROLLED = True
     del fr
     run(f"conv6d ({N} res, {C}->{C}, Eq. 4)", lambda: conv6d(F, W, B), 2 * N * P * (Q * C) ** 2,
         2 * coef + (P * Q * C * C + P * Q * C) * f)

@@ -96,33 +96,34 @@ __all__ = ["EdgeFrames", "edge_frames", "translation_frames", "pass_messages_z",
 CHUNK_ELEMENTS = 1 << 22
 
 
+def _step_multiply_adds(lmax):
+    """Multiply-adds per coefficient column of each step: the Wigner blocks of a general
+    rotation, sum_l (2l+1)^2; T_z, sum_m (L+1-|m|)^2; D_y(theta) within its sectors,
+    sum_l (l+1)^2 + l^2; Z(phi), 1 per m = 0 row and 2 per other row."""
+    L = int(lmax)
+    Q = (L + 1) ** 2
+    return dict(rotation=sum((2 * l + 1) ** 2 for l in range(L + 1)),
+                tz=sum((L + 1 - abs(m)) ** 2 for m in range(-L, L + 1)),
+                dy=sum((l + 1) ** 2 + l * l for l in range(L + 1)),
+                z=(L + 1) + 2 * (Q - L - 1))
+
+
 def multiply_adds(lmax, n_radial, channels):
     """Multiply-adds per edge of one pass (messages or VJP) in the edge-frame formulation.
 
-    Per coefficient column (radius, channel): the Wigner blocks of D(S R),
-    sum_l (2l+1)^2; T_z, sum_m (L+1-|m|)^2; D_y(theta) within its sectors,
-    sum_l (l+1)^2 + l^2; Z(phi) with the weight, 1 per m = 0 row and 2 per other
-    row.  380 at L = 4.
+    Per coefficient column (radius, channel): the Wigner blocks of D(S R), T_z, D_y(theta)
+    within its sectors, Z(phi) with the weight (:func:`_step_multiply_adds`).  380 at L = 4.
     """
-    L = int(lmax)
-    Q = (L + 1) ** 2
-    per_column = (sum((2 * l + 1) ** 2 for l in range(L + 1))
-                  + sum((L + 1 - abs(m)) ** 2 for m in range(-L, L + 1))
-                  + sum((l + 1) ** 2 + l * l for l in range(L + 1))
-                  + (L + 1) + 2 * (Q - L - 1))
-    return per_column * int(n_radial) * int(channels)
+    s = _step_multiply_adds(lmax)
+    return (s["rotation"] + s["tz"] + s["dy"] + s["z"]) * int(n_radial) * int(channels)
 
 
 def translation_multiply_adds(lmax, n_radial, channels):
     """Multiply-adds per edge of one pass in the translation-only formulation
     (:func:`translation_frames`): per coefficient column Z(-phi), D_y(theta)^T within its
     sectors, T_z, D_y(theta), w Z(phi); 345 at L = 4."""
-    L = int(lmax)
-    Q = (L + 1) ** 2
-    per_column = (2 * ((L + 1) + 2 * (Q - L - 1))
-                  + 2 * sum((l + 1) ** 2 + l * l for l in range(L + 1))
-                  + sum((L + 1 - abs(m)) ** 2 for m in range(-L, L + 1)))
-    return per_column * int(n_radial) * int(channels)
+    s = _step_multiply_adds(lmax)
+    return (2 * s["z"] + 2 * s["dy"] + s["tz"]) * int(n_radial) * int(channels)
 
 
 def frame_floats(lmax, n_radial):

@@ -12,6 +12,8 @@ from fourier6d import _numba_zmessage, _translate_codegen
 from fourier6d.radial import RadialGrid
 from fourier6d.zmessage import translation_frames
 
+from conftest import padded_neighbours
+
 GRID = RadialGrid.from_sigma(2.0, 5)
 
 
@@ -38,13 +40,7 @@ def test_unrolled_kernels_match_the_row_kernel(rng, lmax):
     n = 30
     origins = rng.normal(size=(n, 3)) * 4.0
     d = np.linalg.norm(origins[:, None] - origins[None], axis=-1)
-    adj = (d < 6.0) & ~np.eye(n, dtype=bool)
-    K = int(adj.sum(1).max())
-    nbr_idx = np.zeros((n, K), dtype=np.int64)
-    nbr_mask = np.zeros((n, K), dtype=bool)
-    for i in range(n):
-        js = rng.permutation(np.nonzero(adj[i])[0])
-        nbr_idx[i, :len(js)], nbr_mask[i, :len(js)] = js, True
+    nbr_idx, nbr_mask = padded_neighbours((d < 6.0) & ~np.eye(n, dtype=bool), rng)
     w = np.where(nbr_mask, rng.uniform(0.2, 1.0, nbr_mask.shape), 0.0)
     Q = (lmax + 1) ** 2
     for dtype, tol in ((np.float64, 1e-13), (np.float32, 3e-6)):
