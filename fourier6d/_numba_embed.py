@@ -1,20 +1,36 @@
-"""Numba CPU kernel and threaded backward of the embedding layer (Eq. 2, :func:`fourier6d.embedding.embed_atoms`).
+"""Numba CPU kernels of the embedding layer (Eq. 2, :func:`fourier6d.embedding.embed_atoms`).
 
-One job: the embedding's forward ``out[n] = basis[n]^T E[types[n]]`` per residue n for
-NumPy inputs.  The array path (kept for CuPy, other layouts, and as the
-reference) gathers ``E[types]`` into an (N, K, C) temporary and calls one
-small BLAS GEMM per residue (PQ x K by K x C, the basis operand transposed).
-Here each residue's basis rows (contiguous, K x PQ) are read once, four atoms
-at a time, as rank-4 updates of the transposed output (C, PQ) held in L1: the
-loop over the PQ = 125 coefficients vectorises (a loop over the C channels
-measured slower).  Residues are split
-over the nogil thread pool of :mod:`fourier6d._numba_kernels`.  16-model
-batch (2,849 residues x 130 slots, float32, 2 threads): 27-30 ms against
-54-72 ms for the BLAS path, about 3x the time to read the basis once.
-Accumulation is in the input dtype, as in the BLAS path; tests check both paths
-agree to 1e-12 in float64.  The backward is not a Numba kernel (one measured
-80-89 ms against 28 ms for BLAS GEMMs): :func:`grad_embedding` runs the BLAS
-GEMMs in groups of residues on the thread pool (30-32 -> 16-23 ms on that batch).
+One job: the embedding's forward ``out[n] = basis[n]^T E[types[n]]`` per residue n and its
+gradient with respect to E, for NumPy inputs.  The array path (kept for CuPy, other layouts,
+and as the reference) gathers ``E[types]`` into an (N, K, C) temporary and calls one small BLAS
+GEMM per residue (PQ x K by K x C, the basis operand transposed).
+
+**Lane kernels** (:data:`BLOCK` divides P Q, as for the networks' L = 4, 5 shells: P Q = 125):
+the channels are the vector lanes.  Channels are taken in chunks of :data:`LANES` (16, one
+AVX-512 register of float32; 15 channels are padded to 16 in a per-thread buffer, never in the
+caller's arrays), and each residue's (P Q, 16) block of the output is accumulated in L1:
+
+* forward: two atoms per pass, five coefficients per step, ``acc[q] += b0[q] E[t0] + b1[q]
+  E[t1]`` written as straight-line code inside a loop over the 16 lanes;
+* gradient: ``gE[t_k] += sum_q b_k[q] g[n, q]`` per atom, five coefficients per step, the
+  cotangent's (P Q, 16) block of the residue in L1.
+
+LLVM vectorises the lane loop (its trip count is an argument: with a literal 16 it unrolls the
+loop first and does not vectorise it) when every load and store has a literal offset from one
+base pointer per step (the same two conditions as the generated translation kernels of
+:mod:`fourier6d._translate_codegen`); the coefficients of a P Q that :data:`BLOCK` does not divide
+are added one at a time by a separate function (inline, that loop made LLVM compile the main one
+to scalar code).  Measured for 500 residues x 130 slots, C = 15, float32, one thread: forward 5.4
+-> 3.6 ms, gradient 7.4 (BLAS, then sum by type) -> 4.6 ms.  Otherwise (P Q = 64 at L = 3, 4
+shells, where the lanes kernel measured 2.4 against 2.2 ms) the **row kernel**: each residue's
+basis rows, four atoms at a time, as rank-4 updates of the transposed output (C, P Q) with the
+P Q coefficients as the lanes; and the gradient as the BLAS GEMMs ``b[n] @ g[n]`` in groups of
+residues, each group summing its slot rows by type (:func:`fourier6d.gather.sum_rows_by_index`).
+
+Residues are split over the nogil thread pool of :mod:`fourier6d._numba_kernels`; gradients of
+the ranges are added in range order (:func:`fourier6d._numba_kernels.sum_partials`), so results
+do not depend on the threads' timing.  Accumulation is in the input dtype, as in the BLAS path;
+tests check every kernel against the array path to 1e-12 in float64.
 
 Numba is optional (:data:`AVAILABLE`; ``FOURIER6D_DISABLE_NUMBA=1`` disables it).
 """
@@ -25,10 +41,19 @@ import numpy as np
 from ._numba_kernels import (AVAILABLE, numba, run_over, default_threads, sum_partials,
                              _run_ranges, _split)
 
-__all__ = ["AVAILABLE", "applicable", "embed_forward", "grad_embedding"]
+__all__ = ["AVAILABLE", "applicable", "embed_forward", "grad_embedding", "uses_lanes"]
 
 #: Residues per thread below which the kernels run in the calling thread only.
 RESIDUES_PER_THREAD = 64
+#: Channels per chunk of the lane kernels (vector lanes).
+LANES = 16
+#: Coefficients per step of the lane kernels; they run when it divides P Q.
+BLOCK = 5
+
+
+def uses_lanes(n_coef_total):
+    """True when the lane kernels handle a basis of ``n_coef_total`` = P Q coefficients."""
+    return n_coef_total % BLOCK == 0
 
 
 def applicable(basis, types, emb):
@@ -41,6 +66,8 @@ def applicable(basis, types, emb):
 
 if AVAILABLE:
     _jit = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+    # the lane kernels: a * b + c contracted to one FMA (as the generated translation kernels)
+    _jit_fma = numba.njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
 
     @_jit
     def _forward_rows(n0, n1, basis, types, emb, out):
@@ -84,6 +111,131 @@ if AVAILABLE:
                     o[q, c] = acc[c, q]
 
 
+    @_jit_fma
+    def _forward_tail(basis, types, emb, h, lanes, n, q0, acc):
+        """acc[q] += sum_k basis[n, k, q] emb[types[n, k], 16 h:16 h + 16] for q >= q0."""
+        K, PQ = basis.shape[1], basis.shape[2]
+        for k in range(K):
+            B0 = basis[n, k]
+            T0 = emb[types[n, k], 16 * h:16 * h + 16]
+            for q in range(q0, PQ):
+                a0 = B0[q]
+                A = acc[q * 16:q * 16 + 16]
+                for u in range(lanes):
+                    A[u] += a0 * T0[u]
+
+    @_jit_fma
+    def _forward_lanes(n0, n1, basis, types, emb, lanes, out):
+        """out[n] = sum_k basis[n, k, :, None] * emb[types[n, k], None, :C], n0 <= n < n1; emb
+        padded with zero columns to chunks of ``lanes`` = 16 channels (an argument: a literal
+        trip count is unrolled, not vectorised), five coefficients per step (module docstring)."""
+        N, K, PQ = basis.shape
+        C = out.shape[2]
+        nb = PQ // 5
+        acc = np.empty(PQ * 16, dtype=out.dtype)
+        for n in range(n0, n1):
+            o = out[n]
+            for h in range(emb.shape[1] // 16):
+                acc[:] = 0.0
+                k = 0
+                while k + 2 <= K:
+                    B0 = basis[n, k]
+                    B1 = basis[n, k + 1]
+                    T0 = emb[types[n, k], 16 * h:16 * h + 16]
+                    T1 = emb[types[n, k + 1], 16 * h:16 * h + 16]
+                    for blk in range(nb):
+                        q = blk * 5
+                        A = acc[q * 16:q * 16 + 80]
+                        a0 = B0[q]
+                        a1 = B0[q + 1]
+                        a2 = B0[q + 2]
+                        a3 = B0[q + 3]
+                        a4 = B0[q + 4]
+                        b0 = B1[q]
+                        b1 = B1[q + 1]
+                        b2 = B1[q + 2]
+                        b3 = B1[q + 3]
+                        b4 = B1[q + 4]
+                        for u in range(lanes):
+                            t0 = T0[u]
+                            t1 = T1[u]
+                            A[u] += a0 * t0 + b0 * t1
+                            A[16 + u] += a1 * t0 + b1 * t1
+                            A[32 + u] += a2 * t0 + b2 * t1
+                            A[48 + u] += a3 * t0 + b3 * t1
+                            A[64 + u] += a4 * t0 + b4 * t1
+                    k += 2
+                if k < K:
+                    B0 = basis[n, k]
+                    T0 = emb[types[n, k], 16 * h:16 * h + 16]
+                    for blk in range(nb):
+                        q = blk * 5
+                        A = acc[q * 16:q * 16 + 80]
+                        a0 = B0[q]
+                        a1 = B0[q + 1]
+                        a2 = B0[q + 2]
+                        a3 = B0[q + 3]
+                        a4 = B0[q + 4]
+                        for u in range(lanes):
+                            t0 = T0[u]
+                            A[u] += a0 * t0
+                            A[16 + u] += a1 * t0
+                            A[32 + u] += a2 * t0
+                            A[48 + u] += a3 * t0
+                            A[64 + u] += a4 * t0
+                if nb * 5 < PQ:
+                    _forward_tail(basis, types, emb, h, lanes, n, nb * 5, acc)
+                width = min(16, C - 16 * h)
+                for q in range(PQ):
+                    for u in range(width):
+                        o[q, 16 * h + u] = acc[q * 16 + u]
+
+    @_jit_fma
+    def _grad_tail(Bk, G, q0, lanes, acc):
+        """acc += sum_{q >= q0} Bk[q] G[16 q:16 q + 16]."""
+        for q in range(q0, Bk.shape[0]):
+            a0 = Bk[q]
+            Gq = G[q * 16:q * 16 + 16]
+            for u in range(lanes):
+                acc[u] += a0 * Gq[u]
+
+    @_jit_fma
+    def _grad_lanes(n0, n1, basis, types, gf, lanes, gemb):
+        """gemb[types[n, k], :C] += sum_q basis[n, k, q] gf[n, q] for n0 <= n < n1; gemb (zeroed by
+        the caller) has chunks of ``lanes`` = 16 columns, C of them used; five coefficients per
+        step."""
+        N, K, PQ = basis.shape
+        C = gf.shape[2]
+        nb = PQ // 5
+        G = np.zeros(PQ * 16, dtype=gemb.dtype)      # padding lanes stay zero
+        acc = np.empty(16, dtype=gemb.dtype)
+        for n in range(n0, n1):
+            g = gf[n]
+            for h in range(gemb.shape[1] // 16):
+                width = min(16, C - 16 * h)
+                for q in range(PQ):                  # the residue's cotangent chunk, 16 per row
+                    for u in range(width):
+                        G[q * 16 + u] = g[q, 16 * h + u]
+                for k in range(K):
+                    Bk = basis[n, k]
+                    acc[:] = 0.0
+                    for blk in range(nb):
+                        q = blk * 5
+                        Gq = G[q * 16:q * 16 + 80]
+                        a0 = Bk[q]
+                        a1 = Bk[q + 1]
+                        a2 = Bk[q + 2]
+                        a3 = Bk[q + 3]
+                        a4 = Bk[q + 4]
+                        for u in range(lanes):
+                            acc[u] += (a0 * Gq[u] + a1 * Gq[16 + u] + a2 * Gq[32 + u]
+                                       + a3 * Gq[48 + u] + a4 * Gq[64 + u])
+                    if nb * 5 < PQ:
+                        _grad_tail(Bk, G, nb * 5, lanes, acc)
+                    R = gemb[types[n, k], 16 * h:16 * h + 16]
+                    for u in range(lanes):
+                        R[u] += acc[u]
+
 def _flat(basis, types):
     K = basis.shape[-3]
     PQ = basis.shape[-2] * basis.shape[-1]
@@ -91,32 +243,57 @@ def _flat(basis, types):
             np.ascontiguousarray(types.reshape(-1, K), dtype=np.int64))
 
 
+def _padded_width(n_channels):
+    return -(-n_channels // LANES) * LANES
+
+
+def _padded(emb):
+    """emb with zero columns added up to a multiple of :data:`LANES`."""
+    out = np.zeros((emb.shape[0], _padded_width(emb.shape[1])), dtype=emb.dtype)
+    out[:, :emb.shape[1]] = emb
+    return out
+
+
 def embed_forward(basis, types, emb):
     """``out[..., p, q, c] = sum_k basis[..., k, p, q] emb[types[..., k], c]`` (NumPy)."""
     b, t = _flat(basis, types)
     e = np.ascontiguousarray(emb)
     out = np.empty((b.shape[0], b.shape[2], e.shape[1]), dtype=basis.dtype)
-    run_over(_forward_rows, b.shape[0], RESIDUES_PER_THREAD, b, t, e, out)
+    if uses_lanes(b.shape[2]):
+        run_over(_forward_lanes, b.shape[0], RESIDUES_PER_THREAD, b, t, _padded(e), LANES, out)
+    else:
+        run_over(_forward_rows, b.shape[0], RESIDUES_PER_THREAD, b, t, e, out)
     return out.reshape(basis.shape[:-3] + basis.shape[-2:] + (e.shape[1],))
 
 
 def grad_embedding(b, gf, types, n_types):
     """Gradient of the embedding (n_types, C) for NumPy ``b`` (N, K, PQ), cotangent ``gf``
-    (N, PQ, C) and ``types`` (N, K): the backward's GEMMs ``b[n] @ gf[n]`` (BLAS, one small
-    product per residue, single-threaded) run in groups of residues on the thread pool, each
-    group summing its slot rows by type (:func:`fourier6d.gather.sum_rows_by_index`) into its
-    own gradient; the gradients are added at the end."""
+    (N, PQ, C) and ``types`` (N, K), in groups of residues on the thread pool, each group into its
+    own gradient, added in range order at the end.  Per group: the lane kernel where it applies
+    (:func:`uses_lanes`, float32/float64), else the backward's GEMMs ``b[n] @ gf[n]`` (BLAS, one
+    small product per residue, single-threaded) with the slot rows summed by type
+    (:func:`fourier6d.gather.sum_rows_by_index`)."""
     from .gather import sum_rows_by_index
     N = b.shape[0]
     n_threads = max(1, min(default_threads(), N // RESIDUES_PER_THREAD))
     bounds = _split(N, n_threads)
     parts = {}
+    use_lanes = (uses_lanes(b.shape[2]) and b.dtype in (np.float32, np.float64)
+                 and gf.dtype == b.dtype)
+    if use_lanes:
+        b = np.ascontiguousarray(b)
+        gf = np.ascontiguousarray(gf)
+        types = np.ascontiguousarray(types, dtype=np.int64)
 
     def work(n0, n1):
+        if use_lanes:
+            parts[n0] = np.zeros((n_types, _padded_width(gf.shape[2])), dtype=b.dtype)
+            _grad_lanes(n0, n1, b, types, gf, LANES, parts[n0])
+            return
         g_slots = b[n0:n1] @ gf[n0:n1]                              # (n, K, C)
         parts[n0] = sum_rows_by_index(g_slots.reshape(-1, g_slots.shape[-1]),
                                       types[n0:n1].reshape(-1), n_types, threads=n_threads == 1)
 
     _run_ranges(work, bounds, n_threads)
-    return sum_partials(parts)
-
+    total = sum_partials(parts)
+    return np.ascontiguousarray(total[:, :gf.shape[2]]) if use_lanes else total

@@ -11,11 +11,12 @@ vector t = E[type], and Eq. 2 (linear in t_n) becomes::
 This equals :func:`fourier6d.expansion.expand_points` with one-hot type
 features followed by a linear map E, but never forms the one-hot matrix.
 
-Cost: a gather of E rows (N, K, C) and one batched GEMM
-(N: PQ x K by K x C); on NumPy inputs the fused Numba kernels of
-:mod:`fourier6d._numba_embed` (forward: no gather, no per-residue BLAS call).  The VJP w.r.t. E is a batched GEMM back to (N, K, C)
-and a sum of those rows by type into (n_types, C): one 0/1 sparse-matrix
-product (:func:`fourier6d.gather.sum_rows_by_index`, NumPy and CuPy alike).
+Cost: a gather of E rows (N, K, C) and one batched GEMM (N: PQ x K by K x C); the VJP w.r.t. E
+is a batched GEMM back to (N, K, C) and a sum of those rows by type into (n_types, C): one 0/1
+sparse-matrix product (:func:`fourier6d.gather.sum_rows_by_index`).  That is the array path
+(CuPy, and the reference); on NumPy inputs the fused Numba kernels of
+:mod:`fourier6d._numba_embed` compute the forward without the gather or per-residue BLAS calls,
+and (where its lane kernels apply, e.g. 5 shells) the VJP w.r.t. E without the (N, K, C) temporary.
 """
 from __future__ import annotations
 

@@ -131,3 +131,47 @@ def test_threaded_embedding_gradient_matches_array_path(rng, monkeypatch):
                 out = grad(loss)(e)
             assert out.dtype == dtype
             assert np.abs(out - ref).max() < tol * np.abs(ref).max(), (dtype, n_threads)
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_lane_kernels_match_array_path(rng, monkeypatch, force):
+    # the lane kernels (channels as vector lanes, five coefficients per step): P Q = 125 (5 shells,
+    # L = 4, the networks' sizes) and, forced, P Q = 64 (L = 3, 4 shells), whose last four
+    # coefficients go through the one-at-a-time tail; an odd slot count (the single-atom pass),
+    # 15 channels (one padded chunk) and 33 (three chunks); forward and gradient against the
+    # array path, float64 and float32, gradient for 1 and 3 threads
+    from fourier6d import _numba_embed, _numba_kernels
+    if not _numba_embed.AVAILABLE:
+        pytest.skip("numba not available")
+    grid, lmax = (GRID, LMAX) if force else (RadialGrid(5, 0.5), 4)
+    n_coef_total = grid.n_radial * (lmax + 1) ** 2
+    if force:
+        assert not _numba_embed.uses_lanes(n_coef_total)
+        monkeypatch.setattr(_numba_embed, "uses_lanes", lambda n: True)
+    else:
+        assert _numba_embed.uses_lanes(n_coef_total)
+    n_res = 2 * _numba_embed.RESIDUES_PER_THREAD + 5
+    xyz = rng.uniform(-6, 6, size=(n_res, 9, 3))
+    types = rng.integers(0, 7, size=(n_res, 9))
+    basis = point_basis(xyz, grid, lmax, SIGMA)
+    for n_channels in (15, 33):
+        emb = rng.normal(size=(7, n_channels))
+        proj = rng.normal(size=(n_res, grid.n_radial, (lmax + 1) ** 2, n_channels))
+        for dtype, tol in ((np.float64, 1e-12), (np.float32, 1e-5)):
+            b, e, w = basis.astype(dtype), emb.astype(dtype), proj.astype(dtype)
+            loss = lambda x: (embed_atoms(b, types, x) * w).sum()
+            out = embed_atoms(b, types, e)
+            with monkeypatch.context() as m:
+                m.setattr(_numba_embed, "AVAILABLE", False)
+                m.setattr(_numba_embed, "applicable", lambda *a: False)
+                ref = embed_atoms(b, types, e)
+                gref = grad(loss)(e)
+            assert out.dtype == dtype and out.shape == ref.shape
+            assert np.abs(out - ref).max() < tol * np.abs(ref).max(), (n_channels, dtype)
+            for n_threads in (1, 3):
+                with monkeypatch.context() as m:
+                    m.setattr(_numba_kernels, "default_threads", lambda: n_threads)
+                    m.setattr(_numba_embed, "default_threads", lambda: n_threads)
+                    g = grad(loss)(e)
+                assert g.dtype == dtype and g.shape == e.shape
+                assert np.abs(g - gref).max() < 10 * tol * np.abs(gref).max(), (n_channels, dtype)
