@@ -1,0 +1,235 @@
+"""Per-residue accuracy on decoys of held-out natives: which errors the local scores miss.
+
+Usage::
+
+    python benchmarks/local_accuracy.py --corpus DIR [DIR ...] [--holdout 0.2] [--split-seed 0]
+        [--seed 0] [--architecture 6dcnn-2] [--epochs 8] [--patience 3] [--set NAME=VALUE ...]
+        [--name NAME] [--json OUT.json]
+    python benchmarks/local_accuracy.py --corpus DIR [DIR ...] --model FILE [--json OUT.json]
+    python benchmarks/local_accuracy.py --join OUT.json [OUT.json ...]
+
+The natives of the corpus folders are split once (``--split-seed``) into training natives and
+``--holdout`` of them held out.  One network is trained on the decoys of the training natives
+with the estimator's defaults (those of the shipped recipe: ranking term, two groups per
+minibatch, cosine schedule, early stopping and calibration on 20 % of the training groups) and
+any ``--set`` overrides, and predicts the decoys of the held-out natives.  With ``--model`` a
+trained model file scores the held-out decoys instead (a model trained on those natives then
+measures fit, not generalisation).  No CASP13 model is read.
+
+Reported for the held-out decoys:
+
+* **local Spearman**: Spearman's rho between predicted and true per-residue lDDT within each
+  decoy, averaged over decoys (the CASP13 tables' "local Spearman"), over all decoys, per kind of
+  error and per bin of the decoy's global lDDT;
+* **per-native Spearman** of the global scores (mean over natives), the ranking that early
+  stopping watches;
+* the same local Spearman of two geometric baselines on the same decoys, which no network
+  needs to learn: burial (CA atoms within 10 A of the residue's CA) and a CA-trace helix mark
+  (|CA_i - CA_i+3| between 4.2 and 5.8 A).
+
+``--join`` prints one row per ``--name`` of the given result files, with the mean over their
+seeds (threaded decoys, all decoys, per-native Spearman).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from estimators.metrics import spearman  # noqa: E402
+
+#: Bins of the decoys' global lDDT for the local Spearman.
+BINS = ((0.0, 0.5), (0.5, 0.7), (0.7, 0.85), (0.85, 1.01))
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--corpus", nargs="+", help="decoy corpus folder(s)")
+    ap.add_argument("--join", nargs="+", metavar="JSON", help="summarise result files instead")
+    ap.add_argument("--name", default="", help="name of the configuration (for --join)")
+    ap.add_argument("--holdout", type=float, default=0.2, help="fraction of natives held out")
+    ap.add_argument("--split-seed", type=int, default=0, help="seed of the natives' split")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the network")
+    ap.add_argument("--architecture", default="6dcnn-2")
+    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--patience", type=int, default=3)
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="estimator parameter override (a number or a word), e.g. r_n=15")
+    ap.add_argument("--model", help="score with this model file instead of training")
+    ap.add_argument("--json", help="write the settings and results here")
+    args = ap.parse_args(argv)
+    if not args.join and not args.corpus:
+        ap.error("--corpus is required (or --join)")
+    if not 0.0 < args.holdout < 1.0:
+        ap.error(f"--holdout must lie in (0, 1), got {args.holdout}")
+    try:
+        args.overrides = dict(_override(text) for text in args.set)
+    except ValueError as error:
+        ap.error(str(error))
+    if args.model and args.overrides:
+        ap.error("--set changes training; it does not apply to --model")
+    return args
+
+
+def _override(text):
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise ValueError(f"--set wants NAME=VALUE, got {text!r}")
+    for kind in (int, float):
+        try:
+            return name, kind(value)
+        except ValueError:
+            pass
+    return name, {"none": None, "true": True, "false": False}.get(value.lower(), value)
+
+
+def split_natives(natives, holdout, seed):
+    """Held-out native names: ``round(holdout * n)`` of the sorted unique names, drawn by ``seed``."""
+    names = np.unique(np.asarray(natives))
+    rng = np.random.default_rng(seed)
+    n_held = max(1, int(round(holdout * len(names))))
+    return set(names[rng.permutation(len(names))[:n_held]].tolist())
+
+
+def burial(ca, radius=10.0):
+    """Number of other CA atoms within ``radius`` of each residue's CA (NaN rows: missing CA)."""
+    ok = np.isfinite(ca).all(axis=1)
+    d = np.linalg.norm(ca[:, None] - ca[None], axis=-1)
+    close = (d < radius) & ok[:, None] & ok[None]
+    out = close.sum(axis=1) - 1.0
+    out[~ok] = np.nan
+    return out
+
+
+def helix_mark(ca, lo=4.2, hi=5.8):
+    """1 for residues in a CA(i)-CA(i+3) step of helical length, else 0."""
+    n = len(ca)
+    d3 = np.linalg.norm(ca[3:] - ca[:-3], axis=1) if n > 3 else np.zeros(0)
+    mark = np.zeros(n)
+    for k in np.flatnonzero((d3 > lo) & (d3 < hi)):
+        mark[k:k + 4] = 1.0
+    return mark
+
+
+def local_rho(pred, true):
+    """Spearman's rho over the residues with both values (NaN with < 10 or constant values)."""
+    ok = np.isfinite(pred) & np.isfinite(true)
+    if ok.sum() < 10 or np.ptp(true[ok]) == 0 or np.ptp(pred[ok]) == 0:
+        return np.nan
+    return spearman(pred[ok], true[ok])
+
+
+def summarise(pred, data, structures):
+    """The tables of the module docstring from per-residue predictions of the decoys in ``data``."""
+    rows = []
+    for p, t, k, g, s in zip(pred, data.local, data.kinds, data.glob, structures):
+        ca = s.backbone()[1]
+        rows.append({"kind": str(k).split("+")[0], "glob": float(g),
+                     "network": local_rho(p, t), "burial": local_rho(burial(ca), t),
+                     "helix": local_rho(helix_mark(ca), t)})
+
+    def mean_of(select):
+        picked = [r for r in rows if select(r)]
+        out = {"n": sum(np.isfinite(r["network"]) for r in picked)}
+        for key in ("network", "burial", "helix"):
+            v = [r[key] for r in picked if np.isfinite(r[key])]
+            out[key] = float(np.mean(v)) if v else float("nan")
+        return out
+
+    table = {"all": mean_of(lambda r: True)}
+    for kind in sorted({r["kind"] for r in rows}):
+        table[kind] = mean_of(lambda r, kind=kind: r["kind"] == kind)
+    for lo, hi in BINS:
+        table[f"lDDT {lo:.2f}-{min(hi, 1.0):.2f}"] = mean_of(lambda r: lo <= r["glob"] < hi)
+    glob_pred = np.array([np.nanmean(p) if np.isfinite(p).any() else np.nan for p in pred])
+    per_native = []
+    for name in np.unique(data.natives):
+        idx = np.flatnonzero(data.natives == name)
+        ok = idx[np.isfinite(glob_pred[idx])]
+        if len(ok) >= 3 and np.ptp(data.glob[ok]) > 0:
+            per_native.append(spearman(glob_pred[ok], data.glob[ok]))
+    return table, float(np.mean(per_native)) if per_native else float("nan"), len(per_native)
+
+
+def format_table(table):
+    lines = ["| decoys | n | network | burial | helix mark |", "|---|---:|---:|---:|---:|"]
+    for name, row in table.items():
+        lines.append(f"| {name} | {row['n']} | {row['network']:.3f} | {row['burial']:.3f} | "
+                     f"{row['helix']:.3f} |")
+    return "\n".join(lines)
+
+
+def join(paths):
+    """Rows ``(name, n_seeds, threaded, all, per-native)``: means over the files of each name."""
+    by_name = {}
+    for path in paths:
+        info = json.loads(Path(path).read_text())
+        by_name.setdefault(info["settings"].get("name") or Path(path).stem, []).append(info)
+    rows = []
+    for name, infos in by_name.items():
+        def mean(get):
+            return float(np.mean([get(i) for i in infos]))
+        rows.append((name, len(infos),
+                     mean(lambda i: i["local_spearman"].get("threaded", {}).get("network", np.nan)),
+                     mean(lambda i: i["local_spearman"]["all"]["network"]),
+                     mean(lambda i: i["per_native_spearman"])))
+    return rows
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.join:
+        print("| configuration | seeds | local Spearman, threaded | local Spearman, all | "
+              "per-native Spearman |")
+        print("|---|---:|---:|---:|---:|")
+        for name, n, threaded, everything, per_native in join(args.join):
+            print(f"| {name} | {n} | {threaded:.3f} | {everything:.3f} | {per_native:.3f} |")
+        return 0
+    from estimators.training_data import load_corpus
+    data = load_corpus(args.corpus)
+    held = split_natives(data.natives, args.holdout, args.split_seed)
+    is_held = np.isin(data.natives, sorted(held))
+    test = data.subset(np.flatnonzero(is_held))
+    info = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M"),
+            "machine": f"{platform.machine()}, {platform.processor() or platform.system()}",
+            "settings": {k: v for k, v in vars(args).items() if k != "set"},
+            "n_natives_held_out": len(held), "n_test": len(test)}
+    t0 = time.perf_counter()
+    if args.model:
+        from estimators.pretrained import load_model
+        est = load_model(args.model)
+    else:
+        from estimators import SixDQAEstimator
+        train = data.subset(np.flatnonzero(~is_held))
+        est = SixDQAEstimator(architecture=args.architecture, epochs=args.epochs,
+                              patience=args.patience, random_state=args.seed, n_jobs=1,
+                              **args.overrides)
+        est.fit(train.models, list(zip(train.local, train.glob)), groups=train.groups)
+        info["n_train"] = len(train)
+        info["history"] = [{k: h.get(k) for k in ("epoch", "seconds", "loss", "val_group_spearman")}
+                           for h in est.history_ if "epoch" in h]
+    info["fit_s"] = time.perf_counter() - t0
+    structures = [m() for m in test.models]
+    pred = est.predict(structures)
+    table, per_native, n_natives = summarise(pred, test, structures)
+    info.update(local_spearman=table, per_native_spearman=per_native,
+                n_natives_ranked=n_natives)
+    print(f"{len(test)} decoys of {len(held)} held-out natives; per-native Spearman of the "
+          f"global scores {per_native:.3f} ({n_natives} natives)")
+    print(format_table(table))
+    if args.json:
+        Path(args.json).write_text(json.dumps(info, indent=1, default=float) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
