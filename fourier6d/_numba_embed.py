@@ -133,16 +133,17 @@ if AVAILABLE:
         C = out.shape[2]
         nb = PQ // 5
         acc = np.empty(PQ * 16, dtype=out.dtype)
+        zero = np.zeros(16, dtype=emb.dtype)
         for n in range(n0, n1):
             o = out[n]
             for h in range(emb.shape[1] // 16):
                 acc[:] = 0.0
-                k = 0
-                while k + 2 <= K:
+                for k in range(0, K, 2):
+                    k1 = k + 1 if k + 1 < K else k      # an odd last atom: paired with zeros
                     B0 = basis[n, k]
-                    B1 = basis[n, k + 1]
+                    B1 = basis[n, k1]
                     T0 = emb[types[n, k], 16 * h:16 * h + 16]
-                    T1 = emb[types[n, k + 1], 16 * h:16 * h + 16]
+                    T1 = emb[types[n, k1], 16 * h:16 * h + 16] if k1 > k else zero
                     for blk in range(nb):
                         q = blk * 5
                         A = acc[q * 16:q * 16 + 80]
@@ -164,25 +165,6 @@ if AVAILABLE:
                             A[32 + u] += a2 * t0 + b2 * t1
                             A[48 + u] += a3 * t0 + b3 * t1
                             A[64 + u] += a4 * t0 + b4 * t1
-                    k += 2
-                if k < K:
-                    B0 = basis[n, k]
-                    T0 = emb[types[n, k], 16 * h:16 * h + 16]
-                    for blk in range(nb):
-                        q = blk * 5
-                        A = acc[q * 16:q * 16 + 80]
-                        a0 = B0[q]
-                        a1 = B0[q + 1]
-                        a2 = B0[q + 2]
-                        a3 = B0[q + 3]
-                        a4 = B0[q + 4]
-                        for u in range(lanes):
-                            t0 = T0[u]
-                            A[u] += a0 * t0
-                            A[16 + u] += a1 * t0
-                            A[32 + u] += a2 * t0
-                            A[48 + u] += a3 * t0
-                            A[64 + u] += a4 * t0
                 if nb * 5 < PQ:
                     _forward_tail(basis, types, emb, h, lanes, n, nb * 5, acc)
                 width = min(16, C - 16 * h)
