@@ -111,6 +111,11 @@ if AVAILABLE:
                     o[q, c] = acc[c, q]
 
 
+    @numba.njit(inline="always")
+    def _five(row, q):
+        """row[q], ..., row[q + 4]: the five coefficients of one step of the lane kernels."""
+        return row[q], row[q + 1], row[q + 2], row[q + 3], row[q + 4]
+
     @_jit_fma
     def _forward_tail(basis, types, emb, h, lanes, n, q0, acc):
         """acc[q] += sum_k basis[n, k, q] emb[types[n, k], 16 h:16 h + 16] for q >= q0."""
@@ -147,16 +152,8 @@ if AVAILABLE:
                     for blk in range(nb):
                         q = blk * 5
                         A = acc[q * 16:q * 16 + 80]
-                        a0 = B0[q]
-                        a1 = B0[q + 1]
-                        a2 = B0[q + 2]
-                        a3 = B0[q + 3]
-                        a4 = B0[q + 4]
-                        b0 = B1[q]
-                        b1 = B1[q + 1]
-                        b2 = B1[q + 2]
-                        b3 = B1[q + 3]
-                        b4 = B1[q + 4]
+                        a0, a1, a2, a3, a4 = _five(B0, q)
+                        b0, b1, b2, b3, b4 = _five(B1, q)
                         for u in range(lanes):
                             t0 = T0[u]
                             t1 = T1[u]
@@ -204,11 +201,7 @@ if AVAILABLE:
                     for blk in range(nb):
                         q = blk * 5
                         Gq = G[q * 16:q * 16 + 80]
-                        a0 = Bk[q]
-                        a1 = Bk[q + 1]
-                        a2 = Bk[q + 2]
-                        a3 = Bk[q + 3]
-                        a4 = Bk[q + 4]
+                        a0, a1, a2, a3, a4 = _five(Bk, q)
                         for u in range(lanes):
                             acc[u] += (a0 * Gq[u] + a1 * Gq[16 + u] + a2 * Gq[32 + u]
                                        + a3 * Gq[48 + u] + a4 * Gq[64 + u])
@@ -217,6 +210,7 @@ if AVAILABLE:
                     R = gemb[types[n, k], 16 * h:16 * h + 16]
                     for u in range(lanes):
                         R[u] += acc[u]
+
 
 def _flat(basis, types):
     K = basis.shape[-3]
