@@ -1,0 +1,84 @@
+"""Tests of benchmarks/local_accuracy.py (per-residue accuracy on held-out natives' decoys)."""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+REPO = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("bench_local_accuracy",
+                                               REPO / "benchmarks" / "local_accuracy.py")
+local_accuracy = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = local_accuracy
+_spec.loader.exec_module(local_accuracy)
+
+
+def test_split_is_by_native_seeded_and_sized():
+    natives = np.repeat([f"n{k:02d}" for k in range(20)], 3)
+    held = local_accuracy.split_natives(natives, 0.2, seed=0)
+    assert len(held) == 4 and held <= set(natives.tolist())
+    assert held == local_accuracy.split_natives(natives[::-1], 0.2, seed=0)
+    assert any(local_accuracy.split_natives(natives, 0.2, seed=s) != held for s in range(1, 5))
+
+
+def test_geometric_baselines():
+    # an ideal alpha helix (rise 1.5 A, 100 degrees per residue, radius 2.3 A) then a straight
+    # strand-like stretch (3.8 A per residue) far away
+    k = np.arange(12)
+    helix = np.c_[2.3 * np.cos(np.radians(100 * k)), 2.3 * np.sin(np.radians(100 * k)), 1.5 * k]
+    strand = np.c_[np.full(8, 50.0), 3.8 * np.arange(8), np.zeros(8)]
+    ca = np.vstack([helix, strand])
+    mark = local_accuracy.helix_mark(ca)
+    assert mark[:12].all() and not mark[12:].any()
+    burial = local_accuracy.burial(ca, radius=10.0)
+    d = np.linalg.norm(ca[:, None] - ca[None], axis=-1)
+    np.testing.assert_array_equal(burial, (d < 10.0).sum(axis=1) - 1)
+    ca[3] = np.nan                                     # a residue without CA
+    burial = local_accuracy.burial(ca)
+    d = np.linalg.norm(ca[:, None] - ca[None], axis=-1)
+    expected = np.where(np.isfinite(d), d < 10.0, False).sum(axis=1) - 1.0
+    assert np.isnan(burial[3])
+    np.testing.assert_array_equal(np.delete(burial, 3), np.delete(expected, 3))
+
+
+def test_local_rho_matches_scipy_and_skips_degenerate_models():
+    rng = np.random.default_rng(1)
+    pred, true = rng.random(30), rng.random(30)
+    pred[[2, 7]] = np.nan
+    ok = np.isfinite(pred)
+    assert local_accuracy.local_rho(pred, true) == pytest.approx(spearmanr(pred[ok], true[ok])[0])
+    assert np.isnan(local_accuracy.local_rho(pred[:9], true[:9]))       # fewer than 10 residues
+    assert np.isnan(local_accuracy.local_rho(pred, np.full(30, 0.5)))   # constant labels
+
+
+def test_join_averages_the_seeds_of_each_configuration(tmp_path):
+    def result(name, threaded, everything, per_native):
+        return {"settings": {"name": name}, "per_native_spearman": per_native,
+                "local_spearman": {"all": {"network": everything},
+                                   "threaded": {"network": threaded}}}
+    files = []
+    for k, (name, values) in enumerate([("A", (0.1, 0.2, 0.8)), ("A", (0.3, 0.4, 0.9)),
+                                        ("B", (0.5, 0.6, 0.7))]):
+        path = tmp_path / f"{k}.json"
+        path.write_text(json.dumps(result(name, *values)))
+        files.append(path)
+    rows = {r[0]: r[1:] for r in local_accuracy.join(files)}
+    assert rows["A"] == pytest.approx((2, 0.2, 0.3, 0.85))
+    assert rows["B"] == pytest.approx((1, 0.5, 0.6, 0.7))
+
+
+def test_command_line_errors():
+    with pytest.raises(SystemExit):
+        local_accuracy.parse_args([])                                   # no --corpus, no --join
+    with pytest.raises(SystemExit):
+        local_accuracy.parse_args(["--corpus", "x", "--holdout", "1.5"])
+    with pytest.raises(SystemExit):
+        local_accuracy.parse_args(["--corpus", "x", "--set", "r_n"])
+    with pytest.raises(SystemExit):
+        local_accuracy.parse_args(["--corpus", "x", "--model", "m.npz", "--set", "r_n=15"])
+    args = local_accuracy.parse_args(["--corpus", "x", "--set", "r_n=15", "--set",
+                                      "frame=ca_trace", "--set", "within_weight=0.5"])
+    assert args.overrides == {"r_n": 15, "frame": "ca_trace", "within_weight": 0.5}
