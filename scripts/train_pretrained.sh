@@ -14,12 +14,15 @@ cd "$(dirname "$0")/.."
 source scripts/_corpus_args.sh "$@"
 NATIVES="$DATA/natives $DATA/natives_extra"
 
-# 1. torsion-walk decoys: 8 per native, kinds chosen per target lDDT (backbone, hinge, register,
-#    sidechain, misfold), relaxed (OpenMM, 300 L-BFGS iterations)
+# 1. torsion-walk decoys: 8 per native of the first 104 natives of shared/data/natives by name,
+#    kinds chosen per target lDDT (backbone, hinge, register, sidechain, misfold), relaxed (OpenMM,
+#    300 L-BFGS iterations).  The shipped model's folder held 104 natives of shared/data/natives
+#    because its build was stopped there (which 104 depended on the build's timing); --limit 104
+#    makes the folder reproducible (the leave-one-target-out folds run after 2026-12-06 use it).
 # 2. template-based and impossible decoys: 10 per native, 60% threaded, 15% impossible (overlay,
 #    crushed, clash, expanded), the rest torsion-walk kinds
 for k in $(seq 1 "$SHARDS"); do
-  "$PY" -m estimators.decoys.corpus $NATIVES --out "$ROOT/torsion" --n-per-native 8 --seed 0 \
+  "$PY" -m estimators.decoys.corpus "$DATA/natives" --limit 104 --out "$ROOT/torsion" --n-per-native 8 --seed 0 \
       --kinds auto=1 --relax-iterations 300 --shard "$k/$SHARDS" &
 done
 wait
@@ -47,8 +50,8 @@ wait
 #    ranked best.  Trained one run per seed (each file is kept, so a run can be redone alone),
 #    then combined into one model file whose score is the mean of the two networks.  The shipped
 #    model was trained on the 832 torsion-walk decoys of 104 natives of shared/data/natives in
-#    CORPUS/torsion (step 1 was stopped there; the file lists the natives as training_groups),
-#    CORPUS/main and CORPUS/main_s1 (5,280 decoys of 528 natives each).
+#    CORPUS/torsion (see step 1), CORPUS/main and CORPUS/main_s1 (5,280 decoys of 528 natives
+#    each).
 for seed in 0 1; do
   [ -s "$ROOT/pretrained_seed$seed.npz" ] && continue
   .venv/bin/fourier6d train -o "$ROOT/pretrained_seed$seed.npz" --architecture 6dcnn-2 \
