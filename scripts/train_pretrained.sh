@@ -18,7 +18,7 @@ NATIVES="$DATA/natives $DATA/natives_extra"
 #    kinds chosen per target lDDT (backbone, hinge, register, sidechain, misfold), relaxed (OpenMM,
 #    300 L-BFGS iterations).  The shipped model's folder held 104 natives of shared/data/natives
 #    because its build was stopped there (which 104 depended on the build's timing); --limit 104
-#    makes the folder reproducible (the leave-one-target-out folds run after 2026-12-06 use it).
+#    makes the folder reproducible (the leave-one-target-out folds still to run use it).
 # 2. template-based and impossible decoys: 10 per native, 60% threaded, 15% impossible (overlay,
 #    crushed, clash, expanded), the rest torsion-walk kinds
 for k in $(seq 1 "$SHARDS"); do
