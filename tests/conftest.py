@@ -106,3 +106,16 @@ def padded_neighbours(close, rng):
         nbr_idx[i, :js.size] = js
         nbr_mask[i, :js.size] = True
     return nbr_idx, nbr_mask
+
+
+def load_benchmark(filename, name):
+    """The module of ``benchmarks/<filename>``, imported as ``name`` (registered in sys.modules
+    before it runs: dataclasses look their module up while the file executes)."""
+    import importlib.util
+    import sys
+    spec = importlib.util.spec_from_file_location(
+        name, Path(__file__).resolve().parents[1] / "benchmarks" / filename)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

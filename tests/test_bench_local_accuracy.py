@@ -1,19 +1,13 @@
 """Tests of benchmarks/local_accuracy.py (per-residue accuracy on held-out natives' decoys)."""
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-REPO = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("bench_local_accuracy",
-                                               REPO / "benchmarks" / "local_accuracy.py")
-local_accuracy = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = local_accuracy
-_spec.loader.exec_module(local_accuracy)
+from conftest import load_benchmark
+
+local_accuracy = load_benchmark("local_accuracy.py", "bench_local_accuracy")
 
 
 def test_split_is_by_native_seeded_and_sized():

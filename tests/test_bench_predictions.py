@@ -1,17 +1,10 @@
 """Tests of benchmarks/_predictions.py (saved per-model predictions of the QA benchmark)."""
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("bench_predictions",
-                                               REPO / "benchmarks" / "_predictions.py")
-predictions = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = predictions
-_spec.loader.exec_module(predictions)
+from conftest import load_benchmark
+
+predictions = load_benchmark("_predictions.py", "bench_predictions")
 
 
 def _global_of(local):

@@ -1,17 +1,15 @@
 """Tests of helpers of benchmarks/qa_casp13.py that need no training."""
-import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import load_benchmark
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-_spec = importlib.util.spec_from_file_location("bench_qa_casp13", REPO / "benchmarks" / "qa_casp13.py")
-qa = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = qa
-_spec.loader.exec_module(qa)
+qa = load_benchmark("qa_casp13.py", "bench_qa_casp13")
 
 
 def test_bias_by_quality_by_hand():

@@ -1,22 +1,15 @@
 """Tests of benchmarks/variants.py (the shipped model on systematic variants of natives)."""
-import importlib.util
 import shutil
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.spatial.distance import pdist
 
-from conftest import casp_models
+from conftest import casp_models, load_benchmark
 from estimators.structures import read_structure
 
-REPO = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("bench_variants", REPO / "benchmarks" / "variants.py")
-variants_mod = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = variants_mod
-_spec.loader.exec_module(variants_mod)
+variants_mod = load_benchmark("variants.py", "bench_variants")
 
 
 @pytest.fixture(scope="module")

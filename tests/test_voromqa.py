@@ -1,18 +1,14 @@
 """Tests of benchmarks/voromqa.py (the VoroMQA wrapper used by benchmarks/qa_casp13.py)."""
 import dataclasses
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("bench_voromqa", REPO / "benchmarks" / "voromqa.py")
-voromqa = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = voromqa          # dataclasses look the module up while the file runs
-_spec.loader.exec_module(voromqa)
+from conftest import load_benchmark
+
+voromqa = load_benchmark("voromqa.py", "bench_voromqa")
 
 needs_binary = pytest.mark.skipif(not voromqa.voromqa_available(),
                                   reason="voronota-voromqa is not installed")
