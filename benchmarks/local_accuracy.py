@@ -93,7 +93,7 @@ def _override(text):
 
 
 def split_natives(natives, holdout, seed):
-    """Held-out native names: ``round(holdout * n)`` of the sorted unique names, drawn by ``seed``."""
+    """Held-out native names: ``round(holdout * n)`` of the sorted unique names (by ``seed``)."""
     names = np.unique(np.asarray(natives))
     rng = np.random.default_rng(seed)
     n_held = max(1, int(round(holdout * len(names))))

@@ -215,8 +215,9 @@ if AVAILABLE:
 def _flat(basis, types):
     K = basis.shape[-3]
     PQ = basis.shape[-2] * basis.shape[-1]
-    return (basis.reshape(-1, K, PQ),
-            np.ascontiguousarray(types.reshape(-1, K), dtype=np.int64))
+    N = int(np.prod(basis.shape[:-3], dtype=np.int64))      # explicit: -1 fails on empty arrays
+    return (basis.reshape(N, K, PQ),
+            np.ascontiguousarray(types.reshape(N, K), dtype=np.int64))
 
 
 def _padded_width(n_channels):
@@ -251,6 +252,8 @@ def grad_embedding(b, gf, types, n_types):
     (:func:`fourier6d.gather.sum_rows_by_index`)."""
     from .gather import sum_rows_by_index
     N = b.shape[0]
+    if N == 0:
+        return np.zeros((n_types, gf.shape[2]), dtype=np.result_type(b.dtype, gf.dtype))
     n_threads = max(1, min(default_threads(), N // RESIDUES_PER_THREAD))
     bounds = _split(N, n_threads)
     parts = {}
@@ -267,7 +270,7 @@ def grad_embedding(b, gf, types, n_types):
             _grad_lanes(n0, n1, b, types, gf, LANES, parts[n0])
             return
         g_slots = b[n0:n1] @ gf[n0:n1]                              # (n, K, C)
-        parts[n0] = sum_rows_by_index(g_slots.reshape(-1, g_slots.shape[-1]),
+        parts[n0] = sum_rows_by_index(g_slots.reshape((n1 - n0) * b.shape[1], g_slots.shape[-1]),
                                       types[n0:n1].reshape(-1), n_types, threads=n_threads == 1)
 
     _run_ranges(work, bounds, n_threads)

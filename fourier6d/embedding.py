@@ -50,7 +50,8 @@ def _vjp_basis(ans, basis, types, emb):
 
     def vjp(g):
         t = emb[types]                                              # (..., K, C)
-        gf = g.reshape(lead + (-1, g.shape[-1]))                    # (..., PQ, C)
+        pq = basis.shape[-2] * basis.shape[-1]
+        gf = g.reshape(lead + (pq, g.shape[-1]))                    # (..., PQ, C)
         return (t @ gf.swapaxes(-1, -2)).reshape(basis.shape)
     return vjp
 
@@ -60,12 +61,14 @@ def _vjp_emb(ans, basis, types, emb):
     k = basis.shape[-3]
 
     def vjp(g):
-        b = basis.reshape(lead + (k, -1))                           # (..., K, PQ)
-        gf = g.reshape(lead + (-1, g.shape[-1]))                    # (..., PQ, C)
+        pq = basis.shape[-2] * basis.shape[-1]
+        b = basis.reshape(lead + (k, pq))                           # (..., K, PQ)
+        gf = g.reshape(lead + (pq, g.shape[-1]))                    # (..., PQ, C)
         if isinstance(b, np.ndarray) and b.ndim == 3 and _numba_embed.AVAILABLE:
             return _numba_embed.grad_embedding(b, gf, types.reshape(b.shape[:2]), emb.shape[0])
         g_slots = b @ gf                                            # (..., K, C)
-        return sum_rows_by_index(g_slots.reshape(-1, g_slots.shape[-1]), types, emb.shape[0])
+        return sum_rows_by_index(g_slots.reshape(types.size, g_slots.shape[-1]), types,
+                                 emb.shape[0])
     return vjp
 
 

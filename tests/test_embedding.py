@@ -175,3 +175,21 @@ def test_lane_kernels_match_array_path(rng, monkeypatch, force):
                     g = grad(loss)(e)
                 assert g.dtype == dtype and g.shape == e.shape
                 assert np.abs(g - gref).max() < 10 * tol * np.abs(gref).max(), (n_channels, dtype)
+
+
+@pytest.mark.parametrize("numba_on", [True, False])
+def test_empty_batches(monkeypatch, numba_on):
+    # no residues, and residues without neighbour slots: zero outputs and a zero gradient, on
+    # the Numba kernels and the array path
+    from fourier6d import _numba_embed
+    if not numba_on:
+        monkeypatch.setattr(_numba_embed, "AVAILABLE", False)
+        monkeypatch.setattr(_numba_embed, "applicable", lambda *a: False)
+    emb = np.ones((3, 15))
+    for n_res, n_slots in ((0, 5), (4, 0)):
+        basis = np.zeros((n_res, n_slots, 5, 25))
+        types = np.zeros((n_res, n_slots), dtype=int)
+        out = embed_atoms(basis, types, emb)
+        assert out.shape == (n_res, 5, 25, 15) and not out.any()
+        g = grad(lambda e: (embed_atoms(basis, types, e) ** 2).sum())(emb)
+        assert g.shape == emb.shape and not g.any()
