@@ -7,11 +7,13 @@ GEMM per residue (PQ x K by K x C, the basis operand transposed).
 
 **Lane kernels** (:data:`BLOCK` divides P Q, as for the networks' L = 4, 5 shells: P Q = 125):
 the channels are the vector lanes.  Channels are taken in chunks of :data:`LANES` (16, one
-AVX-512 register of float32; 15 channels are padded to 16 in a per-thread buffer, never in the
-caller's arrays), and each residue's (P Q, 16) block of the output is accumulated in L1:
+AVX-512 register of float32; 15 channels are padded to 16 in a copy of E and in per-thread
+buffers, never in the caller's arrays), and each residue's (P Q, 16) block of the output is
+accumulated in L1:
 
-* forward: two atoms per pass, five coefficients per step, ``acc[q] += b0[q] E[t0] + b1[q]
-  E[t1]`` written as straight-line code inside a loop over the 16 lanes;
+* forward: two atoms per pass (an odd last atom paired with a zero row), five coefficients per
+  step, ``acc[q] += b0[q] E[t0] + b1[q] E[t1]`` written as straight-line code inside a loop over
+  the 16 lanes;
 * gradient: ``gE[t_k] += sum_q b_k[q] g[n, q]`` per atom, five coefficients per step, the
   cotangent's (P Q, 16) block of the residue in L1.
 
@@ -20,8 +22,8 @@ loop first and does not vectorise it) when every load and store has a literal of
 base pointer per step (the same two conditions as the generated translation kernels of
 :mod:`fourier6d._translate_codegen`); the coefficients of a P Q that :data:`BLOCK` does not divide
 are added one at a time by a separate function (inline, that loop made LLVM compile the main one
-to scalar code).  Measured for 500 residues x 130 slots, C = 15, float32, one thread: forward 5.4
--> 3.6 ms, gradient 7.4 (BLAS, then sum by type) -> 4.6 ms.  Otherwise (P Q = 64 at L = 3, 4
+to scalar code).  Measured for 2,525 residues x 130 slots, C = 15, float32, one thread: forward
+30.1 -> 22.6 ms, gradient 35.6 (BLAS, then sum by type) -> 25.7 ms.  Otherwise (P Q = 64 at L = 3, 4
 shells, where the lanes kernel measured 2.4 against 2.2 ms) the **row kernel**: each residue's
 basis rows, four atoms at a time, as rank-4 updates of the transposed output (C, P Q) with the
 P Q coefficients as the lanes; and the gradient as the BLAS GEMMs ``b[n] @ g[n]`` in groups of
