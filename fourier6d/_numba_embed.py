@@ -20,11 +20,10 @@ accumulated in L1:
 LLVM vectorises the lane loop (its trip count is an argument: with a literal 16 it unrolls the
 loop first and does not vectorise it) when every load and store has a literal offset from one
 base pointer per step (the same two conditions as the generated translation kernels of
-:mod:`fourier6d._translate_codegen`); the coefficients of a P Q that :data:`BLOCK` does not divide
-are added one at a time by a separate function (inline, that loop made LLVM compile the main one
-to scalar code).  Measured for 2,525 residues x 130 slots, C = 15, float32, one thread: forward
-30.1 -> 22.6 ms, gradient 35.6 (BLAS, then sum by type) -> 25.7 ms.  Otherwise (P Q = 64 at L = 3, 4
-shells, where the lanes kernel measured 2.4 against 2.2 ms) the **row kernel**: each residue's
+:mod:`fourier6d._translate_codegen`).  Measured for 2,525 residues x 130 slots, C = 15,
+float32, one thread: forward 30.1 -> 22.6 ms, gradient 35.6 (BLAS, then sum by type) -> 25.7 ms.
+Otherwise (P Q not a multiple of 5, e.g. 64 at L = 3 with 4 shells, where a variant adding the
+leftover coefficients one at a time measured 2.4 against 2.2 ms) the **row kernel**: each residue's
 basis rows, four atoms at a time, as rank-4 updates of the transposed output (C, P Q) with the
 P Q coefficients as the lanes; and the gradient as the BLAS GEMMs ``b[n] @ g[n]`` in groups of
 residues, each group summing its slot rows by type (:func:`fourier6d.gather.sum_rows_by_index`).
@@ -119,23 +118,11 @@ if AVAILABLE:
         return row[q], row[q + 1], row[q + 2], row[q + 3], row[q + 4]
 
     @_jit_fma
-    def _forward_tail(basis, types, emb, h, lanes, n, q0, acc):
-        """acc[q] += sum_k basis[n, k, q] emb[types[n, k], 16 h:16 h + 16] for q >= q0."""
-        K, PQ = basis.shape[1], basis.shape[2]
-        for k in range(K):
-            B0 = basis[n, k]
-            T0 = emb[types[n, k], 16 * h:16 * h + 16]
-            for q in range(q0, PQ):
-                a0 = B0[q]
-                A = acc[q * 16:q * 16 + 16]
-                for u in range(lanes):
-                    A[u] += a0 * T0[u]
-
-    @_jit_fma
     def _forward_lanes(n0, n1, basis, types, emb, lanes, out):
         """out[n] = sum_k basis[n, k, :, None] * emb[types[n, k], None, :C], n0 <= n < n1; emb
         padded with zero columns to chunks of ``lanes`` = 16 channels (an argument: a literal
-        trip count is unrolled, not vectorised), five coefficients per step (module docstring)."""
+        trip count is unrolled, not vectorised), five coefficients per step (module docstring;
+        :data:`BLOCK` must divide P Q: :func:`uses_lanes`)."""
         N, K, PQ = basis.shape
         C = out.shape[2]
         nb = PQ // 5
@@ -164,27 +151,16 @@ if AVAILABLE:
                             A[32 + u] += a2 * t0 + b2 * t1
                             A[48 + u] += a3 * t0 + b3 * t1
                             A[64 + u] += a4 * t0 + b4 * t1
-                if nb * 5 < PQ:
-                    _forward_tail(basis, types, emb, h, lanes, n, nb * 5, acc)
                 width = min(16, C - 16 * h)
                 for q in range(PQ):
                     for u in range(width):
                         o[q, 16 * h + u] = acc[q * 16 + u]
 
     @_jit_fma
-    def _grad_tail(Bk, G, q0, lanes, acc):
-        """acc += sum_{q >= q0} Bk[q] G[16 q:16 q + 16]."""
-        for q in range(q0, Bk.shape[0]):
-            a0 = Bk[q]
-            Gq = G[q * 16:q * 16 + 16]
-            for u in range(lanes):
-                acc[u] += a0 * Gq[u]
-
-    @_jit_fma
     def _grad_lanes(n0, n1, basis, types, gf, lanes, gemb):
         """gemb[types[n, k], :C] += sum_q basis[n, k, q] gf[n, q] for n0 <= n < n1; gemb (zeroed by
         the caller) has chunks of ``lanes`` = 16 columns, C of them used; five coefficients per
-        step."""
+        step (:data:`BLOCK` must divide P Q: :func:`uses_lanes`)."""
         N, K, PQ = basis.shape
         C = gf.shape[2]
         nb = PQ // 5
@@ -207,8 +183,6 @@ if AVAILABLE:
                         for u in range(lanes):
                             acc[u] += (a0 * Gq[u] + a1 * Gq[16 + u] + a2 * Gq[32 + u]
                                        + a3 * Gq[48 + u] + a4 * Gq[64 + u])
-                    if nb * 5 < PQ:
-                        _grad_tail(Bk, G, nb * 5, lanes, acc)
                     R = gemb[types[n, k], 16 * h:16 * h + 16]
                     for u in range(lanes):
                         R[u] += acc[u]

@@ -133,23 +133,17 @@ def test_threaded_embedding_gradient_matches_array_path(rng, monkeypatch):
             assert np.abs(out - ref).max() < tol * np.abs(ref).max(), (dtype, n_threads)
 
 
-@pytest.mark.parametrize("force", [False, True])
-def test_lane_kernels_match_array_path(rng, monkeypatch, force):
-    # the lane kernels (channels as vector lanes, five coefficients per step): P Q = 125 (5 shells,
-    # L = 4, the networks' sizes) and, forced, P Q = 64 (L = 3, 4 shells), whose last four
-    # coefficients go through the one-at-a-time tail; an odd slot count (the single-atom pass),
-    # 15 channels (one padded chunk) and 33 (three chunks); forward and gradient against the
-    # array path, float64 and float32, gradient for 1 and 3 threads
+def test_lane_kernels_match_array_path(rng, monkeypatch):
+    # the lane kernels (channels as vector lanes, five coefficients per step) at P Q = 125 (5
+    # shells, L = 4, the networks' sizes); an odd slot count (the last atom paired with a zero
+    # row), 15 channels (one padded chunk) and 33 (three chunks); forward and gradient against
+    # the array path, float64 and float32, gradient for 1 and 3 threads
     from fourier6d import _numba_embed, _numba_kernels
     if not _numba_embed.AVAILABLE:
         pytest.skip("numba not available")
-    grid, lmax = (GRID, LMAX) if force else (RadialGrid(5, 0.5), 4)
-    n_coef_total = grid.n_radial * (lmax + 1) ** 2
-    if force:
-        assert not _numba_embed.uses_lanes(n_coef_total)
-        monkeypatch.setattr(_numba_embed, "uses_lanes", lambda n: True)
-    else:
-        assert _numba_embed.uses_lanes(n_coef_total)
+    grid, lmax = RadialGrid(5, 0.5), 4
+    assert _numba_embed.uses_lanes(grid.n_radial * (lmax + 1) ** 2)
+    assert not _numba_embed.uses_lanes(GRID.n_radial * (LMAX + 1) ** 2)   # the row kernel's case
     n_res = 2 * _numba_embed.RESIDUES_PER_THREAD + 5
     xyz = rng.uniform(-6, 6, size=(n_res, 9, 3))
     types = rng.integers(0, 7, size=(n_res, 9))
