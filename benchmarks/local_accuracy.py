@@ -19,8 +19,9 @@ measures fit, not generalisation).  No CASP13 model is read.
 Reported for the held-out decoys:
 
 * **local Spearman**: Spearman's rho between predicted and true per-residue lDDT within each
-  decoy, averaged over decoys (the CASP13 tables' "local Spearman"), over all decoys, per kind of
-  error and per bin of the decoy's global lDDT;
+  decoy, averaged over decoys (the CASP13 tables' "local Spearman", here skipping decoys with
+  fewer than 10 labelled residues), over all decoys, per kind of error and per bin of the
+  decoy's global lDDT;
 * **per-native Spearman** of the global scores (mean over natives), the ranking that early
   stopping watches;
 * the same local Spearman of two geometric baselines on the same decoys, which no network
@@ -121,11 +122,11 @@ def helix_mark(ca, lo=4.2, hi=5.8):
 
 
 def local_rho(pred, true):
-    """Spearman's rho over the residues with both values (NaN with < 10 or constant values)."""
-    ok = np.isfinite(pred) & np.isfinite(true)
-    if ok.sum() < 10 or np.ptp(true[ok]) == 0 or np.ptp(pred[ok]) == 0:
+    """Spearman's rho over the residues with both values (:func:`estimators.metrics.spearman`:
+    NaN pairs dropped, NaN for constant values), NaN with fewer than 10 such residues."""
+    if np.count_nonzero(np.isfinite(pred) & np.isfinite(true)) < 10:
         return np.nan
-    return spearman(pred[ok], true[ok])
+    return spearman(pred, true)
 
 
 def summarise(pred, data, structures):
