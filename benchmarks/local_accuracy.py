@@ -4,8 +4,9 @@ Usage::
 
     python benchmarks/local_accuracy.py --corpus DIR [DIR ...] [--holdout 0.2] [--split-seed 0]
         [--seed 0] [--architecture 6dcnn-2] [--epochs 8] [--patience 3] [--set NAME=VALUE ...]
-        [--name NAME] [--json OUT.json]
-    python benchmarks/local_accuracy.py --corpus DIR [DIR ...] --model FILE [--json OUT.json]
+        [--name NAME] [--smoothing SIGMA ...] [--json OUT.json]
+    python benchmarks/local_accuracy.py --corpus DIR [DIR ...] --model FILE [--smoothing SIGMA ...]
+        [--json OUT.json]
     python benchmarks/local_accuracy.py --join OUT.json [OUT.json ...]
 
 The natives of the corpus folders are split once (``--split-seed``) into training natives and
@@ -24,6 +25,8 @@ Reported for the held-out decoys:
   decoy's global lDDT;
 * **per-native Spearman** of the global scores (mean over natives), the ranking that early
   stopping watches;
+* with ``--smoothing``, the same for the network's scores smoothed along the chain
+  (:func:`estimators.smoothing.smooth_along_chain`, one column per width);
 * the same local Spearman of two geometric baselines on the same decoys, which no network
   needs to learn: burial (CA atoms within 10 A of the residue's CA) and a CA-trace helix mark
   (|CA_i - CA_i+3| between 4.2 and 5.8 A).
@@ -66,6 +69,9 @@ def parse_args(argv=None):
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="estimator parameter override (a number or a word), e.g. r_n=15")
     ap.add_argument("--model", help="score with this model file instead of training")
+    ap.add_argument("--smoothing", nargs="+", type=float, default=[], metavar="SIGMA",
+                    help="also report the network's scores smoothed along the chain with these "
+                         "widths (residues; estimators.smoothing.smooth_along_chain)")
     ap.add_argument("--json", help="write the settings and results here")
     args = ap.parse_args(argv)
     if not args.join and not args.corpus:
@@ -78,6 +84,8 @@ def parse_args(argv=None):
         ap.error(str(error))
     if args.model and args.overrides:
         ap.error("--set changes training; it does not apply to --model")
+    if any(not np.isfinite(v) or v <= 0 for v in args.smoothing):
+        ap.error(f"--smoothing widths must be > 0, got {args.smoothing}")
     return args
 
 
@@ -129,19 +137,31 @@ def local_rho(pred, true):
     return spearman(pred, true)
 
 
-def summarise(pred, data, structures):
-    """The tables of the module docstring from per-residue predictions of the decoys in ``data``."""
+def smoothed_key(sigma):
+    """Name of the column of the network's scores smoothed with width ``sigma``."""
+    return f"smoothed {sigma:g}"
+
+
+def summarise(pred, data, structures, smoothing=()):
+    """The tables of the module docstring from per-residue predictions of the decoys in
+    ``data``; with ``smoothing``, one more column per width: the same predictions smoothed
+    along the chain (:func:`estimators.smoothing.smooth_along_chain`)."""
+    from estimators.smoothing import smooth_along_chain
+    keys = ["network"] + [smoothed_key(v) for v in smoothing] + ["burial", "helix"]
     rows = []
     for p, t, k, g, s in zip(pred, data.local, data.kinds, data.glob, structures):
         ca = s.backbone()[1]
-        rows.append({"kind": str(k).split("+")[0], "glob": float(g),
-                     "network": local_rho(p, t), "burial": local_rho(burial(ca), t),
-                     "helix": local_rho(helix_mark(ca), t)})
+        row = {"kind": str(k).split("+")[0], "glob": float(g),
+               "network": local_rho(p, t), "burial": local_rho(burial(ca), t),
+               "helix": local_rho(helix_mark(ca), t)}
+        for v in smoothing:
+            row[smoothed_key(v)] = local_rho(smooth_along_chain(p, ca, v), t)
+        rows.append(row)
 
     def mean_of(select):
         picked = [r for r in rows if select(r)]
         out = {"n": sum(np.isfinite(r["network"]) for r in picked)}
-        for key in ("network", "burial", "helix"):
+        for key in keys:
             v = [r[key] for r in picked if np.isfinite(r[key])]
             out[key] = float(np.mean(v)) if v else float("nan")
         return out
@@ -162,10 +182,14 @@ def summarise(pred, data, structures):
 
 
 def format_table(table):
-    lines = ["| decoys | n | network | burial | helix mark |", "|---|---:|---:|---:|---:|"]
+    first = next(iter(table.values()))
+    smoothed = [k for k in first if k.startswith("smoothed ")]
+    cols = ["network"] + smoothed + ["burial", "helix"]
+    heads = ["network"] + [f"network, {k}" for k in smoothed] + ["burial", "helix mark"]
+    lines = ["| decoys | n | " + " | ".join(heads) + " |", "|---|---:|" + "---:|" * len(cols)]
     for name, row in table.items():
-        lines.append(f"| {name} | {row['n']} | {row['network']:.3f} | {row['burial']:.3f} | "
-                     f"{row['helix']:.3f} |")
+        lines.append(f"| {name} | {row['n']} | " + " | ".join(f"{row[c]:.3f}" for c in cols)
+                     + " |")
     return "\n".join(lines)
 
 
@@ -221,7 +245,7 @@ def main(argv=None):
     info["fit_s"] = time.perf_counter() - t0
     structures = [m() for m in test.models]
     pred = est.predict(structures)
-    table, per_native, n_natives = summarise(pred, test, structures)
+    table, per_native, n_natives = summarise(pred, test, structures, args.smoothing)
     info.update(local_spearman=table, per_native_spearman=per_native,
                 n_natives_ranked=n_natives)
     print(f"{len(test)} decoys of {len(held)} held-out natives; per-native Spearman of the "

@@ -117,6 +117,10 @@ def parse_args(argv=None):
     ap.add_argument("--mean-of", nargs="+", action="append", default=[], metavar="METHOD",
                     help="add a row averaging the per-residue predictions of these methods "
                          "(repeatable; names as in the table, e.g. '6DCNN-1 (seed 0)')")
+    ap.add_argument("--smooth-local", type=float, default=None, metavar="SIGMA",
+                    help="add, for each network, a row of its per-residue scores smoothed along "
+                         "the chain with this width (residues; "
+                         "estimators.smoothing.smooth_along_chain)")
     ap.add_argument("--corpus-per-native", type=int, default=None,
                     help="use at most this many decoys of each corpus native (memory/time bound)")
     ap.add_argument("--casp13", default=None, help="casp13 data folder (default: shared/data/casp13)")
@@ -144,6 +148,9 @@ def parse_args(argv=None):
         ap.error("--epochs must be >= 1")
     if args.no_append:
         args.out = None
+    if args.smooth_local is not None and not (np.isfinite(args.smooth_local)
+                                              and args.smooth_local > 0):
+        ap.error(f"--smooth-local must be > 0, got {args.smooth_local}")
     if args.corpus_only and not args.corpus:
         ap.error("--corpus-only needs --corpus")
     if args.name and len(args.architectures) != 1:
@@ -175,6 +182,22 @@ def _is_native_set(name):
     """Natives of shared/data/natives are named by their 4-character PDB id (natives_extra:
     ``<pdbid>_<chain>`` or ``bm5_<complex>_<r|l>``)."""
     return len(str(name)) == 4
+
+
+def smoothed_methods(methods, structures, sigma):
+    """``{name + ", smoothed (sigma = S)": method}`` for every network of ``methods`` (not
+    VoroMQA nor ResNetQA): its per-residue scores smoothed along the chain of each model
+    (:func:`estimators.smoothing.smooth_along_chain`), the global score their mean."""
+    from estimators.smoothing import smooth_along_chain
+    out = {}
+    for name, m in methods.items():
+        if name in ("VoroMQA", "ResNetQA"):
+            continue
+        local = [None if p is None else smooth_along_chain(p, s.backbone()[1], sigma)
+                 for p, s in zip(m["local"], structures)]
+        out[f"{name}, smoothed (sigma = {sigma:g})"] = {"global": _global_of(local),
+                                                         "local": local}
+    return out
 
 
 def _global_of(local):
@@ -491,6 +514,8 @@ def main(argv=None):
                 methods[name if name not in methods else f"{name} [{Path(path).stem}]"] = m
     for names in args.mean_of:
         methods["mean of " + " + ".join(names)] = mean_of(methods, names, _global_of)
+    if args.smooth_local is not None:
+        methods.update(smoothed_methods(methods, structures, args.smooth_local))
     if args.predictions:
         Path(args.predictions).parent.mkdir(parents=True, exist_ok=True)
         write_predictions(args.predictions, methods, model_keys)

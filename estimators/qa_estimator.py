@@ -15,6 +15,7 @@ from .architectures import get_architecture
 from .features import FEATURE_KEYS, feature_params
 from .model_file import read_model_file, write_model_file
 from .networks import init_params, count_params, radial_grid
+from .smoothing import smooth_along_chain
 from .training import TrainingSet, train_network, predict_nodes, init_switch_scale
 
 __all__ = ["SixDQAEstimator"]
@@ -86,6 +87,11 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         (0 = plain shuffled minibatches).
     lr_schedule : {'cosine', 'constant'}, default='cosine'
         Learning rate: linear warm-up then cosine decay to 5% of ``learning_rate``, or constant.
+    local_smoothing : float, default=0.0
+        Width (residues) of the Gaussian that smooths the predicted per-residue lDDT along each
+        unbroken stretch of the chain in :meth:`predict`
+        (:func:`estimators.smoothing.smooth_along_chain`); 0 = the network's scores as they
+        are.  Training is unchanged.
     calibrate : bool, default=True
         Calibrate the global score on the validation models (least-squares line folded into
         the output layer).
@@ -126,7 +132,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
                  dtype="float32", n_jobs=1, errors="raise", random_state=0, verbose=0,
                  max_nodes=128, atom_fade=None, edge_fade=None, rank_weight=1.0,
                  groups_per_batch=2, lr_schedule="cosine", calibrate=True, frame=None,
-                 within_weight=0.0):
+                 within_weight=0.0, local_smoothing=0.0):
         self.architecture = architecture
         self.lmax = lmax
         self.n_radial = n_radial
@@ -156,6 +162,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         self.lr_schedule = lr_schedule
         self.calibrate = calibrate
         self.within_weight = within_weight
+        self.local_smoothing = local_smoothing
 
     # ------------------------------------------------------------------ helpers
     def _resolve_spec(self):
@@ -426,6 +433,10 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         models = list(models)
         if self.max_nodes is not None and int(self.max_nodes) < 1:
             raise ValueError(f"max_nodes must be >= 1 or None, got {self.max_nodes!r}")
+        smoothing = float(self.local_smoothing)
+        if not (math.isfinite(smoothing) and smoothing >= 0):
+            raise ValueError(f"local_smoothing must be a finite number >= 0, got "
+                             f"{self.local_smoothing!r}")
         screened = self._screen_inputs(models)
         if any(m is None for m in screened):       # errors='warn': None for the skipped ones
             keep = [i for i, m in enumerate(screened) if m is not None]
@@ -456,6 +467,10 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
                 continue
             full = np.full(f.n_residues_total, np.nan)
             full[f.residue_index] = np.clip(next(it), 0.0, 1.0)
+            if self.local_smoothing:
+                ca = np.full((f.n_residues_total, 3), np.nan)
+                ca[f.residue_index] = f.origins
+                full = smooth_along_chain(full, ca, self.local_smoothing)
             out.append(full)
         return out
 

@@ -76,3 +76,30 @@ def test_command_line_errors():
     args = local_accuracy.parse_args(["--corpus", "x", "--set", "r_n=15", "--set",
                                       "frame=ca_trace", "--set", "within_weight=0.5"])
     assert args.overrides == {"r_n": 15, "frame": "ca_trace", "within_weight": 0.5}
+
+
+def test_smoothed_columns_are_the_same_predictions_smoothed():
+    from types import SimpleNamespace
+    from estimators.smoothing import smooth_along_chain
+    rng = np.random.default_rng(3)
+    n = 30
+    ca = np.c_[np.arange(n) * 3.8, np.zeros(n), np.zeros(n)]
+
+    class Model:
+        def backbone(self):
+            return ca, ca, ca, np.ones(n, bool)
+
+    true = [np.sin(np.arange(n) / 4.0 + k) for k in range(4)]
+    pred = [t + 0.8 * rng.standard_normal(n) for t in true]
+    data = SimpleNamespace(local=true, kinds=np.array(["threaded", "threaded", "misfold", "hinge"]),
+                           glob=np.array([0.3, 0.6, 0.8, 0.9]), natives=np.array(["a"] * 4))
+    table, *_ = local_accuracy.summarise(pred, data, [Model()] * 4, smoothing=(2.0,))
+    want = np.mean([local_accuracy.local_rho(smooth_along_chain(p, ca, 2.0), t)
+                    for p, t in zip(pred[:2], true[:2])])
+    assert table["threaded"]["smoothed 2"] == pytest.approx(want)
+    assert table["threaded"]["network"] == pytest.approx(
+        np.mean([local_accuracy.local_rho(p, t) for p, t in zip(pred[:2], true[:2])]))
+    text = local_accuracy.format_table(table)
+    assert "network, smoothed 2" in text.splitlines()[0]
+    with pytest.raises(SystemExit):
+        local_accuracy.parse_args(["--corpus", "x", "--smoothing", "0"])

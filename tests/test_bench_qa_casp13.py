@@ -36,3 +36,25 @@ def test_bias_table_rows_and_shape_check():
     assert table[3] == "| B | – | – | +0.00 | – | – | -0.10 |"
     with pytest.raises(ValueError, match="shape"):
         qa.bias_by_quality(np.zeros(3), np.zeros(4))
+
+
+def test_smoothed_methods_smooth_the_networks_only():
+    from estimators.smoothing import smooth_along_chain
+    n = 12
+    ca = np.c_[np.arange(n) * 3.8, np.zeros(n), np.zeros(n)]
+
+    class Model:
+        def backbone(self):
+            return ca, ca, ca, np.ones(n, bool)
+
+    local = np.linspace(0.2, 0.9, n) ** 2
+    methods = {"VoroMQA": {"global": np.zeros(2), "local": [local, local]},
+               "6DCNN-2": {"global": np.zeros(2), "local": [local, None]}}
+    out = qa.smoothed_methods(methods, [Model(), Model()], 1.5)
+    assert list(out) == ["6DCNN-2, smoothed (sigma = 1.5)"]
+    got = out["6DCNN-2, smoothed (sigma = 1.5)"]
+    np.testing.assert_array_equal(got["local"][0], smooth_along_chain(local, ca, 1.5))
+    assert got["local"][1] is None and np.isnan(got["global"][1])
+    assert got["global"][0] == pytest.approx(np.mean(got["local"][0]))
+    with pytest.raises(SystemExit):
+        qa.parse_args(["--smooth-local", "-1"])

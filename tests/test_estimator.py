@@ -239,3 +239,20 @@ def test_fit_accepts_a_mix_of_features_and_structures(casp_small):
     mixed = _tiny_estimator(epochs=1).fit(feats + list(models[2:4]), local[:4])
     for a, b in zip(ref.predict(models[:2]), mixed.predict(models[:2])):
         np.testing.assert_array_equal(a, b)
+
+
+def test_local_smoothing_smooths_each_models_scores_along_its_chain(casp_small):
+    from estimators.smoothing import smooth_along_chain
+    from estimators.structures import read_structure
+    models, local = casp_small
+    est = _tiny_estimator(epochs=1).fit(models[:4], local[:4])
+    raw = est.predict(models[:2])
+    smooth = est.set_params(local_smoothing=2.0).predict(models[:2])
+    for path, r, s in zip(models[:2], raw, smooth):
+        ca = read_structure(path).backbone()[1]
+        np.testing.assert_allclose(s, smooth_along_chain(r, ca, 2.0), rtol=0, atol=1e-12)
+        assert np.nanstd(np.diff(s)) < np.nanstd(np.diff(r))
+    np.testing.assert_allclose(est.predict_global(models[:2]), [np.nanmean(p) for p in smooth])
+    for bad in (-1.0, float("inf")):
+        with pytest.raises(ValueError, match="local_smoothing"):
+            est.set_params(local_smoothing=bad).predict(models[:1])
