@@ -7,7 +7,8 @@
 #
 # One job per (seed, fold), each writing OUT_DIR/loto_seed<S>_<target>.npz; a job whose file
 # exists is skipped, so an interrupted evaluation goes on where it stopped (and the jobs can be
-# spread over machines).  The last step joins the files and prints the table (VoroMQA and
+# spread over machines or processes: TARGETS="T0967 T0974s1" runs only those folds).  The last
+# step joins the files of all four folds, once they all exist, and prints the table (VoroMQA and
 # ResNetQA beside), with the mean over the seeds when there are several.  Settings are those of
 # the recipe, fixed before any fold is run.
 set -euo pipefail
@@ -19,17 +20,23 @@ SEEDS=${*:-0}
 PY=${PY:-.venv/bin/python}
 CORPORA="$ROOT/torsion $ROOT/main $ROOT/main_s1"
 mkdir -p "$OUT"
-files=()
 for seed in $SEEDS; do
-  for target in T0953s1 T0967 T0974s1 T1006; do
+  for target in ${TARGETS:-T0953s1 T0967 T0974s1 T1006}; do
     f="$OUT/loto_seed${seed}_${target}.npz"
-    files+=("$f")
     [ -s "$f" ] && continue
     "$PY" benchmarks/qa_casp13.py --architectures 6dcnn-2 --epochs 8 --patience 3 \
         --seed "$seed" --name "6DCNN-2 (seed $seed)" --corpus $CORPORA --folds "$target" \
         --jobs 1 --figures '' --no-append \
         --predictions "$f.part.npz" --json "$OUT/loto_seed${seed}_${target}.json"
     mv "$f.part.npz" "$f"
+  done
+done
+files=()
+for seed in $SEEDS; do
+  for target in T0953s1 T0967 T0974s1 T1006; do
+    f="$OUT/loto_seed${seed}_${target}.npz"
+    if [ ! -s "$f" ]; then echo "not joined yet: $f is missing"; exit 0; fi
+    files+=("$f")
   done
 done
 names=()
