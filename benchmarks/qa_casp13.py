@@ -117,6 +117,9 @@ def parse_args(argv=None):
     ap.add_argument("--mean-of", nargs="+", action="append", default=[], metavar="METHOD",
                     help="add a row averaging the per-residue predictions of these methods "
                          "(repeatable; names as in the table, e.g. '6DCNN-1 (seed 0)')")
+    ap.add_argument("--local-smoothing", type=float, default=None, metavar="SIGMA",
+                    help="the networks' local_smoothing (estimators.smoothing; 0 = their raw "
+                         "per-residue scores; default: the estimator's default)")
     ap.add_argument("--smooth-local", type=float, default=None, metavar="SIGMA",
                     help="add, for each network, a row of its per-residue scores smoothed along "
                          "the chain with this width (residues; "
@@ -148,6 +151,9 @@ def parse_args(argv=None):
         ap.error("--epochs must be >= 1")
     if args.no_append:
         args.out = None
+    if args.local_smoothing is not None and not (np.isfinite(args.local_smoothing)
+                                                 and args.local_smoothing >= 0):
+        ap.error(f"--local-smoothing must be >= 0, got {args.local_smoothing}")
     if args.smooth_local is not None and not (np.isfinite(args.smooth_local)
                                               and args.smooth_local > 0):
         ap.error(f"--smooth-local must be > 0, got {args.smooth_local}")
@@ -214,7 +220,9 @@ def _estimator(arch, args, seed):
                            random_state=seed, n_jobs=1, rank_weight=args.rank_weight,
                            within_weight=args.within_weight,
                            groups_per_batch=args.groups_per_batch, lr_schedule=args.lr_schedule,
-                           calibrate=args.calibrate)
+                           calibrate=args.calibrate,
+                           **({} if args.local_smoothing is None
+                              else {"local_smoothing": args.local_smoothing}))
 
 
 def _fit_and_predict(arch, args, seed, x, y, g, test_feats, target):

@@ -10,7 +10,9 @@
 # spread over machines or processes: TARGETS="T0967 T0974s1" runs only those folds).  The last
 # step joins the files of all four folds, once they all exist, and prints the table (VoroMQA and
 # ResNetQA beside), with the mean over the seeds when there are several.  Settings are those of
-# the recipe, fixed before any fold is run.
+# the recipe, fixed before any fold is run.  The fold files hold the networks' raw per-residue
+# scores (--local-smoothing 0); the join adds the rows smoothed along the chain as the estimator
+# does by default (--smooth-local, estimators.smoothing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=${1:-../corpus}
@@ -26,6 +28,7 @@ for seed in $SEEDS; do
     [ -s "$f" ] && continue
     "$PY" benchmarks/qa_casp13.py --architectures 6dcnn-2 --epochs 8 --patience 3 \
         --seed "$seed" --name "6DCNN-2 (seed $seed)" --corpus $CORPORA --folds "$target" \
+        --local-smoothing 0 \
         --jobs 1 --figures '' --no-append \
         --predictions "$f.part.npz" --json "$OUT/loto_seed${seed}_${target}.json"
     mv "$f.part.npz" "$f"
@@ -41,5 +44,8 @@ for seed in $SEEDS; do
 done
 names=()
 for seed in $SEEDS; do names+=("6DCNN-2 (seed $seed)"); done
+sigma=$("$PY" -c "from estimators import SixDQAEstimator; print(SixDQAEstimator().local_smoothing)")
+smooth=()
+if [ "$sigma" != "0.0" ]; then smooth=(--smooth-local "$sigma"); fi
 "$PY" benchmarks/qa_casp13.py --architectures --include "${files[@]}" --mean-of "${names[@]}" \
-    --figures '' --no-append --json "$OUT/loto.json"
+    "${smooth[@]}" --figures '' --no-append --json "$OUT/loto.json"

@@ -58,3 +58,13 @@ def test_smoothed_methods_smooth_the_networks_only():
     assert got["global"][0] == pytest.approx(np.mean(got["local"][0]))
     with pytest.raises(SystemExit):
         qa.parse_args(["--smooth-local", "-1"])
+
+
+def test_local_smoothing_of_the_trained_networks():
+    from estimators import SixDQAEstimator
+    default = qa._estimator("6dcnn-2", qa.parse_args([]), 0)
+    assert default.local_smoothing == SixDQAEstimator().local_smoothing
+    raw = qa._estimator("6dcnn-2", qa.parse_args(["--local-smoothing", "0"]), 0)
+    assert raw.local_smoothing == 0.0
+    with pytest.raises(SystemExit):
+        qa.parse_args(["--local-smoothing", "-1"])
