@@ -19,7 +19,8 @@ measures fit, not generalisation).  No CASP13 model is read.
 
 Reported for the held-out decoys:
 
-* **local Spearman**: Spearman's rho between predicted and true per-residue lDDT within each
+* **local Spearman**: Spearman's rho between predicted (the network's raw scores,
+  ``local_smoothing=0`` unless ``--set`` says otherwise) and true per-residue lDDT within each
   decoy, averaged over decoys (the CASP13 tables' "local Spearman", here skipping decoys with
   fewer than 10 labelled residues), over all decoys, per kind of error and per bin of the
   decoy's global lDDT;
@@ -231,13 +232,13 @@ def main(argv=None):
     t0 = time.perf_counter()
     if args.model:
         from estimators.pretrained import load_model
-        est = load_model(args.model)
+        est = load_model(args.model, local_smoothing=0.0)
     else:
         from estimators import SixDQAEstimator
         train = data.subset(np.flatnonzero(~is_held))
         est = SixDQAEstimator(architecture=args.architecture, epochs=args.epochs,
                               patience=args.patience, random_state=args.seed, n_jobs=1,
-                              **args.overrides)
+                              **{"local_smoothing": 0.0, **args.overrides})
         est.fit(train.models, list(zip(train.local, train.glob)), groups=train.groups)
         info["n_train"] = len(train)
         info["history"] = [{k: h.get(k) for k in ("epoch", "seconds", "loss", "val_group_spearman")}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import math
 import os
 import sys
 import warnings
@@ -72,7 +73,8 @@ def _cmd_score(args):
         raise _UsageError("--target is used only with --format casp")
     if args.format == "casp" and not args.target:
         raise _UsageError("--format casp needs --target (the TARGET line of casp_qa.txt)")
-    est = _load_estimator(args.model)
+    est = _load_estimator(args.model, **({} if args.local_smoothing is None
+                                         else {"local_smoothing": args.local_smoothing}))
     est.set_runtime(n_jobs=1, device=args.device, errors="raise", verbose=0)
     est._xp_dtype()           # an unusable --device is an error before any scoring
     bar = []                  # the progress bar, once the output folder is ready
@@ -84,8 +86,10 @@ def _cmd_score(args):
             stream_fd = os.open(os.devnull, os.O_WRONLY)
             os.dup2(stream_fd, stream.fileno())
 
+    members = getattr(est, "estimators_", [est])
     info = {"command": "fourier6d score " + " ".join(args.models),
-            "model_file": args.model or "pretrained", "device": args.device}
+            "model_file": args.model or "pretrained", "device": args.device,
+            "local_smoothing": float(members[0].local_smoothing)}
     writer = ResultWriter(args.outdir, inputs, bfactor=args.bfactor, info=info,
                           log=lambda line: say(line, sys.stderr),
                           casp_target=args.target if args.format == "casp" else None)
@@ -200,12 +204,13 @@ class _UsageError(ValueError):
     """A command-line mistake (one line on standard error, exit status 2)."""
 
 
-def _load_estimator(model):
-    """The estimator of ``--model`` (or the shipped one); one-line errors."""
+def _load_estimator(model, **overrides):
+    """The estimator of ``--model`` (or the shipped one), with ``overrides`` of its stored
+    parameters; one-line errors."""
     from .pretrained import load_model, load_pretrained
     if not model:
-        return load_pretrained()
-    return load_model(model)
+        return load_pretrained(**overrides)
+    return load_model(model, **overrides)
 
 
 def _casp13_folder(option_value):
@@ -287,6 +292,16 @@ def _cmd_evaluate(args):
     return 0
 
 
+def _non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
 def build_parser():
     from .architectures import ARCHITECTURES
     ap = argparse.ArgumentParser(
@@ -307,6 +322,10 @@ def build_parser():
                    help="a model file written by 'fourier6d train' or SixDQAEstimator.save "
                         "(default: the pretrained model shipped with the package, two 6DCNN-2 "
                         "networks averaged)")
+    s.add_argument("--local-smoothing", type=_non_negative_float, default=None, metavar="SIGMA",
+                   help="width in residues of the Gaussian that smooths the per-residue scores "
+                        "along the chain; 0 = the network's raw scores (default: the model's "
+                        "setting, 4 for the pretrained model)")
     s.add_argument("--format", choices=["default", "casp"], default="default",
                    help="'casp' also writes casp_qa.txt (CASP QA format, QMODE 2) and needs "
                         "--target (choices: %(choices)s; default: %(default)s)")

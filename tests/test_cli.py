@@ -77,3 +77,27 @@ def test_shipped_model_is_present_and_loads():
     from estimators.pretrained import load_pretrained
     est = load_pretrained()
     assert est.n_params_ > 0 and est.spec_["name"]
+
+
+@pytest.mark.skipif(not pretrained_path().is_file(), reason="no shipped model")
+def test_score_local_smoothing_option(tmp_path):
+    import json
+    from estimators.smoothing import smooth_along_chain
+    from estimators.structures import read_structure
+
+    def residue_scores(out, *extra):
+        assert main(["score", str(EXAMPLE), "-o", str(out), "--no-progress", "--no-bfactor",
+                     *extra]) == 0
+        rows = list(csv.DictReader(open(out / "residue_scores.csv")))
+        return np.array([float(r["predicted_lddt"]) if r["predicted_lddt"] else np.nan
+                         for r in rows]), json.loads((out / "run.json").read_text())
+
+    raw, info_raw = residue_scores(tmp_path / "raw", "--local-smoothing", "0")
+    default, info = residue_scores(tmp_path / "default")
+    assert info_raw["local_smoothing"] == 0.0 and info["local_smoothing"] == 4.0
+    ca = read_structure(str(EXAMPLE)).backbone()[1]
+    # the CSV holds 4 decimals
+    np.testing.assert_allclose(default, smooth_along_chain(raw, ca, 4.0), atol=1e-4)
+    assert np.nanstd(np.diff(default)) < np.nanstd(np.diff(raw))
+    with pytest.raises(SystemExit):
+        main(["score", str(EXAMPLE), "-o", str(tmp_path / "bad"), "--local-smoothing", "-2"])

@@ -245,7 +245,7 @@ def test_local_smoothing_smooths_each_models_scores_along_its_chain(casp_small):
     from estimators.smoothing import smooth_along_chain
     from estimators.structures import read_structure
     models, local = casp_small
-    est = _tiny_estimator(epochs=1).fit(models[:4], local[:4])
+    est = _tiny_estimator(epochs=1, local_smoothing=0.0).fit(models[:4], local[:4])
     raw = est.predict(models[:2])
     smooth = est.set_params(local_smoothing=2.0).predict(models[:2])
     for path, r, s in zip(models[:2], raw, smooth):
@@ -256,3 +256,4 @@ def test_local_smoothing_smooths_each_models_scores_along_its_chain(casp_small):
     for bad in (-1.0, float("inf")):
         with pytest.raises(ValueError, match="local_smoothing"):
             est.set_params(local_smoothing=bad).predict(models[:1])
+    assert SixDQAEstimator().local_smoothing == 4.0       # the default (see its docstring)
