@@ -151,9 +151,12 @@ def parse_args(argv=None):
         ap.error("--epochs must be >= 1")
     if args.no_append:
         args.out = None
-    if args.local_smoothing is not None and not (np.isfinite(args.local_smoothing)
-                                                 and args.local_smoothing >= 0):
-        ap.error(f"--local-smoothing must be >= 0, got {args.local_smoothing}")
+    if args.local_smoothing is not None:
+        from estimators.smoothing import check_width
+        try:
+            check_width(args.local_smoothing, "--local-smoothing")
+        except ValueError as error:
+            ap.error(str(error))
     if args.smooth_local is not None and not (np.isfinite(args.smooth_local)
                                               and args.smooth_local > 0):
         ap.error(f"--smooth-local must be > 0, got {args.smooth_local}")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import math
 import os
 import sys
 import warnings
@@ -292,14 +291,13 @@ def _cmd_evaluate(args):
     return 0
 
 
-def _non_negative_float(text):
+def _smoothing_width(text):
+    """argparse type of --local-smoothing (:func:`estimators.smoothing.check_width`)."""
+    from .smoothing import check_width
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
+        return check_width(text, "SIGMA")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def build_parser():
@@ -322,7 +320,7 @@ def build_parser():
                    help="a model file written by 'fourier6d train' or SixDQAEstimator.save "
                         "(default: the pretrained model shipped with the package, two 6DCNN-2 "
                         "networks averaged)")
-    s.add_argument("--local-smoothing", type=_non_negative_float, default=None, metavar="SIGMA",
+    s.add_argument("--local-smoothing", type=_smoothing_width, default=None, metavar="SIGMA",
                    help="width in residues of the Gaussian that smooths the per-residue scores "
                         "along the chain; 0 = the network's raw scores (default: the model's "
                         "setting, 4 for the pretrained model)")

@@ -15,7 +15,7 @@ from .architectures import get_architecture
 from .features import FEATURE_KEYS, feature_params
 from .model_file import read_model_file, write_model_file
 from .networks import init_params, count_params, radial_grid
-from .smoothing import smooth_along_chain
+from .smoothing import check_width, smooth_along_chain
 from .training import TrainingSet, train_network, predict_nodes, init_switch_scale
 
 __all__ = ["SixDQAEstimator"]
@@ -437,10 +437,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         models = list(models)
         if self.max_nodes is not None and int(self.max_nodes) < 1:
             raise ValueError(f"max_nodes must be >= 1 or None, got {self.max_nodes!r}")
-        smoothing = float(self.local_smoothing)
-        if not (math.isfinite(smoothing) and smoothing >= 0):
-            raise ValueError(f"local_smoothing must be a finite number >= 0, got "
-                             f"{self.local_smoothing!r}")
+        check_width(self.local_smoothing, "local_smoothing")
         screened = self._screen_inputs(models)
         if any(m is None for m in screened):       # errors='warn': None for the skipped ones
             keep = [i for i, m in enumerate(screened) if m is not None]

@@ -12,11 +12,23 @@ import math
 
 import numpy as np
 
-__all__ = ["smooth_along_chain", "chain_runs", "MAX_CA_STEP"]
+__all__ = ["smooth_along_chain", "chain_runs", "check_width", "MAX_CA_STEP"]
 
 #: Largest CA(i)-CA(i+1) distance (A) of two residues joined in one run (a peptide bond's
 #: trans step is 3.8 A, a cis step 2.9 A; anything longer is a chain break).
 MAX_CA_STEP = 4.2
+
+
+def check_width(value, name="sigma"):
+    """``value`` as a float: a smoothing width (residues), finite and >= 0; ValueError naming
+    ``name`` otherwise."""
+    try:
+        width = float(value)
+    except (TypeError, ValueError):
+        width = math.nan
+    if not (math.isfinite(width) and width >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return width
 
 
 def chain_runs(values, ca, max_step=MAX_CA_STEP):
@@ -79,9 +91,7 @@ def smooth_along_chain(values, ca, sigma, max_step=MAX_CA_STEP):
     -------
     (N,) ndarray of float64
     """
-    sigma = float(sigma)
-    if not math.isfinite(sigma) or sigma < 0:
-        raise ValueError(f"sigma must be a finite number >= 0, got {sigma!r}")
+    sigma = check_width(sigma)
     values = np.asarray(values, dtype=np.float64)
     out = values.copy()
     runs = chain_runs(values, ca, max_step)

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from estimators.smoothing import chain_runs, smooth_along_chain
+from estimators.smoothing import chain_runs, check_width, smooth_along_chain
 
 
 def _chain(n, breaks=(), step=3.8):
@@ -92,5 +92,9 @@ def test_chain_runs_and_errors():
         smooth_along_chain(values, ca, -1.0)
     with pytest.raises(ValueError, match="sigma"):
         smooth_along_chain(values, ca, float("nan"))
+    assert check_width("2.5") == 2.5 and check_width(0) == 0.0
+    for bad in (None, "x", -0.1, float("inf")):
+        with pytest.raises(ValueError, match="local_smoothing must be"):
+            check_width(bad, "local_smoothing")
     with pytest.raises(ValueError, match=r"\(N, 3\)"):
         smooth_along_chain(values, ca[:5], 1.0)
