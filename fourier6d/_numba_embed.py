@@ -14,14 +14,18 @@ accumulated in L1:
 * forward: two atoms per pass (an odd last atom paired with a zero row), five coefficients per
   step, ``acc[q] += b0[q] E[t0] + b1[q] E[t1]`` written as straight-line code inside a loop over
   the 16 lanes;
-* gradient: ``gE[t_k] += sum_q b_k[q] g[n, q]`` per atom, five coefficients per step, the
-  cotangent's (P Q, 16) block of the residue in L1.
+* gradient: ``gE[t_k] += sum_q b_k[q] g[n, q]`` per atom, two atoms per pass (each load of the
+  cotangent serves both; the sums, and the order in which they are added to E's rows, are those
+  of one atom at a time), five coefficients per step, the cotangent's (P Q, 16) block of the
+  residue in L1.
 
 LLVM vectorises the lane loop (its trip count is an argument: with a literal 16 it unrolls the
 loop first and does not vectorise it) when every load and store has a literal offset from one
 base pointer per step (the same two conditions as the generated translation kernels of
 :mod:`fourier6d._translate_codegen`).  Measured for 2,525 residues x 130 slots, C = 15,
-float32, one thread: forward 30.1 -> 22.6 ms, gradient 35.6 (BLAS, then sum by type) -> 25.7 ms.
+float32, one thread: forward 30.1 -> 22.6 ms, gradient 35.6 (BLAS, then sum by type) -> 25.7 ms
+on an AMD EPYC host; on an Intel Xeon host with AVX-512, where the one-atom gradient took 90 ms
+(one thread; 45 ms on two), two atoms per pass take 45 ms (22.7 ms on two).
 Otherwise (P Q not a multiple of 5, e.g. 64 at L = 3 with 4 shells, where a variant adding the
 leftover coefficients one at a time measured 2.4 against 2.2 ms) the **row kernel**: each residue's
 basis rows, four atoms at a time, as rank-4 updates of the transposed output (C, P Q) with the
@@ -159,13 +163,15 @@ if AVAILABLE:
     @_jit_fma
     def _grad_lanes(n0, n1, basis, types, gf, lanes, gemb):
         """gemb[types[n, k], :C] += sum_q basis[n, k, q] gf[n, q] for n0 <= n < n1; gemb (zeroed by
-        the caller) has chunks of ``lanes`` = 16 columns, C of them used; five coefficients per
-        step (:data:`BLOCK` must divide P Q: :func:`uses_lanes`)."""
+        the caller) has chunks of ``lanes`` = 16 columns, C of them used; two atoms per pass over
+        the cotangent block, five coefficients per step (:data:`BLOCK` must divide P Q:
+        :func:`uses_lanes`)."""
         N, K, PQ = basis.shape
         C = gf.shape[2]
         nb = PQ // 5
         G = np.zeros(PQ * 16, dtype=gemb.dtype)      # padding lanes stay zero
-        acc = np.empty(16, dtype=gemb.dtype)
+        acc0 = np.empty(16, dtype=gemb.dtype)
+        acc1 = np.empty(16, dtype=gemb.dtype)
         for n in range(n0, n1):
             g = gf[n]
             for h in range(gemb.shape[1] // 16):
@@ -173,19 +179,32 @@ if AVAILABLE:
                 for q in range(PQ):                  # the residue's cotangent chunk, 16 per row
                     for u in range(width):
                         G[q * 16 + u] = g[q, 16 * h + u]
-                for k in range(K):
-                    Bk = basis[n, k]
-                    acc[:] = 0.0
+                for k in range(0, K, 2):
+                    k1 = k + 1 if k + 1 < K else k   # an odd last atom: computed twice, added once
+                    B0 = basis[n, k]
+                    B1 = basis[n, k1]
+                    acc0[:] = 0.0
+                    acc1[:] = 0.0
                     for blk in range(nb):
                         q = blk * 5
                         Gq = G[q * 16:q * 16 + 80]
-                        a0, a1, a2, a3, a4 = _five(Bk, q)
+                        a0, a1, a2, a3, a4 = _five(B0, q)
+                        b0, b1, b2, b3, b4 = _five(B1, q)
                         for u in range(lanes):
-                            acc[u] += (a0 * Gq[u] + a1 * Gq[16 + u] + a2 * Gq[32 + u]
-                                       + a3 * Gq[48 + u] + a4 * Gq[64 + u])
+                            g0 = Gq[u]
+                            g1 = Gq[16 + u]
+                            g2 = Gq[32 + u]
+                            g3 = Gq[48 + u]
+                            g4 = Gq[64 + u]
+                            acc0[u] += a0 * g0 + a1 * g1 + a2 * g2 + a3 * g3 + a4 * g4
+                            acc1[u] += b0 * g0 + b1 * g1 + b2 * g2 + b3 * g3 + b4 * g4
                     R = gemb[types[n, k], 16 * h:16 * h + 16]
                     for u in range(lanes):
-                        R[u] += acc[u]
+                        R[u] += acc0[u]
+                    if k1 > k:
+                        R = gemb[types[n, k1], 16 * h:16 * h + 16]
+                        for u in range(lanes):
+                            R[u] += acc1[u]
 
 
 def _flat(basis, types):
