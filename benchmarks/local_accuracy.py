@@ -5,6 +5,7 @@ Usage::
     python benchmarks/local_accuracy.py --corpus DIR [DIR ...] [--holdout 0.2] [--split-seed 0]
         [--seed 0] [--architecture 6dcnn-2] [--epochs 8] [--patience 3] [--set NAME=VALUE ...]
         [--name NAME] [--smoothing SIGMA ...] [--json OUT.json]
+    python benchmarks/local_accuracy.py ... [--train-corpus DIR ...]
     python benchmarks/local_accuracy.py --corpus DIR [DIR ...] --model FILE [--smoothing SIGMA ...]
         [--json OUT.json]
     python benchmarks/local_accuracy.py --join OUT.json [OUT.json ...]
@@ -13,7 +14,9 @@ The natives of the corpus folders are split once (``--split-seed``) into trainin
 ``--holdout`` of them held out.  One network is trained on the decoys of the training natives
 with the estimator's defaults (those of the shipped recipe: ranking term, two groups per
 minibatch, cosine schedule, early stopping and calibration on 20 % of the training groups) and
-any ``--set`` overrides, and predicts the decoys of the held-out natives.  With ``--model`` a
+any ``--set`` overrides, and predicts the decoys of the held-out natives.  ``--train-corpus``
+folders add training decoys only: those of the training natives join the training set, those of
+held-out natives are never read, and the split is that of the ``--corpus`` natives.  With ``--model`` a
 trained model file scores the held-out decoys instead (a model trained on those natives then
 measures fit, not generalisation).  No CASP13 model is read.
 
@@ -59,6 +62,9 @@ BINS = ((0.0, 0.5), (0.5, 0.7), (0.7, 0.85), (0.85, 1.01))
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--corpus", nargs="+", help="decoy corpus folder(s)")
+    ap.add_argument("--train-corpus", nargs="+", default=[], metavar="DIR",
+                    help="more corpus folders whose decoys of training natives join the "
+                         "training set (held-out natives' decoys are not read)")
     ap.add_argument("--join", nargs="+", metavar="JSON", help="summarise result files instead")
     ap.add_argument("--name", default="", help="name of the configuration (for --join)")
     ap.add_argument("--holdout", type=float, default=0.2, help="fraction of natives held out")
@@ -83,8 +89,8 @@ def parse_args(argv=None):
         args.overrides = dict(_override(text) for text in args.set)
     except ValueError as error:
         ap.error(str(error))
-    if args.model and args.overrides:
-        ap.error("--set changes training; it does not apply to --model")
+    if args.model and (args.overrides or args.train_corpus):
+        ap.error("--set and --train-corpus change training; they do not apply to --model")
     if any(not np.isfinite(v) or v <= 0 for v in args.smoothing):
         ap.error(f"--smoothing widths must be > 0, got {args.smoothing}")
     return args
@@ -108,6 +114,16 @@ def split_natives(natives, holdout, seed):
     rng = np.random.default_rng(seed)
     n_held = max(1, int(round(holdout * len(names))))
     return set(names[rng.permutation(len(names))[:n_held]].tolist())
+
+
+def training_decoys(data, held, train_corpus=(), load=None):
+    """The decoys of ``data`` whose natives are not in ``held``, followed by those of the
+    ``train_corpus`` folders (read with ``load``, :func:`estimators.training_data.load_corpus`,
+    which skips the held-out natives' files)."""
+    train = data.subset(np.flatnonzero(~np.isin(data.natives, sorted(held))))
+    if train_corpus:
+        train = train.concat(load(list(train_corpus), natives=lambda name: name not in held))
+    return train
 
 
 def burial(ca, radius=10.0):
@@ -235,7 +251,7 @@ def main(argv=None):
         est = load_model(args.model, local_smoothing=0.0)
     else:
         from estimators import SixDQAEstimator
-        train = data.subset(np.flatnonzero(~is_held))
+        train = training_decoys(data, held, args.train_corpus, load_corpus)
         est = SixDQAEstimator(architecture=args.architecture, epochs=args.epochs,
                               patience=args.patience, random_state=args.seed, n_jobs=1,
                               **{"local_smoothing": 0.0, **args.overrides})

@@ -51,6 +51,14 @@ class CorpusData:
                           self.glob[index], self.groups[index], self.kinds[index],
                           self.natives[index])
 
+    def concat(self, other):
+        """The decoys of ``self`` followed by those of ``other``."""
+        return CorpusData(self.models + other.models, self.local + other.local,
+                          np.concatenate([self.glob, other.glob]),
+                          np.concatenate([self.groups, other.groups]),
+                          np.concatenate([self.kinds, other.kinds]),
+                          np.concatenate([self.natives, other.natives]))
+
 
 def _base_kind(kind):
     """The first component of a composite kind such as ``'backbone+misfold'``."""

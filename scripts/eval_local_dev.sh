@@ -27,16 +27,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_corpus_args.sh "$@"
 OUT=benchmarks/results/local_dev
-KINDS=threaded=0.6,impossible=0.15,misfold=0.1,backbone=0.05,register=0.05,hinge=0.05
 mkdir -p "$OUT"
 
-for pair in "main1k:natives" "extra1k:natives_extra"; do
-  for k in $(seq 1 "$SHARDS"); do
-    "$PY" -m estimators.decoys.corpus "$DATA/${pair#*:}" --limit 100 --out "$ROOT/${pair%%:*}" \
-        --n-per-native 10 --seed 0 --relax-iterations 300 --kinds "$KINDS" --shard "$k/$SHARDS" &
-  done
-  wait
-done
+build_bench_corpora "" 10 0 "$BENCH_KINDS"
 
 run() {  # file id, name, then the --set overrides
   local id=$1 name=$2; shift 2

@@ -103,3 +103,30 @@ def test_smoothed_columns_are_the_same_predictions_smoothed():
     assert "network, smoothed 2" in text.splitlines()[0]
     with pytest.raises(SystemExit):
         local_accuracy.parse_args(["--corpus", "x", "--smoothing", "0"])
+
+
+def test_training_decoys_add_the_train_corpus_without_held_out_natives():
+    from estimators.training_data import CorpusData
+
+    def corpus(names, kind):
+        names = np.asarray(names)
+        return CorpusData([f"{kind}:{n}" for n in names], [np.zeros(3)] * len(names),
+                          np.linspace(0.2, 0.9, len(names)), np.array([f"decoys:{n}" for n in names]),
+                          np.full(len(names), kind), names)
+
+    data = corpus(["a", "a", "b", "c", "c"], "threaded")
+    calls = []
+
+    def load(folders, natives):
+        calls.append(folders)
+        return corpus([n for n in ["a", "b", "b", "c"] if natives(n)], "loops")
+
+    train = local_accuracy.training_decoys(data, {"b"}, ["extra"], load)
+    assert calls == [["extra"]]
+    assert train.models == ["threaded:a", "threaded:a", "threaded:c", "threaded:c", "loops:a",
+                            "loops:c"]
+    assert list(train.groups) == ["decoys:a", "decoys:a", "decoys:c", "decoys:c", "decoys:a",
+                                  "decoys:c"]
+    assert len(local_accuracy.training_decoys(data, {"b"})) == 4       # no extra folders
+    with pytest.raises(SystemExit):
+        local_accuracy.parse_args(["--corpus", "x", "--model", "m.npz", "--train-corpus", "y"])

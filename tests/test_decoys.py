@@ -604,3 +604,50 @@ def test_command_line_uses_and_can_skip_the_cache(native_files, tmp_path, monkey
     assert main([str(native_files[1]), "--out", str(tmp_path / "b"), "--n-per-native", "1",
                  "--no-relax", "--kinds", "backbone=1", "--no-cache"]) == 0
     assert len(list((tmp_path / "cache" / "allatom").glob("*.npz"))) == 1
+
+
+def test_loop_decoys_move_loops_and_termini_only(natives):
+    """The loops kind: atoms outside the remodelled loops and termini (and the pivot atoms C, O
+    and N, H next to a loop) stay exactly where they are in the native, bond lengths are kept,
+    magnitude 0 moves nothing, an N-terminal torsion change leaves the rest of the chain in
+    place, and the perturbation never falls back to a misfold walk."""
+    from estimators.decoys.geometry import backbone_dihedrals
+    native = natives[1]
+    generator = DecoyGenerator(native, relax=False)
+    model = generator.model
+    bonds = np.array([[b[0].index, b[1].index] for b in model.topology.bonds()])
+    length = lambda xyz: np.linalg.norm(xyz[bonds[:, 0]] - xyz[bonds[:, 1]], axis=1)  # noqa: E731
+    for seed in range(4):
+        plan = generator._plan("loops", np.random.default_rng(seed))
+        assert plan and {move[0] for move in plan} <= {"crank", "n-term", "c-term"}
+        np.testing.assert_allclose(generator._apply("loops", plan, 0.0, model.coords),
+                                   model.coords, atol=1e-12)
+        xyz = generator._apply("loops", plan, 45.0, model.coords)
+        np.testing.assert_allclose(length(xyz), length(model.coords), atol=1e-9)
+        allowed = np.zeros(model.n_atoms, dtype=bool)
+        for kind, a, b, _ in plan:
+            if kind == "crank":
+                allowed[model.res_start[a + 1]:model.res_start[b]] = True
+                for r, names in ((a, ("C", "O")), (b, ("N", "H"))):
+                    atoms = np.arange(model.res_start[r], model.res_start[r + 1])
+                    allowed[atoms[np.isin(model.atom_names[atoms], names)]] = True
+                assert (generator.ss[a + 1:b] == "L").all()
+            else:
+                assert generator.ss[a] == "L"
+                side = (np.arange(model.n_atoms) < model.res_start[a + 1] if kind == "n-term"
+                        else np.arange(model.n_atoms) >= model.res_start[a])
+                allowed |= side & (model.atom_chain == model.atom_chain[model.res_start[a]])
+        moved = np.linalg.norm(xyz - model.coords, axis=1) > 1e-9
+        assert moved.any() and not (moved & ~allowed).any(), seed
+    # an N-terminal phi change: the dihedral changes by the angle, residues after it stay
+    r = 1
+    xyz = model.coords.copy()
+    model.rotate_torsion(xyz, r, "phi", 30.0, n_side=True)
+    phi0, _ = backbone_dihedrals(native)
+    phi, _ = backbone_dihedrals(decoy_structure(native, model.to_native_coords(xyz)))
+    assert abs((phi[r] - phi0[r] - 30.0 + 180.0) % 360.0 - 180.0) < 1e-6
+    np.testing.assert_allclose(xyz[model.res_start[r + 1]:], model.coords[model.res_start[r + 1]:],
+                               atol=1e-12)
+    assert np.linalg.norm(xyz[:model.res_start[r]] - model.coords[:model.res_start[r]]) > 0.5
+    out, label, info = generator.perturb(0.3, np.random.default_rng(7), "loops")
+    assert label == "loops" and "misfold_moves" not in info and info["magnitude"] == 60.0

@@ -246,6 +246,11 @@ class _AllAtomModel:
                 end = r + 1
             chain_end_res[r] = end
         self.chain_end_atom = self.res_start[chain_end_res]
+        # first atom of the chain of each residue
+        chain_start_res = np.zeros(native.n_residues, dtype=np.int64)
+        for r in range(1, native.n_residues):
+            chain_start_res[r] = r if chains[r] != chains[r - 1] else chain_start_res[r - 1]
+        self.chain_start_atom = self.res_start[chain_start_res]
         self.atom_chain = chains[self.atom_res]
         # bonds within residues; disulfides and peptide bonds excluded
         intra = [[] for _ in range(self.n_atoms)]
@@ -330,14 +335,21 @@ class _AllAtomModel:
             self.chis[r].sort(key=lambda t: depth[t[0]])
 
     # -- moves ------------------------------------------------------------------------------------
-    def rotate_torsion(self, xyz, r, which, angle_deg):
-        """Change phi or psi of residue r by angle_deg, moving the C-terminal side of the chain."""
+    def rotate_torsion(self, xyz, r, which, angle_deg, n_side=False):
+        """Change phi or psi of residue r by angle_deg, moving the C-terminal side of the chain
+        (or, with ``n_side``, the N-terminal side: the same change of the dihedral)."""
         torsion = self.phi[r] if which == "phi" else self.psi[r]
         if torsion is None or angle_deg == 0.0:
             return
         u, v, moving = torsion
         origin = xyz[v]
         axis = xyz[v] - xyz[u]
+        if n_side:
+            rot = _rotation_matrix(axis / np.linalg.norm(axis), -math.radians(angle_deg))
+            upstream = np.arange(self.chain_start_atom[r], self.res_start[r + 1])
+            upstream = upstream[~np.isin(upstream, moving)]
+            xyz[upstream] = (xyz[upstream] - origin) @ rot.T + origin
+            return
         rot = _rotation_matrix(axis / np.linalg.norm(axis), math.radians(angle_deg))
         xyz[moving] = (xyz[moving] - origin) @ rot.T + origin
         start, stop = self.res_start[r + 1], self.chain_end_atom[r]

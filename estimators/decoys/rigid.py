@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-__all__ = ["rotation_matrix", "residue_frame", "slerp_frames"]
+__all__ = ["rotation_matrix", "residue_frame", "slerp_frames", "kabsch"]
 
 
 def rotation_matrix(axis, angle):
@@ -41,6 +41,18 @@ def slerp_frames(f0, f1, t):
     if norm < 1e-9:                                   # angle ~ pi: take the nearest frame
         return f0.copy() if t < 0.5 else f1.copy()
     return f0 @ rotation_matrix(axis / norm, t * angle)
+
+
+def kabsch(p, q):
+    """Rotation R and translation t minimising |R p + t - q| over rows; and the RMSD."""
+    pc, qc = p.mean(0), q.mean(0)
+    h = (p - pc).T @ (q - qc)
+    u, _, vt = np.linalg.svd(h)
+    d = np.sign(np.linalg.det(vt.T @ u.T))
+    rot = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
+    t = qc - rot @ pc
+    rmsd = float(np.sqrt((((p @ rot.T + t) - q) ** 2).sum(1).mean()))
+    return rot, t, rmsd
 
 
 _rotation_matrix, _frame, _slerp_frames = rotation_matrix, residue_frame, slerp_frames

@@ -50,7 +50,7 @@ from ..structures import Structure, read_structure
 from .alignment import perturb_alignment, tm_align, write_ca_pdb
 from .decoy import Decoy, cpu_time, decoy_labels
 from .geometry import CLASH_DISTANCE
-from .rigid import residue_frame, rotation_matrix, slerp_frames
+from .rigid import kabsch, residue_frame, rotation_matrix, slerp_frames
 
 __all__ = ["ThreadedGenerator", "thread_onto", "homolog_template", "fragment_loop", "Template"]
 
@@ -215,18 +215,6 @@ def thread_onto(model, template: Template, mapping, max_loop=12, rng=None, fragm
     return xyz, present, loop
 
 
-def _kabsch(p, q):
-    """Rotation R and translation t minimising |R p + t - q| over rows; and the RMSD."""
-    pc, qc = p.mean(0), q.mean(0)
-    h = (p - pc).T @ (q - qc)
-    u, _, vt = np.linalg.svd(h)
-    d = np.sign(np.linalg.det(vt.T @ u.T))
-    rot = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
-    t = qc - rot @ pc
-    rmsd = float(np.sqrt((((p @ rot.T + t) - q) ** 2).sum(1).mean()))
-    return rot, t, rmsd
-
-
 def _fragment_starts(template, length):
     """Starts s of runs of ``length`` consecutive bonded residues with frames in a template."""
     key = ("starts", length)
@@ -278,7 +266,7 @@ def fragment_loop(anchors, gap, fragments, max_rmsd=1.0, n_candidates=60):
         t = fragments[k]
         e = s + length - 1
         p = np.array([t.n[s], t.ca[s], t.c[s], t.n[e], t.ca[e], t.c[e]])
-        rot, shift, rmsd = _kabsch(p, q)
+        rot, shift, rmsd = kabsch(p, q)
         if best is None or rmsd < best[0]:
             best = (rmsd, k, s, rot, shift)
     rmsd, k, s, rot, shift = best
