@@ -38,8 +38,8 @@ from estimators.datasets import load_casp13  # noqa: E402
 from estimators.decoys.realism import FEATURES, realism_auc, realism_features  # noqa: E402
 from estimators.structures import read_structure  # noqa: E402
 
-KINDS = ("threaded", "misfold", "topology", "shifted", "backbone", "hinge", "register", "sidechain",
-         "overlay", "crushed", "clash", "expanded")
+KINDS = ("threaded", "misfold", "topology", "shifted", "loops", "backbone", "hinge", "register",
+         "sidechain", "overlay", "crushed", "clash", "expanded")
 
 
 def shared_data():

@@ -392,10 +392,9 @@ class DecoyGenerator:
             if kind == "loop":
                 a, b = start - 1, stop
                 pivots = [(a, b)]
-                inner = [p for p in range(a, b + 1) if not proline[p] or p == a]
                 for _ in range((stop - start) // 4):
-                    p, q = sorted(rng.choice(inner, size=2, replace=False))
-                    if q - p >= 2 and not proline[q]:
+                    p, q = sorted(rng.choice(np.arange(a, b + 1), size=2, replace=False))
+                    if q - p >= 2 and not proline[q] and self._has_frame[[p, q]].all():
                         pivots.append((int(p), int(q)))
                 moves += [("crank", p, q, float(rng.normal())) for p, q in pivots]
             else:
