@@ -49,7 +49,7 @@ changes them):
     Wrong loops and termini on a native core: about 60 % of the loops (runs of non-helix,
     non-strand residues between two elements of one bonded stretch) are remodelled by crankshaft
     rotations, rigid rotations of the atoms between two CA atoms about the axis through them
-    (the loop's anchors first, then ``1 + length // 4`` more pairs inside the loop), and every
+    (the loop's anchors first, then up to ``length // 4`` more pairs inside the loop), and every
     residue of a terminal coil gets phi/psi changes that move the terminus only; every atom
     outside the moved loops and termini stays where it is in the native (the bond angles at the
     pivot CA atoms change; the relaxation restores them). The errors of a good template-based
@@ -351,7 +351,7 @@ class DecoyGenerator:
         angle)`` changes phi or psi of residue r of a terminal coil, moving the terminus only.
 
         Loops are the runs of coil residues of one bonded stretch with an element on both sides
-        (the anchors p and q must not be prolines, whose ring closes on N); termini the coil runs
+        (the last pivot q is never a proline, whose ring closes on its N); termini the coil runs
         at a chain's start or end, before or after its first or last element. Each qualifies
         with probability :attr:`_LOOP_FRACTION` (at least one is kept)."""
         R = self.native.n_residues
