@@ -16,9 +16,9 @@ with the estimator's defaults (those of the shipped recipe: ranking term, two gr
 minibatch, cosine schedule, early stopping and calibration on 20 % of the training groups) and
 any ``--set`` overrides, and predicts the decoys of the held-out natives.  ``--train-corpus``
 folders add training decoys only: those of the training natives join the training set, those of
-held-out natives are never read, and the split is that of the ``--corpus`` natives.  With ``--model`` a
-trained model file scores the held-out decoys instead (a model trained on those natives then
-measures fit, not generalisation).  No CASP13 model is read.
+held-out natives are never read, and the split is that of the ``--corpus`` natives.  With
+``--model`` a trained model file scores the held-out decoys instead (a model trained on those
+natives then measures fit, not generalisation).  No CASP13 model is read.
 
 Reported for the held-out decoys:
 

@@ -344,13 +344,14 @@ class _AllAtomModel:
         u, v, moving = torsion
         origin = xyz[v]
         axis = xyz[v] - xyz[u]
+        # the N-terminal side turned the other way about the same axis: the same dihedral change
+        sign = -1.0 if n_side else 1.0
+        rot = _rotation_matrix(axis / np.linalg.norm(axis), sign * math.radians(angle_deg))
         if n_side:
-            rot = _rotation_matrix(axis / np.linalg.norm(axis), -math.radians(angle_deg))
             upstream = np.arange(self.chain_start_atom[r], self.res_start[r + 1])
             upstream = upstream[~np.isin(upstream, moving)]
             xyz[upstream] = (xyz[upstream] - origin) @ rot.T + origin
             return
-        rot = _rotation_matrix(axis / np.linalg.norm(axis), math.radians(angle_deg))
         xyz[moving] = (xyz[moving] - origin) @ rot.T + origin
         start, stop = self.res_start[r + 1], self.chain_end_atom[r]
         if stop > start:
