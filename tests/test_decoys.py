@@ -625,7 +625,7 @@ def test_loop_decoys_move_loops_and_termini_only(natives):
         xyz = generator._apply("loops", plan, 45.0, model.coords)
         np.testing.assert_allclose(length(xyz), length(model.coords), atol=1e-9)
         allowed = np.zeros(model.n_atoms, dtype=bool)
-        for kind, a, b, _ in plan:
+        for kind, a, b, _, _ in plan:
             if kind == "crank":
                 allowed[model.res_start[a + 1]:model.res_start[b]] = True
                 for r, names in ((a, ("C", "O")), (b, ("N", "H"))):

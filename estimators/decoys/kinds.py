@@ -346,9 +346,10 @@ class DecoyGenerator:
             xyz[atoms] = out
 
     def _loop_plan(self, rng):
-        """Moves of a ``loops`` decoy: ``("crank", p, q, unit angle)`` rotates the atoms between
-        CA(p) and CA(q) about the axis through them; ``("n-term" | "c-term", r, which, unit
-        angle)`` changes phi or psi of residue r of a terminal coil, moving the terminus only.
+        """Moves of a ``loops`` decoy: ``("crank", p, q, unit angle, atoms)`` rotates the atoms
+        between CA(p) and CA(q) (:meth:`_crank_atoms`) about the axis through them;
+        ``("n-term" | "c-term", r, which, unit angle, None)`` changes phi or psi of residue r of
+        a terminal coil, moving the terminus only.
 
         Loops are the runs of coil residues of one bonded stretch with an element on both sides
         (the last pivot q is never a proline, whose ring closes on its N); termini the coil runs
@@ -357,9 +358,8 @@ class DecoyGenerator:
         R = self.native.n_residues
         m = self.model
         breaks = self.native.chain_break_before()
-        chains = np.asarray(self.native.chain_ids).astype(str)
-        chain_start = np.array([r == 0 or chains[r] != chains[r - 1] for r in range(R)])
-        chain_end = np.append(chain_start[1:], True)      # last residue of a chain
+        chain_start = m.chain_start_atom == m.res_start[:-1]   # first residue of a chain
+        chain_end = m.chain_end_atom == m.res_start[1:]        # last residue of a chain
         proline = np.array([str(n) == "PRO" for n in self.native.resnames])
         coil = self.ss == "L"
         segments = []
@@ -396,30 +396,36 @@ class DecoyGenerator:
                     p, q = sorted(rng.choice(np.arange(a, b + 1), size=2, replace=False))
                     if q - p >= 2 and not proline[q] and self._has_frame[[p, q]].all():
                         pivots.append((int(p), int(q)))
-                moves += [("crank", p, q, float(rng.normal())) for p, q in pivots]
+                moves += [("crank", p, q, float(rng.normal()), self._crank_atoms(p, q))
+                          for p, q in pivots]
             else:
                 for res in range(start, stop):
                     for which in ("phi", "psi"):
                         torsion = m.phi[res] if which == "phi" else m.psi[res]
                         if torsion is not None:
-                            moves.append((kind, res, which, float(rng.normal())))
+                            moves.append((kind, res, which, float(rng.normal()), None))
         return moves
 
     _CRANK_START = ("C", "O")       # atoms of the first pivot residue that a crankshaft moves
     _CRANK_STOP = ("N", "H")        # and of the last one
 
+    def _crank_atoms(self, a, b):
+        """Atoms that a crankshaft about CA(a)-CA(b) moves: C and O of a, every atom of the
+        residues between, N and H of b."""
+        m = self.model
+        names_a = m.atom_names[m.res_start[a]:m.res_start[a + 1]]
+        names_b = m.atom_names[m.res_start[b]:m.res_start[b + 1]]
+        return np.concatenate([
+            m.res_start[a] + np.flatnonzero(np.isin(names_a, self._CRANK_START)),
+            np.arange(m.res_start[a + 1], m.res_start[b]),
+            m.res_start[b] + np.flatnonzero(np.isin(names_b, self._CRANK_STOP))])
+
     def _loops(self, xyz, plan, magnitude):
         """Apply the moves of a ``loops`` plan scaled by ``magnitude`` degrees (in place)."""
         m = self.model
         ca = m.bb["CA"]
-        for kind, a, b, unit in plan:
+        for kind, a, b, unit, atoms in plan:
             if kind == "crank":
-                names_a = m.atom_names[m.res_start[a]:m.res_start[a + 1]]
-                names_b = m.atom_names[m.res_start[b]:m.res_start[b + 1]]
-                atoms = np.concatenate([
-                    m.res_start[a] + np.flatnonzero(np.isin(names_a, self._CRANK_START)),
-                    np.arange(m.res_start[a + 1], m.res_start[b]),
-                    m.res_start[b] + np.flatnonzero(np.isin(names_b, self._CRANK_STOP))])
                 origin = xyz[ca[a]]
                 axis = xyz[ca[b]] - origin
                 rot = rotation_matrix(axis / np.linalg.norm(axis), math.radians(magnitude * unit))
