@@ -80,6 +80,7 @@ def parse_args(argv=None):
                     help="also report the network's scores smoothed along the chain with these "
                          "widths (residues; estimators.smoothing.smooth_along_chain)")
     ap.add_argument("--json", help="write the settings and results here")
+    ap.add_argument("--save-model", metavar="FILE", help="write the trained model file here")
     args = ap.parse_args(argv)
     if not args.join and not args.corpus:
         ap.error("--corpus is required (or --join)")
@@ -159,20 +160,26 @@ def smoothed_key(sigma):
     return f"smoothed {sigma:g}"
 
 
-def summarise(pred, data, structures, smoothing=()):
+def summarise(pred, data, structures, smoothing=(), refined=None):
     """The tables of the module docstring from per-residue predictions of the decoys in
     ``data``; with ``smoothing``, one more column per width: the same predictions smoothed
-    along the chain (:func:`estimators.smoothing.smooth_along_chain`)."""
+    along the chain (:func:`estimators.smoothing.smooth_along_chain`); with ``refined`` (the
+    same network's scores after its within-model refinement,
+    :mod:`estimators.local_refinement`), a column "refined"."""
     from estimators.smoothing import smooth_along_chain
-    keys = ["network"] + [smoothed_key(v) for v in smoothing] + ["burial", "helix"]
+    keys = (["network"] + [smoothed_key(v) for v in smoothing] + ["burial", "helix"]
+            + (["refined"] if refined is not None else []))
     rows = []
-    for p, t, k, g, s in zip(pred, data.local, data.kinds, data.glob, structures):
+    for i, (p, t, k, g, s) in enumerate(zip(pred, data.local, data.kinds, data.glob,
+                                            structures)):
         ca = s.backbone()[1]
         row = {"kind": str(k).split("+")[0], "glob": float(g),
                "network": local_rho(p, t), "burial": local_rho(burial(ca), t),
                "helix": local_rho(helix_mark(ca), t)}
         for v in smoothing:
             row[smoothed_key(v)] = local_rho(smooth_along_chain(p, ca, v), t)
+        if refined is not None:
+            row["refined"] = local_rho(refined[i], t)
         rows.append(row)
 
     def mean_of(select):
@@ -201,8 +208,10 @@ def summarise(pred, data, structures, smoothing=()):
 def format_table(table):
     first = next(iter(table.values()))
     smoothed = [k for k in first if k.startswith("smoothed ")]
-    cols = ["network"] + smoothed + ["burial", "helix"]
-    heads = ["network"] + [f"network, {k}" for k in smoothed] + ["burial", "helix mark"]
+    refined = ["refined"] if "refined" in first else []
+    cols = ["network"] + smoothed + refined + ["burial", "helix"]
+    heads = (["network"] + [f"network, {k}" for k in smoothed] + ["network, refined"] * len(refined)
+             + ["burial", "helix mark"])
     lines = ["| decoys | n | " + " | ".join(heads) + " |", "|---|---:|" + "---:|" * len(cols)]
     for name, row in table.items():
         lines.append(f"| {name} | {row['n']} | " + " | ".join(f"{row[c]:.3f}" for c in cols)
@@ -211,7 +220,8 @@ def format_table(table):
 
 
 def join(paths):
-    """Rows ``(name, n_seeds, threaded, all, per-native)``: means over the files of each name."""
+    """Rows ``(name, n_seeds, threaded, all, per-native)``: means over the files of each name
+    (for files with refined scores, also a row ``name + ", refined"`` of those)."""
     by_name = {}
     for path in paths:
         info = json.loads(Path(path).read_text())
@@ -220,10 +230,13 @@ def join(paths):
     for name, infos in by_name.items():
         def mean(get):
             return float(np.mean([get(i) for i in infos]))
-        rows.append((name, len(infos),
-                     mean(lambda i: i["local_spearman"].get("threaded", {}).get("network", np.nan)),
-                     mean(lambda i: i["local_spearman"]["all"]["network"]),
-                     mean(lambda i: i["per_native_spearman"])))
+        columns = ["network"] + (["refined"] if all("refined" in i["local_spearman"]["all"]
+                                                     for i in infos) else [])
+        for col in columns:
+            rows.append((name if col == "network" else f"{name}, {col}", len(infos),
+                         mean(lambda i: i["local_spearman"].get("threaded", {}).get(col, np.nan)),
+                         mean(lambda i: i["local_spearman"]["all"][col]),
+                         mean(lambda i: i["per_native_spearman"])))
     return rows
 
 
@@ -261,8 +274,14 @@ def main(argv=None):
                            for h in est.history_ if "epoch" in h]
     info["fit_s"] = time.perf_counter() - t0
     structures = [m() for m in test.models]
+    refined = None
+    if getattr(est, "local_refinement_", None) is not None:
+        refined = est.set_params(local_refinement=True).predict(structures)
+        est.set_params(local_refinement=False)
     pred = est.predict(structures)
-    table, per_native, n_natives = summarise(pred, test, structures, args.smoothing)
+    if args.save_model:
+        est.save(args.save_model)
+    table, per_native, n_natives = summarise(pred, test, structures, args.smoothing, refined)
     info.update(local_spearman=table, per_native_spearman=per_native,
                 n_natives_ranked=n_natives)
     print(f"{len(test)} decoys of {len(held)} held-out natives; per-native Spearman of the "

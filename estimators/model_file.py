@@ -163,9 +163,24 @@ def _weight_arrays(path, params, prefix):
     return arrays
 
 
+def _finite_or_none(obj):
+    """``obj`` with every non-finite float (e.g. a validation metric of a group too small to
+    rank, NaN) replaced by None, which strict JSON can hold."""
+    if isinstance(obj, np.ndarray):
+        obj = obj.tolist()
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_none(v) for v in obj]
+    if isinstance(obj, (float, np.floating)) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 def _write(path, arrays, meta):
     arrays = dict(arrays)
-    arrays["metadata"] = np.array(json.dumps(meta, default=_json_default, allow_nan=False))
+    arrays["metadata"] = np.array(json.dumps(_finite_or_none(meta), default=_json_default,
+                                             allow_nan=False))
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as fh:
@@ -368,9 +383,24 @@ def read_model_networks(path):
             networks = []
             for prefix in prefixes:
                 networks.append(_read_weights(zf, members, shapes, prefix, spec, path))
+    for m in [meta] if nets is None else nets:
+        _check_refinement(m, path)
     if len(networks) == 1:
         return [(networks[0], meta)], meta
     return [(params, dict(m, spec=spec)) for params, m in zip(networks, meta["networks"])], meta
+
+
+def _check_refinement(meta, path):
+    """The weights of the within-model refinement (:mod:`estimators.local_refinement`), when a
+    network has them: a list of N_WEIGHTS finite numbers."""
+    from .local_refinement import N_WEIGHTS
+    weights = meta.get("local_refinement")
+    if weights is None:
+        return
+    if not (isinstance(weights, list) and len(weights) == N_WEIGHTS
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                    for v in weights)):
+        _fail(path, f"invalid 'local_refinement' entry (a list of {N_WEIGHTS} finite numbers)")
 
 
 def read_model_file(path):

@@ -15,6 +15,7 @@ from .architectures import get_architecture
 from .features import FEATURE_KEYS, feature_params
 from .model_file import read_model_file, write_model_file
 from .networks import init_params, count_params, radial_grid
+from .local_refinement import N_WEIGHTS, apply_refinement, fit_refinement
 from .smoothing import check_width, smooth_along_chain
 from .training import TrainingSet, train_network, predict_nodes, init_switch_scale
 
@@ -96,6 +97,12 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         residues of template-based decoys better by 0.03-0.05 (local Spearman) and lowered
         no kind of decoy; within near-native decoys (global lDDT >= 0.85) it ordered the
         residues worse by 0.04-0.05.
+    local_refinement : bool, default=False
+        Fit, after the network, a linear within-model refinement of the per-residue scores from
+        the model's CA trace (:mod:`estimators.local_refinement`) on the held-out models
+        (``groups`` with ``validation_fraction`` > 0, or ``validation_data``), and apply it in
+        :meth:`predict` before the smoothing.  It reorders the residues of each model and keeps
+        the model's mean score.  Setting it to False after fitting gives the network's scores.
     calibrate : bool, default=True
         Calibrate the global score on the validation models (least-squares line folded into
         the output layer).
@@ -128,6 +135,8 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
     spec_ : dict                  the resolved architecture
     history_ : list of dict       per-epoch loss / validation metrics
     n_params_ : int               number of trainable parameters
+    local_refinement_ : ndarray or None
+        weights of the within-model refinement (``local_refinement=True``), else None
     """
 
     def __init__(self, architecture="6dcnn-1", lmax=None, n_radial=None, sigma=None, r_max=None,
@@ -136,7 +145,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
                  dtype="float32", n_jobs=1, errors="raise", random_state=0, verbose=0,
                  max_nodes=128, atom_fade=None, edge_fade=None, rank_weight=1.0,
                  groups_per_batch=2, lr_schedule="cosine", calibrate=True, frame=None,
-                 within_weight=0.0, local_smoothing=4.0):
+                 within_weight=0.0, local_smoothing=4.0, local_refinement=False):
         self.architecture = architecture
         self.lmax = lmax
         self.n_radial = n_radial
@@ -167,6 +176,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         self.calibrate = calibrate
         self.within_weight = within_weight
         self.local_smoothing = local_smoothing
+        self.local_refinement = local_refinement
 
     # ------------------------------------------------------------------ helpers
     def _resolve_spec(self):
@@ -290,6 +300,10 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         xp, dtype = self._xp_dtype()
         grid = radial_grid(spec)
         models = [models] if isinstance(models, (str, Path)) else list(models)
+        if self.local_refinement and validation_data is None and (
+                groups is None or not self.validation_fraction > 0):
+            raise ValueError("local_refinement=True is fitted on held-out models: give groups "
+                             "(with validation_fraction > 0) or validation_data")
         models = self._screen_inputs(models)
         local, glob = self._split_labels(lddt, len(models))
         self._check_labels(local, glob, models)
@@ -356,7 +370,42 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         self.n_params_ = count_params(self.params_)
         self.n_train_models_ = len(train)
         self.training_groups_ = _unique_groups(groups)
+        self.local_refinement_ = None
+        if self.local_refinement:
+            self.local_refinement_ = self._fit_refinement(val, xp, dtype)
         return self
+
+    def _raw_scores(self, feats, xp, dtype):
+        """The network's per-residue scores of featurized models (clipped to [0, 1]) over all
+        residues of each model (NaN: not scored), and their CA coordinates."""
+        params = {k: xp.asarray(v, dtype=dtype) for k, v in self.params_.items()}
+        nodes = predict_nodes(params, self.spec_, radial_grid(self.spec_), feats, xp, dtype,
+                              int(self.batch_size), max_nodes=self.max_nodes) if feats else []
+        scores, cas = [], []
+        for f, p in zip(feats, nodes):
+            full = np.full(f.n_residues_total, np.nan)
+            full[f.residue_index] = np.clip(p, 0.0, 1.0)
+            ca = np.full((f.n_residues_total, 3), np.nan)
+            ca[f.residue_index] = f.origins
+            scores.append(full)
+            cas.append(ca)
+        return scores, cas
+
+    def _fit_refinement(self, val, xp, dtype):
+        """Weights of :mod:`estimators.local_refinement` fitted on the held-out models."""
+        if val is None or not len(val):
+            raise ValueError("local_refinement=True needs held-out models, and none were left "
+                             "(fewer than 2 groups?)")
+        scores, cas, truths = [], [], []
+        for start in range(0, len(val), PREDICT_CHUNK):
+            idx = list(range(start, min(start + PREDICT_CHUNK, len(val))))
+            s, c = self._raw_scores(val.features(idx), xp, dtype)
+            scores += s
+            cas += c
+            truths += [np.full(len(p), np.nan) if val.local[i] is None
+                       else np.asarray(val.local[i], dtype=np.float64)
+                       for i, p in zip(idx, s)]
+        return fit_refinement(scores, cas, truths)
 
     def _screen_inputs(self, models):
         """Inputs that no reader can use (None, a ProDy atom group without coordinates): an
@@ -457,20 +506,21 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         spec = self.spec_
         xp, dtype = self._xp_dtype()
         feats = self._features(models, spec)
-        params = {k: xp.asarray(v, dtype=dtype) for k, v in self.params_.items()}
-        ok = [f for f in feats if f is not None]
-        nodes = predict_nodes(params, spec, radial_grid(spec), ok, xp, dtype, int(self.batch_size),
-                              max_nodes=self.max_nodes) if ok else []
-        out, it = [], iter(nodes)
+        scores, cas = self._raw_scores([f for f in feats if f is not None], xp, dtype)
+        refine = getattr(self, "local_refinement_", None) if self.local_refinement else None
+        if self.local_refinement and refine is None:
+            raise ValueError("local_refinement=True but this estimator has no fitted refinement "
+                             "(fitted with local_refinement=False, or loaded from a file without "
+                             "it)")
+        out, it = [], iter(zip(scores, cas))
         for f in feats:
             if f is None:
                 out.append(None)
                 continue
-            full = np.full(f.n_residues_total, np.nan)
-            full[f.residue_index] = np.clip(next(it), 0.0, 1.0)
+            full, ca = next(it)
+            if refine is not None:
+                full = np.clip(apply_refinement(refine, full, ca), 0.0, 1.0)
             if self.local_smoothing:
-                ca = np.full((f.n_residues_total, 3), np.nan)
-                ca[f.residue_index] = f.origins
                 full = smooth_along_chain(full, ca, self.local_smoothing)
             out.append(full)
         return out
@@ -529,6 +579,9 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
                 "history": self.history_, "n_params": self.n_params_,
                 "n_train_models": getattr(self, "n_train_models_", None),
                 "training_groups": getattr(self, "training_groups_", None)}
+        refine = getattr(self, "local_refinement_", None)
+        if refine is not None:
+            meta["local_refinement"] = [float(v) for v in refine]
         return self.params_, meta
 
     @classmethod
@@ -561,6 +614,9 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
             est.n_train_models_ = meta["n_train_models"]
         groups = meta.get("training_groups")
         est.training_groups_ = list(groups) if isinstance(groups, list) else None
+        refine = meta.get("local_refinement")
+        est.local_refinement_ = (None if refine is None
+                                 else np.asarray(refine, dtype=np.float64).reshape(N_WEIGHTS))
         est.metadata_ = meta
         return est
 

@@ -1,0 +1,190 @@
+"""Within-model refinement of the per-residue scores from the model's CA trace.
+
+A network's per-residue scores order the residues of a model by what its 6D layers and graph
+convolutions see; simple descriptors of the CA trace carry part of the same information in a
+form that needs no training data to learn (on decoys of held-out natives, the number of CA
+atoms within 10 A of a residue orders the residues of low-quality decoys better than a network
+trained on 1,600 decoys: ``benchmarks/local_accuracy.py``, column "burial").  The refinement
+combines them linearly, fitted on models the network did not train on (the estimator's held-out
+groups), and changes only how the residues of one model are ordered, never the model's mean:
+
+    d_i  = (p_i, smooth_4(p)_i, n_8(i), n_10(i), n_12(i), n_15(i), log(1 + e_i), h_i, s_i)
+    x_i  = [d_i - mean_j d_j,  (d_i - mean_j d_j) (mean_j p_j - 1/2)]
+    p'_i = p_i + x_i . beta
+
+over the residues ``j`` of the model with a score and a CA atom, where ``p`` is the network's
+score, ``smooth_4`` its Gaussian smoothing along the chain with a width of 4 residues
+(:func:`estimators.smoothing.smooth_along_chain`), ``n_r`` the number of other CA atoms within
+``r`` A divided by 10, ``e_i`` the number of residues from ``i`` to the nearer end of its
+unbroken run of the chain (:func:`estimators.smoothing.chain_runs`), ``h_i`` 1 for residues in
+a CA(i)-CA(i+3) step of helical length (4.2-5.8 A) and ``s_i`` 1 for residues in a
+CA(i)-CA(i+2) step of strand length (>= 6.2 A).  The second half of ``x`` lets the weights
+depend on the model's predicted quality.  ``beta`` minimises the squared error of ``p'`` to the
+true per-residue lDDT, both centred over the model's residues (ridge, ``alpha`` times the
+identity, so that weak evidence leaves the network's scores as they are): the refinement
+corrects how a residue differs from its model's mean, which the per-model Spearman correlation
+of the CASP tables measures, and the global score (the mean) stays the network's.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from .smoothing import chain_runs, smooth_along_chain
+
+__all__ = ["REFINE_RADII", "N_DESCRIPTORS", "N_WEIGHTS", "residue_descriptors", "refine_design",
+           "fit_refinement", "apply_refinement"]
+
+#: Radii (A) of the CA counts.
+REFINE_RADII = (8.0, 10.0, 12.0, 15.0)
+#: Width (residues) of the smoothed score among the descriptors.
+REFINE_SMOOTHING = 4.0
+#: Descriptors per residue, and weights of the refinement (descriptors and their products with
+#: the model's centred mean score).
+N_DESCRIPTORS = 5 + len(REFINE_RADII)
+N_WEIGHTS = 2 * N_DESCRIPTORS
+
+
+def _chain_end_distance(n, runs):
+    out = np.full(n, np.nan)
+    for start, stop in runs:
+        k = np.arange(stop - start)
+        out[start:stop] = np.minimum(k, stop - start - 1 - k)
+    return out
+
+
+def _step_mark(ca, step, lo, hi):
+    """1 for the residues of every CA(i)-CA(i+step) pair at a distance in [lo, hi)."""
+    n = len(ca)
+    mark = np.zeros(n)
+    if n > step:
+        with np.errstate(invalid="ignore"):
+            d = np.linalg.norm(ca[step:] - ca[:-step], axis=1)
+            hits = np.flatnonzero((d >= lo) & (d < hi))
+        for k in hits:
+            mark[k:k + step + 1] = 1.0
+    return mark
+
+
+def residue_descriptors(pred, ca):
+    """Descriptors ``d`` of the module docstring for each residue of one model.
+
+    Parameters
+    ----------
+    pred : (N,) array_like
+        The network's per-residue scores in chain order (NaN: not scored).
+    ca : (N, 3) array_like
+        CA coordinates of the same residues (NaN rows: no CA).
+
+    Returns
+    -------
+    descriptors : (N, N_DESCRIPTORS) ndarray
+        NaN rows for residues without a score or a CA atom.
+    """
+    pred = np.asarray(pred, dtype=np.float64)
+    ca = np.asarray(ca, dtype=np.float64)
+    if pred.ndim != 1 or ca.shape != (len(pred), 3):
+        raise ValueError(f"pred must be (N,) and ca (N, 3), got {pred.shape} and {ca.shape}")
+    n = len(pred)
+    ok = np.isfinite(pred) & np.isfinite(ca).all(axis=1)
+    out = np.full((n, N_DESCRIPTORS), np.nan)
+    if not ok.any():
+        return out
+    out[:, 0] = pred
+    out[:, 1] = smooth_along_chain(pred, ca, REFINE_SMOOTHING)
+    tree = cKDTree(ca[np.isfinite(ca).all(axis=1)])
+    for k, radius in enumerate(REFINE_RADII):
+        counts = np.full(n, np.nan)
+        counts[ok] = (tree.query_ball_point(ca[ok], radius, return_length=True) - 1) / 10.0
+        out[:, 2 + k] = counts
+    c = 2 + len(REFINE_RADII)
+    out[:, c] = np.log1p(_chain_end_distance(n, chain_runs(pred, ca)))
+    out[:, c + 1] = _step_mark(ca, 3, 4.2, 5.8)
+    out[:, c + 2] = _step_mark(ca, 2, 6.2, np.inf)
+    out[~ok] = np.nan
+    return out
+
+
+def refine_design(descriptors, rows=None):
+    """Design matrix ``x`` (module docstring) of one model, centred over ``rows``.
+
+    Parameters
+    ----------
+    descriptors : (N, N_DESCRIPTORS) ndarray
+        From :func:`residue_descriptors`.
+    rows : (N,) bool array, optional
+        Residues over which the means are taken (default: every residue with descriptors).
+
+    Returns
+    -------
+    x : (N, N_WEIGHTS) ndarray
+        NaN outside ``rows``.
+    mean_pred : float
+        Mean score over ``rows`` (NaN if there are none).
+    """
+    descriptors = np.asarray(descriptors, dtype=np.float64)
+    valid = np.isfinite(descriptors).all(axis=1)
+    rows = valid if rows is None else (np.asarray(rows, dtype=bool) & valid)
+    x = np.full((len(descriptors), N_WEIGHTS), np.nan)
+    if not rows.any():
+        return x, np.nan
+    centred = descriptors[rows] - descriptors[rows].mean(axis=0)
+    mean_pred = float(descriptors[rows, 0].mean())
+    x[rows] = np.concatenate([centred, centred * (mean_pred - 0.5)], axis=1)
+    return x, mean_pred
+
+
+def fit_refinement(preds, cas, truths, alpha=1.0):
+    """Weights ``beta`` (N_WEIGHTS,) of the refinement, fitted on models with known per-residue
+    lDDT.
+
+    Each model contributes its residues with a score, a CA atom and a finite truth ``t``, with
+    ``x`` and ``t`` centred over those residues; models with fewer than 3 of them are skipped.
+    Ridge regression of the centred truth's difference from the centred score,
+    ``y = (t - mean t) - (p - mean p)``: ``(X'X + alpha I) beta = X'y``.
+
+    Parameters
+    ----------
+    preds, cas, truths : sequences of (N,), (N, 3), (N,) arrays, one per model
+        The network's scores, CA coordinates and true per-residue lDDT (NaN: unknown).
+    alpha : float
+        Ridge penalty (in units of squared lDDT).
+
+    Returns
+    -------
+    ndarray (N_WEIGHTS,)
+    """
+    if not (len(preds) == len(cas) == len(truths)):
+        raise ValueError("preds, cas and truths must have one entry per model")
+    xs, ys = [], []
+    for pred, ca, truth in zip(preds, cas, truths):
+        truth = np.asarray(truth, dtype=np.float64)
+        desc = residue_descriptors(pred, ca)
+        if truth.shape != (len(desc),):
+            raise ValueError(f"truth of shape {truth.shape} for {len(desc)} residues")
+        rows = np.isfinite(truth) & np.isfinite(desc).all(axis=1)
+        if rows.sum() < 3:
+            continue
+        x, _ = refine_design(desc, rows)
+        xs.append(x[rows])
+        ys.append(truth[rows] - truth[rows].mean() - x[rows, 0])
+    if not xs:
+        raise ValueError("no model with at least 3 residues with a score, a CA atom and a truth")
+    x = np.concatenate(xs)
+    y = np.concatenate(ys)
+    gram = x.T @ x + float(alpha) * np.eye(N_WEIGHTS)
+    return np.linalg.solve(gram, x.T @ y)
+
+
+def apply_refinement(beta, pred, ca):
+    """The refined scores ``p'`` of one model (module docstring); residues without a score or a
+    CA atom keep their value.  The mean over the refined residues equals that of ``pred``."""
+    beta = np.asarray(beta, dtype=np.float64)
+    if beta.shape != (N_WEIGHTS,):
+        raise ValueError(f"refinement weights must have shape ({N_WEIGHTS},), got {beta.shape}")
+    pred = np.asarray(pred, dtype=np.float64)
+    x, _ = refine_design(residue_descriptors(pred, ca))
+    rows = np.isfinite(x).all(axis=1)
+    out = pred.copy()
+    out[rows] += x[rows] @ beta
+    return out

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Within-model refinement of the per-residue scores from the CA trace
+# (estimators.local_refinement, SixDQAEstimator(local_refinement=True)): does a linear
+# correction from simple CA-trace descriptors, fitted on the estimator's held-out groups, order
+# the residues of decoys of held-out natives better than the network alone?  Every setting and
+# the decision rule are fixed here, before any result:
+#
+#   bash scripts/eval_local_refinement.sh [CORPUS_ROOT] [N_SHARDS]
+#
+# 1. Corpora: CORPUS/main1k and CORPUS/extra1k of scripts/eval_local_dev.sh (built or resumed
+#    here with its settings).
+# 2. The 200 natives split as in scripts/eval_local_dev.sh (split seed 0; 40 held out).  For
+#    seeds 0 and 1, one 6DCNN-2 (at most 8 epochs, patience 3, the estimator's defaults
+#    otherwise, local_refinement=True) trained on the 1,600 decoys of the 160 training natives;
+#    the refinement is fitted on the decoys of the 20 % of those natives that early stopping
+#    holds out.  Each network scores the 400 decoys of the 40 held-out natives twice, raw
+#    (column "network") and refined (column "refined"), no smoothing.
+#
+# Decision rule (fixed with this script): the refinement goes on if the refined local Spearman
+# on the held-out threaded decoys, mean of the two seeds, exceeds the raw one by at least 0.03
+# and the refined local Spearman over all held-out decoys is not lower than the raw one;
+# otherwise it stays off (the option stays available).  Going on means: the leave-one-target-out
+# folds of seed 0 (scripts/loto_pretrained.sh, the full corpora) trained with
+# local_refinement=True and scored raw and refined by the same networks; the estimator's default
+# becomes True if the refined local Spearman, mean over the four targets, exceeds the raw one by
+# at least 0.02 and no target's drops by more than 0.05.
+# Reported, deciding nothing: each kind, the bins of global lDDT, the per-native Spearman of the
+# global scores (the refinement keeps each model's mean, so it changes only through the clip to
+# [0, 1]).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/_corpus_args.sh "$@"
+OUT=benchmarks/results/local_dev
+mkdir -p "$OUT"
+
+build_bench_corpora "" 10 0 "$BENCH_KINDS"
+
+for seed in 0 1; do
+  f="$OUT/refinement_seed${seed}.json"
+  [ -s "$f" ] && continue
+  "$PY" benchmarks/local_accuracy.py --corpus "$ROOT/main1k" "$ROOT/extra1k" --split-seed 0 \
+      --seed "$seed" --architecture 6dcnn-2 --epochs 8 --patience 3 \
+      --set local_refinement=true --name "within-model refinement" --json "$f.part" \
+      && mv "$f.part" "$f"
+done
+"$PY" benchmarks/local_accuracy.py --join "$OUT"/refinement_seed*.json

@@ -1,0 +1,136 @@
+"""Within-model refinement of per-residue scores (estimators.local_refinement) and its use in
+SixDQAEstimator."""
+import json
+
+import numpy as np
+import pytest
+
+from fourier6d import random_rotations
+from estimators.local_refinement import (N_DESCRIPTORS, N_WEIGHTS, REFINE_RADII,
+                                         apply_refinement, fit_refinement, refine_design,
+                                         residue_descriptors)
+
+
+def _helix(n, start=0.0):
+    """CA trace of an ideal alpha helix (rise 1.5 A, radius 2.3 A, 100 degrees per residue)."""
+    t = np.deg2rad(100.0) * np.arange(n)
+    return np.stack([2.3 * np.cos(t), 2.3 * np.sin(t), start + 1.5 * np.arange(n)], axis=1)
+
+
+def _strand(n, offset=(0.0, 0.0, 0.0)):
+    """CA trace of an ideal strand (3.3 A rise per residue, zig-zag of 1 A)."""
+    k = np.arange(n)
+    return np.stack([3.3 * k, 0.5 * (-1.0) ** k, np.zeros(n)], axis=1) + np.asarray(offset)
+
+
+def _protein(rng):
+    """Two helices and a strand, one chain break (CA-CA 12 A) between the helices."""
+    ca = np.concatenate([_helix(14), _helix(12, start=30.0) + [6.0, 0.0, 0.0],
+                         _strand(10, offset=(0.0, 8.0, 10.0))])
+    pred = rng.uniform(0.2, 0.9, len(ca))
+    return pred, ca
+
+
+def test_descriptors_against_direct_computation(rng):
+    pred, ca = _protein(rng)
+    pred[5] = np.nan
+    ca[20] = np.nan
+    d = residue_descriptors(pred, ca)
+    assert d.shape == (len(pred), N_DESCRIPTORS)
+    ok = np.isfinite(pred) & np.isfinite(ca).all(axis=1)
+    assert np.all(np.isnan(d[~ok])) and np.all(np.isfinite(d[ok]))
+    np.testing.assert_array_equal(d[ok, 0], pred[ok])
+    have = np.isfinite(ca).all(axis=1)
+    for k, radius in enumerate(REFINE_RADII):
+        for i in np.flatnonzero(ok):
+            dist = np.linalg.norm(ca[have] - ca[i], axis=1)
+            assert d[i, 2 + k] == pytest.approx((np.count_nonzero(dist < radius) - 1) / 10.0)
+    # residues to the nearer end of each unbroken run: runs 0-4, 6-13 (break at the missing
+    # score and the 12 A jump), 14-19, 21-25 (missing CA), 26-35
+    ends = d[ok, 2 + len(REFINE_RADII)]
+    expected = []
+    for start, stop in ((0, 5), (6, 14), (14, 20), (21, 26), (26, 36)):
+        k = np.arange(stop - start)
+        expected += list(np.minimum(k, stop - start - 1 - k))
+    np.testing.assert_allclose(ends, np.log1p(expected), atol=1e-12)
+    helix, strand = d[:, -2], d[:, -1]
+    assert np.all(helix[[0, 1, 2, 3, 10, 16]] == 1) and np.all(helix[27:35] == 0)
+    assert np.all(strand[27:35] == 1) and np.all(strand[7:12] == 0)
+
+
+def test_refinement_keeps_the_mean_and_is_rigid_motion_invariant(rng):
+    pred, ca = _protein(rng)
+    beta = rng.normal(size=N_WEIGHTS)
+    out = apply_refinement(beta, pred, ca)
+    assert np.mean(out) == pytest.approx(np.mean(pred), abs=1e-12)
+    assert not np.allclose(out, pred)
+    rot = random_rotations(1, rng)[0]
+    moved = apply_refinement(beta, pred, ca @ rot.T + [3.0, -7.0, 11.0])
+    np.testing.assert_allclose(moved, out, atol=1e-10)
+    np.testing.assert_array_equal(apply_refinement(np.zeros(N_WEIGHTS), pred, ca), pred)
+    pred[3] = np.nan
+    out = apply_refinement(beta, pred, ca)
+    assert np.isnan(out[3]) and np.nanmean(out) == pytest.approx(np.nanmean(pred), abs=1e-12)
+    with pytest.raises(ValueError, match="shape"):
+        apply_refinement(beta[:-1], pred, ca)
+
+
+def test_fit_recovers_weights_of_exact_data(rng):
+    beta = rng.normal(size=N_WEIGHTS) * 0.1
+    preds, cas, truths = [], [], []
+    for k in range(12):
+        pred, ca = _protein(rng)
+        ca = ca @ random_rotations(1, rng)[0].T
+        known = np.arange(len(pred)) >= (4 if k == 0 else 0)   # unknown residues are skipped
+        x, _ = refine_design(residue_descriptors(pred, ca), known)
+        truth = 0.3 + 0.05 * k + pred + x @ beta          # any model mean: only the order counts
+        preds.append(pred)
+        cas.append(ca)
+        truths.append(np.where(known, truth, np.nan))
+    np.testing.assert_allclose(fit_refinement(preds, cas, truths, alpha=1e-10), beta, atol=1e-6)
+    shrunk = fit_refinement(preds, cas, truths, alpha=1e3)
+    assert np.linalg.norm(shrunk) < np.linalg.norm(beta)
+    with pytest.raises(ValueError, match="at least 3"):
+        fit_refinement(preds[:1], cas[:1], [np.full(len(preds[0]), np.nan)])
+
+
+def test_estimator_fits_refinement_on_held_out_groups(tmp_path):
+    from conftest import casp_models
+    from estimators.qa_estimator import SixDQAEstimator
+    from estimators.model_file import ModelFileError
+    from test_estimator import TINY
+    models, local = casp_models("T0953s1", 8)
+    groups = np.repeat(["a", "b", "c", "d"], 2)
+    est = SixDQAEstimator(architecture=TINY, epochs=1, batch_size=4, random_state=0,
+                          local_smoothing=0.0, local_refinement=True, validation_fraction=0.5)
+    with pytest.raises(ValueError, match="held-out"):
+        SixDQAEstimator(architecture=TINY, local_refinement=True).fit(models[:2], local[:2])
+    est.fit(models, local, groups=groups)
+    assert est.local_refinement_.shape == (N_WEIGHTS,)
+    assert np.all(np.isfinite(est.local_refinement_))
+    refined = est.predict(models[:3])
+    raw = est.set_params(local_refinement=False).predict(models[:3])
+    for r, p in zip(refined, raw):
+        assert not np.allclose(r, p)
+        assert np.nanmean(r) == pytest.approx(np.nanmean(p), abs=2e-3)   # up to the [0, 1] clip
+    est.set_params(local_refinement=True).save(tmp_path / "m.npz")
+    loaded = SixDQAEstimator.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(loaded.local_refinement_, est.local_refinement_)
+    for a, b in zip(refined, loaded.predict(models[:3])):
+        np.testing.assert_array_equal(a, b)
+    # a network fitted without it cannot apply it
+    plain = SixDQAEstimator(architecture=TINY, epochs=1, batch_size=4, local_smoothing=0.0)
+    plain.fit(models[:4], local[:4])
+    assert plain.local_refinement_ is None
+    with pytest.raises(ValueError, match="no fitted refinement"):
+        plain.set_params(local_refinement=True).predict(models[:1])
+    # a model file whose weights are not N_WEIGHTS finite numbers is refused
+    bad = tmp_path / "bad.npz"
+    with np.load(tmp_path / "m.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays["metadata"]))
+    meta["local_refinement"] = meta["local_refinement"][:-1] + ["x"]
+    arrays["metadata"] = np.array(json.dumps(meta))
+    np.savez(bad, **arrays)
+    with pytest.raises(ModelFileError, match="local_refinement"):
+        SixDQAEstimator.load(bad)
