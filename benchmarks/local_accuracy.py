@@ -129,22 +129,14 @@ def training_decoys(data, held, train_corpus=(), load=None):
 
 def burial(ca, radius=10.0):
     """Number of other CA atoms within ``radius`` of each residue's CA (NaN rows: missing CA)."""
-    ok = np.isfinite(ca).all(axis=1)
-    d = np.linalg.norm(ca[:, None] - ca[None], axis=-1)
-    close = (d < radius) & ok[:, None] & ok[None]
-    out = close.sum(axis=1) - 1.0
-    out[~ok] = np.nan
-    return out
+    from estimators.local_refinement import ca_neighbour_counts
+    return ca_neighbour_counts(ca, radius)
 
 
 def helix_mark(ca, lo=4.2, hi=5.8):
     """1 for residues in a CA(i)-CA(i+3) step of helical length, else 0."""
-    n = len(ca)
-    d3 = np.linalg.norm(ca[3:] - ca[:-3], axis=1) if n > 3 else np.zeros(0)
-    mark = np.zeros(n)
-    for k in np.flatnonzero((d3 > lo) & (d3 < hi)):
-        mark[k:k + 4] = 1.0
-    return mark
+    from estimators.local_refinement import ca_step_mark
+    return ca_step_mark(ca, 3, lo, hi)
 
 
 def local_rho(pred, true):

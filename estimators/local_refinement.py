@@ -32,8 +32,8 @@ from scipy.spatial import cKDTree
 
 from .smoothing import chain_runs, smooth_along_chain
 
-__all__ = ["REFINE_RADII", "N_DESCRIPTORS", "N_WEIGHTS", "residue_descriptors", "refine_design",
-           "fit_refinement", "apply_refinement"]
+__all__ = ["REFINE_RADII", "N_DESCRIPTORS", "N_WEIGHTS", "ca_neighbour_counts", "ca_step_mark",
+           "residue_descriptors", "refine_design", "fit_refinement", "apply_refinement"]
 
 #: Radii (A) of the CA counts.
 REFINE_RADII = (8.0, 10.0, 12.0, 15.0)
@@ -53,8 +53,23 @@ def _chain_end_distance(n, runs):
     return out
 
 
-def _step_mark(ca, step, lo, hi):
-    """1 for the residues of every CA(i)-CA(i+step) pair at a distance in [lo, hi)."""
+def ca_step_mark(ca, step, lo, hi):
+    """1 for the residues of every CA(i)-CA(i+step) pair at a distance in [lo, hi), else 0
+    (pairs with a missing CA count as neither).
+
+    Parameters
+    ----------
+    ca : (N, 3) array_like
+        CA coordinates in chain order (NaN rows: no CA).
+    step : int
+    lo, hi : float
+        Distance range (A).
+
+    Returns
+    -------
+    ndarray (N,) of 0.0 / 1.0
+    """
+    ca = np.asarray(ca, dtype=np.float64)
     n = len(ca)
     mark = np.zeros(n)
     if n > step:
@@ -64,6 +79,32 @@ def _step_mark(ca, step, lo, hi):
         for k in hits:
             mark[k:k + step + 1] = 1.0
     return mark
+
+
+def ca_neighbour_counts(ca, radius, rows=None):
+    """Number of other CA atoms within ``radius`` A of the CA of each residue in ``rows``.
+
+    Parameters
+    ----------
+    ca : (N, 3) array_like
+        CA coordinates (NaN rows: no CA; they are never counted).
+    radius : float
+    rows : (N,) bool array, optional
+        Residues to count for (default: those with a CA).
+
+    Returns
+    -------
+    ndarray (N,)
+        NaN outside ``rows`` and for residues without a CA.
+    """
+    ca = np.asarray(ca, dtype=np.float64)
+    have = np.isfinite(ca).all(axis=1)
+    rows = have if rows is None else (np.asarray(rows, dtype=bool) & have)
+    out = np.full(len(ca), np.nan)
+    if rows.any():
+        tree = cKDTree(ca[have])
+        out[rows] = tree.query_ball_point(ca[rows], radius, return_length=True) - 1.0
+    return out
 
 
 def residue_descriptors(pred, ca):
@@ -92,15 +133,12 @@ def residue_descriptors(pred, ca):
         return out
     out[:, 0] = pred
     out[:, 1] = smooth_along_chain(pred, ca, REFINE_SMOOTHING)
-    tree = cKDTree(ca[np.isfinite(ca).all(axis=1)])
     for k, radius in enumerate(REFINE_RADII):
-        counts = np.full(n, np.nan)
-        counts[ok] = (tree.query_ball_point(ca[ok], radius, return_length=True) - 1) / 10.0
-        out[:, 2 + k] = counts
+        out[:, 2 + k] = ca_neighbour_counts(ca, radius, ok) / 10.0
     c = 2 + len(REFINE_RADII)
     out[:, c] = np.log1p(_chain_end_distance(n, chain_runs(pred, ca)))
-    out[:, c + 1] = _step_mark(ca, 3, 4.2, 5.8)
-    out[:, c + 2] = _step_mark(ca, 2, 6.2, np.inf)
+    out[:, c + 1] = ca_step_mark(ca, 3, 4.2, 5.8)
+    out[:, c + 2] = ca_step_mark(ca, 2, 6.2, np.inf)
     out[~ok] = np.nan
     return out
 
