@@ -487,6 +487,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         if self.max_nodes is not None and int(self.max_nodes) < 1:
             raise ValueError(f"max_nodes must be >= 1 or None, got {self.max_nodes!r}")
         check_width(self.local_smoothing, "local_smoothing")
+        self._refinement()
         screened = self._screen_inputs(models)
         if any(m is None for m in screened):       # errors='warn': None for the skipped ones
             keep = [i for i, m in enumerate(screened) if m is not None]
@@ -502,16 +503,23 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
             out += self._predict_chunk(models[start:start + PREDICT_CHUNK])
         return out
 
+    def _refinement(self):
+        """The refinement weights that :meth:`predict` applies (None: none)."""
+        if not self.local_refinement:
+            return None
+        refine = getattr(self, "local_refinement_", None)
+        if refine is None:
+            raise ValueError("local_refinement=True but this estimator has no fitted refinement "
+                             "(fitted with local_refinement=False, or loaded from a file without "
+                             "it)")
+        return refine
+
     def _predict_chunk(self, models):
         spec = self.spec_
         xp, dtype = self._xp_dtype()
         feats = self._features(models, spec)
         scores, cas = self._raw_scores([f for f in feats if f is not None], xp, dtype)
-        refine = getattr(self, "local_refinement_", None) if self.local_refinement else None
-        if self.local_refinement and refine is None:
-            raise ValueError("local_refinement=True but this estimator has no fitted refinement "
-                             "(fitted with local_refinement=False, or loaded from a file without "
-                             "it)")
+        refine = self._refinement()
         out, it = [], iter(zip(scores, cas))
         for f in feats:
             if f is None:
