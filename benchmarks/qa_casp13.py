@@ -124,6 +124,10 @@ def parse_args(argv=None):
                     help="add, for each network, a row of its per-residue scores smoothed along "
                          "the chain with this width (residues; "
                          "estimators.smoothing.smooth_along_chain)")
+    ap.add_argument("--refine-across-targets", action="store_true",
+                    help="add, for each network, a row of its per-residue scores refined within "
+                         "each model (estimators.local_refinement) with weights fitted on the "
+                         "other targets' models (before --smooth-local, which smooths it too)")
     ap.add_argument("--corpus-per-native", type=int, default=None,
                     help="use at most this many decoys of each corpus native (memory/time bound)")
     ap.add_argument("--casp13", default=None, help="casp13 data folder (default: shared/data/casp13)")
@@ -206,6 +210,35 @@ def smoothed_methods(methods, structures, sigma):
                  for p, s in zip(m["local"], structures)]
         out[f"{name}, smoothed (sigma = {sigma:g})"] = {"global": _global_of(local),
                                                          "local": local}
+    return out
+
+
+def refined_across_targets(methods, structures, groups, true_local):
+    """``{name + ", refined on the other targets": method}`` for every network of ``methods``
+    (not VoroMQA nor ResNetQA): for each target, the within-model refinement of
+    :mod:`estimators.local_refinement` fitted on the network's per-residue scores of the other
+    targets' models and their true per-residue lDDT, applied to the target's models (clipped to
+    [0, 1]); the global score is their mean, as before (the refinement keeps each model's mean
+    up to the clip).  Applied to leave-one-target-out predictions, every target's scores come
+    from a network and weights fitted without it."""
+    from estimators.local_refinement import apply_refinement, fit_refinement
+    groups = np.asarray(groups)
+    cas = [s.backbone()[1] for s in structures]
+    out = {}
+    for name, m in methods.items():
+        if name in ("VoroMQA", "ResNetQA"):
+            continue
+        local = list(m["local"])
+        refined = [None] * len(local)
+        for target in dict.fromkeys(groups.tolist()):
+            train = [i for i in np.flatnonzero(groups != target) if local[i] is not None]
+            beta = fit_refinement([local[i] for i in train], [cas[i] for i in train],
+                                  [true_local[i] for i in train])
+            for i in np.flatnonzero(groups == target):
+                if local[i] is not None:
+                    refined[i] = np.clip(apply_refinement(beta, local[i], cas[i]), 0.0, 1.0)
+        out[f"{name}, refined on the other targets"] = {"global": _global_of(refined),
+                                                        "local": refined}
     return out
 
 
@@ -525,6 +558,8 @@ def main(argv=None):
                 methods[name if name not in methods else f"{name} [{Path(path).stem}]"] = m
     for names in args.mean_of:
         methods["mean of " + " + ".join(names)] = mean_of(methods, names, _global_of)
+    if args.refine_across_targets:
+        methods.update(refined_across_targets(methods, structures, groups, true_local))
     if args.smooth_local is not None:
         methods.update(smoothed_methods(methods, structures, args.smooth_local))
     if args.predictions:

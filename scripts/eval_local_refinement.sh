@@ -27,6 +27,12 @@
 # Reported, deciding nothing: each kind, the bins of global lDDT, the per-native Spearman of the
 # global scores (the refinement keeps each model's mean, so it changes only through the clip to
 # [0, 1]).
+# 3. (Added after steps 1-2 had run, before this step ran; reported, deciding nothing.)  The
+#    committed leave-one-target-out predictions of seed 0 (benchmarks/results/loto, raw scores
+#    of networks trained without the refinement), refined with weights fitted for each target on
+#    the same networks' scores of the other three targets (qa_casp13.py --refine-across-targets),
+#    raw and refined, each also smoothed (sigma = 4, the estimator's default): how the
+#    refinement carries over to server models before any fold is retrained.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_corpus_args.sh "$@"
@@ -44,3 +50,7 @@ for seed in 0 1; do
       && mv "$f.part" "$f"
 done
 "$PY" benchmarks/local_accuracy.py --join "$OUT"/refinement_seed*.json
+"$PY" benchmarks/qa_casp13.py --architectures --include benchmarks/results/loto/loto_seed0_*.npz \
+    --refine-across-targets --smooth-local 4 --figures '' --no-append \
+    --predictions "$OUT/refinement_loto_across_targets.npz" \
+    --json "$OUT/refinement_loto_across_targets.json"

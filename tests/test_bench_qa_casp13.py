@@ -68,3 +68,38 @@ def test_local_smoothing_of_the_trained_networks():
     assert raw.local_smoothing == 0.0
     with pytest.raises(SystemExit):
         qa.parse_args(["--local-smoothing", "-1"])
+
+
+def test_refinement_across_targets_never_fits_on_the_target(monkeypatch, rng):
+    import estimators.local_refinement as lr
+    n = 20
+    ca = np.c_[np.arange(n) * 3.8, np.sin(np.arange(n)), np.zeros(n)]
+
+    class Model:
+        def backbone(self):
+            return ca, ca, ca, np.ones(n, bool)
+
+    groups = np.array(["T1", "T1", "T2", "T2", "T3"])
+    local = [rng.uniform(0.2, 0.8, n) for _ in groups]
+    truth = [rng.uniform(0.0, 1.0, n) for _ in groups]
+    seen = []
+    fit = lr.fit_refinement
+
+    def spy(preds, cas, truths, alpha=1.0):
+        seen.append({id(t) for t in truths})
+        return fit(preds, cas, truths, alpha)
+
+    monkeypatch.setattr(lr, "fit_refinement", spy)
+    methods = {"VoroMQA": {"global": np.zeros(5), "local": local},
+               "net": {"global": np.zeros(5), "local": local[:4] + [None]}}
+    out = qa.refined_across_targets(methods, [Model()] * 5, groups, truth)
+    assert list(out) == ["net, refined on the other targets"]
+    got = out["net, refined on the other targets"]
+    for target, used in zip(["T1", "T2", "T3"], seen):
+        own = {id(truth[i]) for i in np.flatnonzero(groups == target)}
+        assert used and not used & own
+    beta = fit([local[i] for i in (2, 3)], [ca, ca], [truth[i] for i in (2, 3)])
+    np.testing.assert_allclose(got["local"][0],
+                               np.clip(lr.apply_refinement(beta, local[0], ca), 0, 1))
+    assert got["local"][4] is None and np.isnan(got["global"][4])
+    assert got["global"][1] == pytest.approx(np.mean(got["local"][1]))
