@@ -124,6 +124,10 @@ def parse_args(argv=None):
                     help="add, for each network, a row of its per-residue scores smoothed along "
                          "the chain with this width (residues; "
                          "estimators.smoothing.smooth_along_chain)")
+    ap.add_argument("--local-refinement", action="store_true",
+                    help="train the networks with local_refinement=True "
+                         "(estimators.local_refinement) and add a row of their refined scores "
+                         "beside their scores without it")
     ap.add_argument("--refine-across-targets", action="store_true",
                     help="add, for each network, a row of its per-residue scores refined within "
                          "each model (estimators.local_refinement) with weights fitted on the "
@@ -257,18 +261,31 @@ def _estimator(arch, args, seed):
                            within_weight=args.within_weight,
                            groups_per_batch=args.groups_per_batch, lr_schedule=args.lr_schedule,
                            calibrate=args.calibrate,
+                           local_refinement=getattr(args, "local_refinement", False),
                            **({} if args.local_smoothing is None
                               else {"local_smoothing": args.local_smoothing}))
 
 
+#: Name suffix of the rows of the networks' refined scores (``--local-refinement``).
+REFINED = ", refined"
+
+
 def _fit_and_predict(arch, args, seed, x, y, g, test_feats, target):
-    """Train one network on (x, y, groups g) and predict ``test_feats``: (predictions, info)."""
+    """Train one network on (x, y, groups g) and predict ``test_feats``: ({"": predictions},
+    info); with ``--local-refinement`` the dict also holds the refined scores under
+    :data:`REFINED` (the same network; "" then holds its scores without the refinement)."""
     est = _estimator(arch, args, seed)
     t0 = time.perf_counter()
     est.fit(x, y, groups=g)
     t_fit = time.perf_counter() - t0
     t0 = time.perf_counter()
-    pred = est.predict(test_feats)
+    refined = None
+    if est.local_refinement:
+        refined = est.predict(test_feats)
+        est.set_params(local_refinement=False)
+    pred = {"": est.predict(test_feats)}
+    if refined is not None:
+        pred[REFINED] = refined
     t_pred = time.perf_counter() - t0
     hist = [h for h in est.history_ if "epoch" in h]
     best = None
@@ -280,6 +297,8 @@ def _fit_and_predict(arch, args, seed, x, y, g, test_feats, target):
                 n_val=len(x) - est.n_train_models_, n_test=len(test_feats),
                 epochs_run=len(hist), best_epoch=best, fit_s=t_fit, predict_s=t_pred,
                 n_params=est.n_params_,
+                local_refinement=(None if est.local_refinement_ is None
+                                  else est.local_refinement_.tolist()),
                 val_group_spearman=(hist[best - 1].get("val_group_spearman") if best else None),
                 calibration=(hist[-1].get("calibration_scale"),
                              hist[-1].get("calibration_shift")) if hist else None,
@@ -304,8 +323,9 @@ def leave_one_target_out(arch, feats, labels_true, groups, corpus, args, log=pri
     ``labels_true``: (per-residue, global) label pair of each CASP13 model; ``corpus``:
     (models, label pairs, groups) of the decoys (models built on demand).  With several
     ``--seeds``, one network per seed and the per-residue predictions averaged.
-    Returns (ensemble, per-fold info list, {seed: network}): each a method
-    ({"global": ..., "local": [per-residue arrays]}), the ensemble the mean of the seeds.
+    Returns ({variant: (ensemble, {seed: network})}, per-fold info list): each a method
+    ({"global": ..., "local": [per-residue arrays]}), the ensemble the mean of the seeds;
+    variants "" (the networks' scores) and, with ``--local-refinement``, :data:`REFINED`.
     """
     c_models, c_labels, c_groups = corpus
     folds = []
@@ -334,18 +354,24 @@ def leave_one_target_out(arch, feats, labels_true, groups, corpus, args, log=pri
     runs = _map(_fit_and_predict, [(arch, args, seed, x, y, g, [feats[i] for i in test], target)
                                    for target, test, seed, x, y, g in jobs],
                 getattr(args, "fold_jobs", 1))
-    by_seed = {seed: [None] * len(feats) for seed in seeds}
+    variants = list(runs[0][0]) if runs else [""]
+    by_seed = {(v, seed): [None] * len(feats) for v in variants for seed in seeds}
     for (target, test, seed, *_), (pred, info) in zip(jobs, runs):
-        for k, i in enumerate(test):
-            by_seed[seed][i] = pred[k]
+        for v in variants:
+            for k, i in enumerate(test):
+                by_seed[v, seed][i] = pred[v][k]
         log(f"  {arch} fold {target} seed {info['seed']}: {info['n_train']} train / "
             f"{info['n_val']} val models, {info['epochs_run']} epochs (best {info['best_epoch']}, "
             f"val per-group Spearman {info['val_group_spearman']}), fit {info['fit_s']:.1f} s, "
             f"predict {info['predict_s']:.1f} s")
         folds.append(info)
-    by_seed = {seed: {"global": _global_of(p), "local": p} for seed, p in by_seed.items()}
-    # the ensemble: per model, the mean over the seeds that predicted it
-    return mean_of(by_seed, seeds, _global_of), folds, by_seed
+    out = {}
+    for v in variants:
+        networks = {seed: {"global": _global_of(by_seed[v, seed]), "local": by_seed[v, seed]}
+                    for seed in seeds}
+        # the ensemble: per model, the mean over the seeds that predicted it
+        out[v] = (mean_of(networks, seeds, _global_of), networks)
+    return out, folds
 
 
 # ----------------------------------------------------------------------------------------------- plots
@@ -432,6 +458,32 @@ def _per_target_table(methods, true_global, groups):
             cells.append(f"{pearson(m['global'][sel], true_global[sel]):.3f} / "
                          f"{spearman(m['global'][sel], true_global[sel]):.3f} / {bias:+.2f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def local_per_target(methods, true_global, groups, true_local):
+    """``{method: {target: local Spearman}}``: the mean over a target's models of the Spearman
+    correlation of predicted and true per-residue lDDT (:func:`estimators.metrics.qa_metrics`'s
+    ``local_spearman`` on the target's models), and ``"mean"`` over the targets."""
+    targets = list(dict.fromkeys(np.asarray(groups).tolist()))
+    out = {}
+    for name, m in methods.items():
+        row = {}
+        for t in targets:
+            sel = np.flatnonzero(np.asarray(groups) == t)
+            row[t] = qa_metrics(m["global"][sel], true_global[sel], np.asarray(groups)[sel],
+                                [m["local"][i] for i in sel],
+                                [true_local[i] for i in sel])["local_spearman"]
+        row["mean"] = float(np.nanmean([row[t] for t in targets]))
+        out[name] = row
+    return out
+
+
+def _local_per_target_table(rows):
+    keys = list(next(iter(rows.values())))
+    lines = ["| method | " + " | ".join(keys) + " |", "|---|" + "---:|" * len(keys)]
+    for name, row in rows.items():
+        lines.append(f"| {name} | " + " | ".join(f"{row[k]:.3f}" for k in keys) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -534,16 +586,18 @@ def main(argv=None):
     fold_info = {}
     for arch in args.architectures:
         log(f"{arch}: leave-one-target-out, at most {args.epochs} epochs per fold")
-        ensemble, folds, by_seed = leave_one_target_out(arch, feats, labels_true, groups, corpus,
-                                                        args, log)
-        name = args.name or DISPLAY[arch]
-        if len(by_seed) > 1:
-            # each network of the ensemble alone, then their average
-            for seed, network in by_seed.items():
-                methods[f"{name} (seed {seed})"] = network
-            name = f"{name} (ensemble of {len(by_seed)})"
-        methods[name] = ensemble
-        fold_info[name] = folds
+        variants, folds = leave_one_target_out(arch, feats, labels_true, groups, corpus, args,
+                                               log)
+        for variant, (ensemble, by_seed) in variants.items():
+            name = (args.name or DISPLAY[arch]) + variant
+            if len(by_seed) > 1:
+                # each network of the ensemble alone, then their average
+                for seed, network in by_seed.items():
+                    methods[f"{args.name or DISPLAY[arch]} (seed {seed}){variant}"] = network
+                name = f"{args.name or DISPLAY[arch]} (ensemble of {len(by_seed)}){variant}"
+            methods[name] = ensemble
+            if not variant:
+                fold_info[name] = folds
 
     # -- predictions of earlier runs, and means over methods (models named target/model)
     model_keys = [f"{t}/{n}" for t, n in zip(groups.tolist(), model_names.tolist())]
@@ -572,11 +626,14 @@ def main(argv=None):
             for name, m in methods.items()}
     table = format_table(rows)
     per_target = _per_target_table(methods, true_global, groups)
+    local_rows = local_per_target(methods, true_global, groups, true_local)
     bias_rows = {name: bias_by_quality(m["global"], true_global) for name, m in methods.items()}
     bias_table = _bias_table(bias_rows, true_global)
     log("")
     log(table)
     log(per_target)
+    log("Local Spearman per target (mean over the target's models):")
+    log(_local_per_target_table(local_rows))
     log("Mean predicted - true global lDDT by true global lDDT (models per bin):")
     log(bias_table)
     total = time.perf_counter() - t_start
@@ -605,7 +662,7 @@ def main(argv=None):
         Path(args.json).write_text(json.dumps(plain({
             "date": datetime.datetime.now().strftime("%Y-%m-%dT%H:%M"), "settings": settings,
             "n_corpus": n_corpus, "corpus_kinds": corpus_kinds, "metrics": rows,
-            "per_target": per_target_rows,
+            "per_target": per_target_rows, "local_per_target": local_rows,
             "bias_by_quality": bias_rows,
             "folds": fold_info, "seconds": total}), indent=1))
         log(f"wrote {args.json}")

@@ -24,6 +24,12 @@
 # local_refinement=True and scored raw and refined by the same networks; the estimator's default
 # becomes True if the refined local Spearman, mean over the four targets, exceeds the raw one by
 # at least 0.02 and no target's drops by more than 0.05.
+#    (Added with step 3, before any fold of step 4 ran.)  Step 4 is `REFINE=1 bash
+#    scripts/loto_pretrained.sh CORPUS benchmarks/results/loto 0`; the means over the targets
+#    are the "mean" column of its table "Local Spearman per target".  When the default becomes
+#    True, the smoothing default (local_smoothing = 4, applied after the refinement) becomes 0 if
+#    the refined scores unsmoothed have the higher mean over the four targets than the refined
+#    scores smoothed with sigma = 4 in that table; otherwise it stays 4.
 # Reported, deciding nothing: each kind, the bins of global lDDT, the per-native Spearman of the
 # global scores (the refinement keeps each model's mean, so it changes only through the clip to
 # [0, 1]).

@@ -13,6 +13,11 @@
 # the recipe, fixed before any fold is run.  The fold files hold the networks' raw per-residue
 # scores (--local-smoothing 0); the join adds the rows smoothed along the chain as the estimator
 # does by default (--smooth-local, estimators.smoothing).
+#
+# REFINE=1 trains the networks with local_refinement=True (estimators.local_refinement): the
+# fold files, named loto_refine_seed<S>_<target>.npz, then hold each network's scores without
+# and with its refinement ("6DCNN-2 (seed S)" and "6DCNN-2 (seed S), refined"), joined in
+# loto_refine.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=${1:-../corpus}
@@ -21,31 +26,38 @@ shift $(( $# > 2 ? 2 : $# )) || true
 SEEDS=${*:-0}
 PY=${PY:-.venv/bin/python}
 CORPORA="$ROOT/torsion $ROOT/main $ROOT/main_s1"
+STEM=loto
+REFINE_ARGS=()
+if [ "${REFINE:-0}" = 1 ]; then STEM=loto_refine; REFINE_ARGS=(--local-refinement); fi
 mkdir -p "$OUT"
 for seed in $SEEDS; do
   for target in ${TARGETS:-T0953s1 T0967 T0974s1 T1006}; do
-    f="$OUT/loto_seed${seed}_${target}.npz"
+    f="$OUT/${STEM}_seed${seed}_${target}.npz"
     [ -s "$f" ] && continue
     "$PY" benchmarks/qa_casp13.py --architectures 6dcnn-2 --epochs 8 --patience 3 \
         --seed "$seed" --name "6DCNN-2 (seed $seed)" --corpus $CORPORA --folds "$target" \
-        --local-smoothing 0 \
+        --local-smoothing 0 "${REFINE_ARGS[@]}" \
         --jobs 1 --figures '' --no-append \
-        --predictions "$f.part.npz" --json "$OUT/loto_seed${seed}_${target}.json"
+        --predictions "$f.part.npz" --json "$OUT/${STEM}_seed${seed}_${target}.json"
     mv "$f.part.npz" "$f"
   done
 done
 files=()
 for seed in $SEEDS; do
   for target in T0953s1 T0967 T0974s1 T1006; do
-    f="$OUT/loto_seed${seed}_${target}.npz"
+    f="$OUT/${STEM}_seed${seed}_${target}.npz"
     if [ ! -s "$f" ]; then echo "not joined yet: $f is missing"; exit 0; fi
     files+=("$f")
   done
 done
-names=()
-for seed in $SEEDS; do names+=("6DCNN-2 (seed $seed)"); done
+means=()
+for suffix in "" ${REFINE_ARGS[@]:+", refined"}; do
+  names=()
+  for seed in $SEEDS; do names+=("6DCNN-2 (seed $seed)$suffix"); done
+  means+=(--mean-of "${names[@]}")
+done
 sigma=$("$PY" -c "from estimators import SixDQAEstimator; print(SixDQAEstimator().local_smoothing)")
 smooth=()
 if [ "$sigma" != "0.0" ]; then smooth=(--smooth-local "$sigma"); fi
-"$PY" benchmarks/qa_casp13.py --architectures --include "${files[@]}" --mean-of "${names[@]}" \
-    "${smooth[@]}" --figures '' --no-append --json "$OUT/loto.json"
+"$PY" benchmarks/qa_casp13.py --architectures --include "${files[@]}" "${means[@]}" \
+    "${smooth[@]}" --figures '' --no-append --json "$OUT/$STEM.json"

@@ -103,3 +103,17 @@ def test_refinement_across_targets_never_fits_on_the_target(monkeypatch, rng):
                                np.clip(lr.apply_refinement(beta, local[0], ca), 0, 1))
     assert got["local"][4] is None and np.isnan(got["global"][4])
     assert got["global"][1] == pytest.approx(np.mean(got["local"][1]))
+
+
+def test_local_per_target_is_the_mean_over_each_targets_models(rng):
+    from estimators.metrics import spearman
+    groups = np.array(["T1", "T1", "T2"])
+    true_local = [rng.uniform(size=15) for _ in groups]
+    pred = [t + rng.normal(scale=0.3, size=15) for t in true_local]
+    methods = {"net": {"global": np.array([0.5, 0.6, 0.7]), "local": pred}}
+    rows = qa.local_per_target(methods, np.array([0.4, 0.6, 0.8]), groups, true_local)
+    expect_t1 = np.mean([spearman(pred[i], true_local[i]) for i in (0, 1)])
+    assert rows["net"]["T1"] == pytest.approx(expect_t1)
+    assert rows["net"]["T2"] == pytest.approx(spearman(pred[2], true_local[2]))
+    assert rows["net"]["mean"] == pytest.approx((rows["net"]["T1"] + rows["net"]["T2"]) / 2)
+    assert qa._local_per_target_table(rows).splitlines()[0] == "| method | T1 | T2 | mean |"
