@@ -88,7 +88,8 @@ def _cmd_score(args):
     members = getattr(est, "estimators_", [est])
     info = {"command": "fourier6d score " + " ".join(args.models),
             "model_file": args.model or "pretrained", "device": args.device,
-            "local_smoothing": float(members[0].local_smoothing)}
+            "local_smoothing": float(members[0].local_smoothing),
+            "local_refinement": bool(members[0].local_refinement)}
     writer = ResultWriter(args.outdir, inputs, bfactor=args.bfactor, info=info,
                           log=lambda line: say(line, sys.stderr),
                           casp_target=args.target if args.format == "casp" else None)
@@ -245,6 +246,7 @@ def _cmd_train(args):
                           patience=args.patience,
                           learning_rate=args.learning_rate, n_jobs=1 if ensemble else args.jobs,
                           device=args.device, random_state=seeds[0],
+                          local_refinement=args.local_refinement,
                           verbose=0 if ensemble and args.jobs != 1 else 1)
     if ensemble:
         from .ensemble import SeedEnsembleQAEstimator
@@ -377,6 +379,10 @@ def build_parser():
                    help="where the network trains (choices: %(choices)s; default: %(default)s)")
     t.add_argument("--seed", type=int, default=0, metavar="N",
                    help="random seed of initialisation and minibatches (default: %(default)s)")
+    t.add_argument("--local-refinement", action="store_true",
+                   help="also fit the within-model refinement of the per-residue scores "
+                        "(estimators.local_refinement) on the held-out groups; the model file "
+                        "keeps it and score applies it (default: off)")
     t.add_argument("--seeds", type=int, nargs="+", metavar="N",
                    help="train a seed ensemble: one network per seed, their predictions "
                         "averaged, saved to one model file; --jobs networks train at a time "

@@ -95,6 +95,7 @@ def test_score_local_smoothing_option(tmp_path):
     raw, info_raw = residue_scores(tmp_path / "raw", "--local-smoothing", "0")
     default, info = residue_scores(tmp_path / "default")
     assert info_raw["local_smoothing"] == 0.0 and info["local_smoothing"] == 4.0
+    assert info["local_refinement"] is False              # the shipped model has none
     ca = read_structure(str(EXAMPLE)).backbone()[1]
     # the CSV holds 4 decimals
     np.testing.assert_allclose(default, smooth_along_chain(raw, ca, 4.0), atol=1e-4)

@@ -118,10 +118,13 @@ def test_train_passes_patience_and_epochs_to_the_estimator(tmp_path, monkeypatch
         pass
 
     def fit(self, x, y, groups=None):
-        seen.update(patience=self.patience, epochs=self.epochs)
+        seen.update(patience=self.patience, epochs=self.epochs,
+                    local_refinement=self.local_refinement)
         raise Stop
 
     monkeypatch.setattr(SixDQAEstimator, "fit", fit)
     # the command reports the exception as a one-line error and a non-zero status
     assert main(["train", "-o", str(tmp_path / "m.npz"), "--epochs", "7", "--patience", "2"]) != 0
-    assert seen == {"patience": 2, "epochs": 7}
+    assert seen == {"patience": 2, "epochs": 7, "local_refinement": False}
+    assert main(["train", "-o", str(tmp_path / "m.npz"), "--local-refinement"]) != 0
+    assert seen["local_refinement"] is True
