@@ -31,6 +31,10 @@ Reported for the held-out decoys:
   stopping watches;
 * with ``--smoothing``, the same for the network's scores smoothed along the chain
   (:func:`estimators.smoothing.smooth_along_chain`, one column per width);
+* for a network fitted with ``--set local_refinement=true`` and/or ``global_refinement=true``
+  (:mod:`estimators.local_refinement`, :mod:`estimators.global_refinement`), the same network's
+  scores with its refinements (column "refined", and the per-native Spearman of its global
+  scores), beside its scores without them;
 * the same local Spearman of two geometric baselines on the same decoys, which no network
   needs to learn: burial (CA atoms within 10 A of the residue's CA) and a CA-trace helix mark
   (|CA_i - CA_i+3| between 4.2 and 5.8 A).
@@ -187,6 +191,14 @@ def summarise(pred, data, structures, smoothing=(), refined=None):
         table[kind] = mean_of(lambda r, kind=kind: r["kind"] == kind)
     for lo, hi in BINS:
         table[f"lDDT {lo:.2f}-{min(hi, 1.0):.2f}"] = mean_of(lambda r: lo <= r["glob"] < hi)
+    per_native, n_natives = per_native_spearman(pred, data)
+    return table, per_native, n_natives
+
+
+def per_native_spearman(pred, data):
+    """Mean over natives (with at least 3 scored decoys of different lDDT) of the Spearman
+    correlation of the decoys' global scores (mean per-residue score) and global lDDT, and the
+    number of such natives."""
     glob_pred = np.array([np.nanmean(p) if np.isfinite(p).any() else np.nan for p in pred])
     per_native = []
     for name in np.unique(data.natives):
@@ -194,7 +206,7 @@ def summarise(pred, data, structures, smoothing=(), refined=None):
         ok = idx[np.isfinite(glob_pred[idx])]
         if len(ok) >= 3 and np.ptp(data.glob[ok]) > 0:
             per_native.append(spearman(glob_pred[ok], data.glob[ok]))
-    return table, float(np.mean(per_native)) if per_native else float("nan"), len(per_native)
+    return (float(np.mean(per_native)) if per_native else float("nan")), len(per_native)
 
 
 def format_table(table):
@@ -225,10 +237,11 @@ def join(paths):
         columns = ["network"] + (["refined"] if all("refined" in i["local_spearman"]["all"]
                                                      for i in infos) else [])
         for col in columns:
+            key = "per_native_spearman" + ("" if col == "network" else "_refined")
             rows.append((name if col == "network" else f"{name}, {col}", len(infos),
                          mean(lambda i: i["local_spearman"].get("threaded", {}).get(col, np.nan)),
                          mean(lambda i: i["local_spearman"]["all"][col]),
-                         mean(lambda i: i["per_native_spearman"])))
+                         mean(lambda i: i.get(key, i["per_native_spearman"]))))
     return rows
 
 
@@ -267,9 +280,11 @@ def main(argv=None):
     info["fit_s"] = time.perf_counter() - t0
     structures = [m() for m in test.models]
     refined = None
-    if getattr(est, "local_refinement_", None) is not None:
-        refined = est.set_params(local_refinement=True).predict(structures)
-        est.set_params(local_refinement=False)
+    fitted = {name: getattr(est, name + "_", None) is not None
+              for name in ("local_refinement", "global_refinement")}
+    if any(fitted.values()):
+        refined = est.set_params(**fitted).predict(structures)
+        est.set_params(local_refinement=False, global_refinement=False)
     pred = est.predict(structures)
     if args.save_model:
         est.save(args.save_model)
@@ -278,6 +293,10 @@ def main(argv=None):
                 n_natives_ranked=n_natives)
     print(f"{len(test)} decoys of {len(held)} held-out natives; per-native Spearman of the "
           f"global scores {per_native:.3f} ({n_natives} natives)")
+    if refined is not None:
+        info["per_native_spearman_refined"] = per_native_spearman(refined, test)[0]
+        print(f"per-native Spearman of the refined global scores "
+              f"{info['per_native_spearman_refined']:.3f}")
     print(format_table(table))
     if args.json:
         Path(args.json).write_text(json.dumps(info, indent=1, default=float) + "\n")

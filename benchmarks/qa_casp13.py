@@ -128,6 +128,10 @@ def parse_args(argv=None):
                     help="train the networks with local_refinement=True "
                          "(estimators.local_refinement) and add a row of their refined scores "
                          "beside their scores without it")
+    ap.add_argument("--global-refinement", action="store_true",
+                    help="train the networks with global_refinement=True "
+                         "(estimators.global_refinement); with --local-refinement both, in one "
+                         "row of refined scores")
     ap.add_argument("--refine-across-targets", action="store_true",
                     help="add, for each network, a row of its per-residue scores refined within "
                          "each model (estimators.local_refinement) with weights fitted on the "
@@ -217,14 +221,17 @@ def smoothed_methods(methods, structures, sigma):
     return out
 
 
-def refined_across_targets(methods, structures, groups, true_local):
-    """``{name + ", refined on the other targets": method}`` for every network of ``methods``
-    (not VoroMQA nor ResNetQA): for each target, the within-model refinement of
-    :mod:`estimators.local_refinement` fitted on the network's per-residue scores of the other
-    targets' models and their true per-residue lDDT, applied to the target's models (clipped to
-    [0, 1]); the global score is their mean, as before (the refinement keeps each model's mean
-    up to the clip).  Applied to leave-one-target-out predictions, every target's scores come
+def refined_across_targets(methods, structures, groups, true_local, true_global):
+    """For every network of ``methods`` (not VoroMQA nor ResNetQA), its scores refined with
+    weights fitted for each target on the network's scores of the other targets' models and
+    their true lDDT, applied to the target's models (clipped to [0, 1]); the global score is
+    the mean of the per-residue scores, as before.  Two rows: ``name + ", refined on the other
+    targets"``, the within-model refinement of :mod:`estimators.local_refinement` (which keeps
+    each model's mean up to the clip), and ``name + ", refined on the other targets, with global
+    shift"``, that and the shift of :mod:`estimators.global_refinement` (fitted with the
+    targets as groups).  Applied to leave-one-target-out predictions, every target's scores come
     from a network and weights fitted without it."""
+    from estimators.global_refinement import fit_global_refinement, global_shift
     from estimators.local_refinement import apply_refinement, fit_refinement
     groups = np.asarray(groups)
     cas = [s.backbone()[1] for s in structures]
@@ -234,15 +241,21 @@ def refined_across_targets(methods, structures, groups, true_local):
             continue
         local = list(m["local"])
         refined = [None] * len(local)
+        shifted = [None] * len(local)
         for target in dict.fromkeys(groups.tolist()):
             train = [i for i in np.flatnonzero(groups != target) if local[i] is not None]
             beta = fit_refinement([local[i] for i in train], [cas[i] for i in train],
                                   [true_local[i] for i in train])
+            gamma = fit_global_refinement([local[i] for i in train], [cas[i] for i in train],
+                                          [true_global[i] for i in train], groups[train])
             for i in np.flatnonzero(groups == target):
                 if local[i] is not None:
-                    refined[i] = np.clip(apply_refinement(beta, local[i], cas[i]), 0.0, 1.0)
-        out[f"{name}, refined on the other targets"] = {"global": _global_of(refined),
-                                                        "local": refined}
+                    within = apply_refinement(beta, local[i], cas[i])
+                    refined[i] = np.clip(within, 0.0, 1.0)
+                    shifted[i] = np.clip(within + global_shift(gamma, local[i], cas[i]), 0.0, 1.0)
+        for suffix, scores in ((", refined on the other targets", refined),
+                               (", refined on the other targets, with global shift", shifted)):
+            out[name + suffix] = {"global": _global_of(scores), "local": scores}
     return out
 
 
@@ -262,6 +275,7 @@ def _estimator(arch, args, seed):
                            groups_per_batch=args.groups_per_batch, lr_schedule=args.lr_schedule,
                            calibrate=args.calibrate,
                            local_refinement=getattr(args, "local_refinement", False),
+                           global_refinement=getattr(args, "global_refinement", False),
                            **({} if args.local_smoothing is None
                               else {"local_smoothing": args.local_smoothing}))
 
@@ -272,17 +286,18 @@ REFINED = ", refined"
 
 def _fit_and_predict(arch, args, seed, x, y, g, test_feats, target):
     """Train one network on (x, y, groups g) and predict ``test_feats``: ({"": predictions},
-    info); with ``--local-refinement`` the dict also holds the refined scores under
-    :data:`REFINED` (the same network; "" then holds its scores without the refinement)."""
+    info); with ``--local-refinement`` or ``--global-refinement`` the dict also holds the refined
+    scores under :data:`REFINED` (the same network; "" then holds its scores without the
+    refinements)."""
     est = _estimator(arch, args, seed)
     t0 = time.perf_counter()
     est.fit(x, y, groups=g)
     t_fit = time.perf_counter() - t0
     t0 = time.perf_counter()
     refined = None
-    if est.local_refinement:
+    if est.local_refinement or est.global_refinement:
         refined = est.predict(test_feats)
-        est.set_params(local_refinement=False)
+        est.set_params(local_refinement=False, global_refinement=False)
     pred = {"": est.predict(test_feats)}
     if refined is not None:
         pred[REFINED] = refined
@@ -299,6 +314,8 @@ def _fit_and_predict(arch, args, seed, x, y, g, test_feats, target):
                 n_params=est.n_params_,
                 local_refinement=(None if est.local_refinement_ is None
                                   else est.local_refinement_.tolist()),
+                global_refinement=(None if est.global_refinement_ is None
+                                   else est.global_refinement_.tolist()),
                 val_group_spearman=(hist[best - 1].get("val_group_spearman") if best else None),
                 calibration=(hist[-1].get("calibration_scale"),
                              hist[-1].get("calibration_shift")) if hist else None,
@@ -613,7 +630,8 @@ def main(argv=None):
     for names in args.mean_of:
         methods["mean of " + " + ".join(names)] = mean_of(methods, names, _global_of)
     if args.refine_across_targets:
-        methods.update(refined_across_targets(methods, structures, groups, true_local))
+        methods.update(refined_across_targets(methods, structures, groups, true_local,
+                                              true_global))
     if args.smooth_local is not None:
         methods.update(smoothed_methods(methods, structures, args.smooth_local))
     if args.predictions:

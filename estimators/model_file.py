@@ -391,16 +391,20 @@ def read_model_networks(path):
 
 
 def _check_refinement(meta, path):
-    """The weights of the within-model refinement (:mod:`estimators.local_refinement`), when a
-    network has them: a list of N_WEIGHTS finite numbers."""
+    """The weights of the refinements (:mod:`estimators.local_refinement`,
+    :mod:`estimators.global_refinement`), when a network has them: lists of finite numbers of
+    the right length."""
+    from .global_refinement import N_MODEL_DESCRIPTORS
     from .local_refinement import N_WEIGHTS
-    weights = meta.get("local_refinement")
-    if weights is None:
-        return
-    if not (isinstance(weights, list) and len(weights) == N_WEIGHTS
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                    for v in weights)):
-        _fail(path, f"invalid 'local_refinement' entry (a list of {N_WEIGHTS} finite numbers)")
+    for name, size in (("local_refinement", N_WEIGHTS),
+                       ("global_refinement", 2 * N_MODEL_DESCRIPTORS)):
+        weights = meta.get(name)
+        if weights is None:
+            continue
+        if not (isinstance(weights, list) and len(weights) == size
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                        and math.isfinite(v) for v in weights)):
+            _fail(path, f"invalid {name!r} entry (a list of {size} finite numbers)")
 
 
 def read_model_file(path):

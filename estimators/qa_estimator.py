@@ -15,6 +15,7 @@ from .architectures import get_architecture
 from .features import FEATURE_KEYS, feature_params
 from .model_file import read_model_file, write_model_file
 from .networks import init_params, count_params, radial_grid
+from .global_refinement import N_MODEL_DESCRIPTORS, fit_global_refinement, global_shift
 from .local_refinement import N_WEIGHTS, apply_refinement, fit_refinement
 from .smoothing import check_width, smooth_along_chain
 from .training import TrainingSet, train_network, predict_nodes, init_switch_scale
@@ -103,6 +104,12 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         (``groups`` with ``validation_fraction`` > 0, or ``validation_data``), and apply it in
         :meth:`predict` before the smoothing.  It reorders the residues of each model and keeps
         the model's mean score.  Setting it to False after fitting gives the network's scores.
+    global_refinement : bool, default=False
+        Fit, after the network, a linear correction of each model's global score from
+        descriptors of its CA trace and of the network's scores
+        (:mod:`estimators.global_refinement`) on the held-out models, to order the models of
+        one group better; :meth:`predict` shifts all per-residue scores of a model by it
+        (after the within-model refinement, before the smoothing).
     calibrate : bool, default=True
         Calibrate the global score on the validation models (least-squares line folded into
         the output layer).
@@ -137,6 +144,8 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
     n_params_ : int               number of trainable parameters
     local_refinement_ : ndarray or None
         weights of the within-model refinement (``local_refinement=True``), else None
+    global_refinement_ : ndarray or None
+        weights of the global refinement (``global_refinement=True``), else None
     """
 
     def __init__(self, architecture="6dcnn-1", lmax=None, n_radial=None, sigma=None, r_max=None,
@@ -145,7 +154,8 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
                  dtype="float32", n_jobs=1, errors="raise", random_state=0, verbose=0,
                  max_nodes=128, atom_fade=None, edge_fade=None, rank_weight=1.0,
                  groups_per_batch=2, lr_schedule="cosine", calibrate=True, frame=None,
-                 within_weight=0.0, local_smoothing=4.0, local_refinement=False):
+                 within_weight=0.0, local_smoothing=4.0, local_refinement=False,
+                 global_refinement=False):
         self.architecture = architecture
         self.lmax = lmax
         self.n_radial = n_radial
@@ -177,6 +187,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         self.within_weight = within_weight
         self.local_smoothing = local_smoothing
         self.local_refinement = local_refinement
+        self.global_refinement = global_refinement
 
     # ------------------------------------------------------------------ helpers
     def _resolve_spec(self):
@@ -300,10 +311,11 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         xp, dtype = self._xp_dtype()
         grid = radial_grid(spec)
         models = [models] if isinstance(models, (str, Path)) else list(models)
-        if self.local_refinement and validation_data is None and (
-                groups is None or not self.validation_fraction > 0):
-            raise ValueError("local_refinement=True is fitted on held-out models: give groups "
-                             "(with validation_fraction > 0) or validation_data")
+        for name in ("local_refinement", "global_refinement"):
+            if getattr(self, name) and validation_data is None and (
+                    groups is None or not self.validation_fraction > 0):
+                raise ValueError(f"{name}=True is fitted on held-out models: give groups "
+                                 "(with validation_fraction > 0) or validation_data")
         models = self._screen_inputs(models)
         local, glob = self._split_labels(lddt, len(models))
         self._check_labels(local, glob, models)
@@ -370,9 +382,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         self.n_params_ = count_params(self.params_)
         self.n_train_models_ = len(train)
         self.training_groups_ = _unique_groups(groups)
-        self.local_refinement_ = None
-        if self.local_refinement:
-            self.local_refinement_ = self._fit_refinement(val, xp, dtype)
+        self.local_refinement_, self.global_refinement_ = self._fit_refinements(val, xp, dtype)
         return self
 
     def _raw_scores(self, feats, xp, dtype):
@@ -391,10 +401,13 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
             cas.append(ca)
         return scores, cas
 
-    def _fit_refinement(self, val, xp, dtype):
-        """Weights of :mod:`estimators.local_refinement` fitted on the held-out models."""
+    def _fit_refinements(self, val, xp, dtype):
+        """Weights of :mod:`estimators.local_refinement` and :mod:`estimators.global_refinement`
+        fitted on the held-out models (None for those not asked for)."""
+        if not (self.local_refinement or self.global_refinement):
+            return None, None
         if val is None or not len(val):
-            raise ValueError("local_refinement=True needs held-out models, and none were left "
+            raise ValueError("the refinements need held-out models, and none were left "
                              "(fewer than 2 groups?)")
         scores, cas, truths = [], [], []
         for start in range(0, len(val), PREDICT_CHUNK):
@@ -405,7 +418,13 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
             truths += [np.full(len(p), np.nan) if val.local[i] is None
                        else np.asarray(val.local[i], dtype=np.float64)
                        for i, p in zip(idx, s)]
-        return fit_refinement(scores, cas, truths)
+        local = fit_refinement(scores, cas, truths) if self.local_refinement else None
+        glob = None
+        if self.global_refinement:
+            known = [np.nanmean(t) if np.isfinite(t).any() else np.nan for t in truths]
+            truth = np.where(np.isfinite(val.glob), val.glob, known)
+            glob = fit_global_refinement(scores, cas, truth, val.groups)
+        return local, glob
 
     def _screen_inputs(self, models):
         """Inputs that no reader can use (None, a ProDy atom group without coordinates): an
@@ -487,7 +506,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         if self.max_nodes is not None and int(self.max_nodes) < 1:
             raise ValueError(f"max_nodes must be >= 1 or None, got {self.max_nodes!r}")
         check_width(self.local_smoothing, "local_smoothing")
-        self._refinement()
+        self._refinements()
         screened = self._screen_inputs(models)
         if any(m is None for m in screened):       # errors='warn': None for the skipped ones
             keep = [i for i, m in enumerate(screened) if m is not None]
@@ -503,31 +522,36 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
             out += self._predict_chunk(models[start:start + PREDICT_CHUNK])
         return out
 
-    def _refinement(self):
-        """The refinement weights that :meth:`predict` applies (None: none)."""
-        if not self.local_refinement:
-            return None
-        refine = getattr(self, "local_refinement_", None)
-        if refine is None:
-            raise ValueError("local_refinement=True but this estimator has no fitted refinement "
-                             "(fitted with local_refinement=False, or loaded from a file without "
-                             "it)")
-        return refine
+    def _refinements(self):
+        """The weights of the within-model and global refinements that :meth:`predict` applies
+        (None: not applied)."""
+        out = []
+        for name in ("local_refinement", "global_refinement"):
+            weights = getattr(self, name + "_", None) if getattr(self, name) else None
+            if getattr(self, name) and weights is None:
+                raise ValueError(f"{name}=True but this estimator has no fitted weights for it "
+                                 f"(fitted with {name}=False, or loaded from a file without "
+                                 "them)")
+            out.append(weights)
+        return tuple(out)
 
     def _predict_chunk(self, models):
         spec = self.spec_
         xp, dtype = self._xp_dtype()
         feats = self._features(models, spec)
         scores, cas = self._raw_scores([f for f in feats if f is not None], xp, dtype)
-        refine = self._refinement()
+        refine, shift = self._refinements()
         out, it = [], iter(zip(scores, cas))
         for f in feats:
             if f is None:
                 out.append(None)
                 continue
             full, ca = next(it)
+            offset = 0.0 if shift is None else global_shift(shift, full, ca)
             if refine is not None:
-                full = np.clip(apply_refinement(refine, full, ca), 0.0, 1.0)
+                full = apply_refinement(refine, full, ca)
+            if refine is not None or shift is not None:
+                full = np.clip(full + offset, 0.0, 1.0)
             if self.local_smoothing:
                 full = smooth_along_chain(full, ca, self.local_smoothing)
             out.append(full)
@@ -587,9 +611,10 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
                 "history": self.history_, "n_params": self.n_params_,
                 "n_train_models": getattr(self, "n_train_models_", None),
                 "training_groups": getattr(self, "training_groups_", None)}
-        refine = getattr(self, "local_refinement_", None)
-        if refine is not None:
-            meta["local_refinement"] = [float(v) for v in refine]
+        for name in ("local_refinement", "global_refinement"):
+            weights = getattr(self, name + "_", None)
+            if weights is not None:
+                meta[name] = [float(v) for v in weights]
         return self.params_, meta
 
     @classmethod
@@ -622,9 +647,11 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
             est.n_train_models_ = meta["n_train_models"]
         groups = meta.get("training_groups")
         est.training_groups_ = list(groups) if isinstance(groups, list) else None
-        refine = meta.get("local_refinement")
-        est.local_refinement_ = (None if refine is None
-                                 else np.asarray(refine, dtype=np.float64).reshape(N_WEIGHTS))
+        for name, size in (("local_refinement", N_WEIGHTS),
+                           ("global_refinement", 2 * N_MODEL_DESCRIPTORS)):
+            weights = meta.get(name)
+            setattr(est, name + "_", None if weights is None
+                    else np.asarray(weights, dtype=np.float64).reshape(size))
         est.metadata_ = meta
         return est
 

@@ -17,7 +17,8 @@
 # REFINE=1 trains the networks with local_refinement=True (estimators.local_refinement): the
 # fold files, named loto_refine_seed<S>_<target>.npz, then hold each network's scores without
 # and with its refinement ("6DCNN-2 (seed S)" and "6DCNN-2 (seed S), refined"), joined in
-# loto_refine.json.
+# loto_refine.json.  GLOBAL_REFINE=1 with it adds global_refinement=True
+# (estimators.global_refinement; the same row of refined scores holds both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=${1:-../corpus}
@@ -28,7 +29,11 @@ PY=${PY:-.venv/bin/python}
 CORPORA="$ROOT/torsion $ROOT/main $ROOT/main_s1"
 STEM=loto
 REFINE_ARGS=()
-if [ "${REFINE:-0}" = 1 ]; then STEM=loto_refine; REFINE_ARGS=(--local-refinement); fi
+if [ "${REFINE:-0}" = 1 ]; then
+  STEM=loto_refine
+  REFINE_ARGS=(--local-refinement)
+  if [ "${GLOBAL_REFINE:-0}" = 1 ]; then REFINE_ARGS+=(--global-refinement); fi
+fi
 mkdir -p "$OUT"
 for seed in $SEEDS; do
   for target in ${TARGETS:-T0953s1 T0967 T0974s1 T1006}; do

@@ -92,8 +92,10 @@ def test_refinement_across_targets_never_fits_on_the_target(monkeypatch, rng):
     monkeypatch.setattr(lr, "fit_refinement", spy)
     methods = {"VoroMQA": {"global": np.zeros(5), "local": local},
                "net": {"global": np.zeros(5), "local": local[:4] + [None]}}
-    out = qa.refined_across_targets(methods, [Model()] * 5, groups, truth)
-    assert list(out) == ["net, refined on the other targets"]
+    out = qa.refined_across_targets(methods, [Model()] * 5, groups, truth,
+                                    np.array([np.mean(t) for t in truth]))
+    assert list(out) == ["net, refined on the other targets",
+                         "net, refined on the other targets, with global shift"]
     got = out["net, refined on the other targets"]
     for target, used in zip(["T1", "T2", "T3"], seen):
         own = {id(truth[i]) for i in np.flatnonzero(groups == target)}
@@ -103,6 +105,10 @@ def test_refinement_across_targets_never_fits_on_the_target(monkeypatch, rng):
                                np.clip(lr.apply_refinement(beta, local[0], ca), 0, 1))
     assert got["local"][4] is None and np.isnan(got["global"][4])
     assert got["global"][1] == pytest.approx(np.mean(got["local"][1]))
+    shifted = out["net, refined on the other targets, with global shift"]
+    for a, b in zip(shifted["local"][:4], got["local"][:4]):
+        inside = (a > 0) & (a < 1) & (b > 0) & (b < 1)
+        np.testing.assert_allclose((a - b)[inside], (a - b)[inside][0], atol=1e-12)
 
 
 def test_local_per_target_is_the_mean_over_each_targets_models(rng):

@@ -122,7 +122,7 @@ def test_estimator_fits_refinement_on_held_out_groups(tmp_path):
     plain = SixDQAEstimator(architecture=TINY, epochs=1, batch_size=4, local_smoothing=0.0)
     plain.fit(models[:4], local[:4])
     assert plain.local_refinement_ is None
-    with pytest.raises(ValueError, match="no fitted refinement"):
+    with pytest.raises(ValueError, match="no fitted weights"):
         plain.set_params(local_refinement=True).predict(models[:1])
     # a model file whose weights are not N_WEIGHTS finite numbers is refused
     bad = tmp_path / "bad.npz"
