@@ -29,6 +29,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from .local_refinement import ca_neighbour_counts, ca_step_mark
+from .smoothing import scores_and_ca
 
 __all__ = ["N_MODEL_DESCRIPTORS", "model_descriptors", "fit_global_refinement", "global_shift",
            "apply_global_refinement"]
@@ -52,10 +53,7 @@ def model_descriptors(pred, ca):
     -------
     ndarray (N_MODEL_DESCRIPTORS,)
     """
-    pred = np.asarray(pred, dtype=np.float64)
-    ca = np.asarray(ca, dtype=np.float64)
-    if pred.ndim != 1 or ca.shape != (len(pred), 3):
-        raise ValueError(f"pred must be (N,) and ca (N, 3), got {pred.shape} and {ca.shape}")
+    pred, ca = scores_and_ca(pred, ca)
     ok = np.isfinite(pred) & np.isfinite(ca).all(axis=1)
     n = int(ok.sum())
     if n < 3:

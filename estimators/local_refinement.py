@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from .smoothing import chain_runs, smooth_along_chain
+from .smoothing import chain_runs, scores_and_ca, smooth_along_chain
 
 __all__ = ["REFINE_RADII", "N_DESCRIPTORS", "N_WEIGHTS", "ca_neighbour_counts", "ca_step_mark",
            "residue_descriptors", "refine_design", "fit_refinement", "apply_refinement"]
@@ -122,10 +122,7 @@ def residue_descriptors(pred, ca):
     descriptors : (N, N_DESCRIPTORS) ndarray
         NaN rows for residues without a score or a CA atom.
     """
-    pred = np.asarray(pred, dtype=np.float64)
-    ca = np.asarray(ca, dtype=np.float64)
-    if pred.ndim != 1 or ca.shape != (len(pred), 3):
-        raise ValueError(f"pred must be (N,) and ca (N, 3), got {pred.shape} and {ca.shape}")
+    pred, ca = scores_and_ca(pred, ca)
     n = len(pred)
     ok = np.isfinite(pred) & np.isfinite(ca).all(axis=1)
     out = np.full((n, N_DESCRIPTORS), np.nan)

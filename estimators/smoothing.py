@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-__all__ = ["smooth_along_chain", "chain_runs", "check_width", "MAX_CA_STEP"]
+__all__ = ["smooth_along_chain", "chain_runs", "check_width", "scores_and_ca", "MAX_CA_STEP"]
 
 #: Largest CA(i)-CA(i+1) distance (A) of two residues joined in one run (a peptide bond's
 #: trans step is 3.8 A, a cis step 2.9 A; anything longer is a chain break).
@@ -29,6 +29,16 @@ def check_width(value, name="sigma"):
     if not (math.isfinite(width) and width >= 0):
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return width
+
+
+def scores_and_ca(values, ca):
+    """``values`` (N,) and ``ca`` (N, 3) as float64 arrays; ValueError for other shapes."""
+    values = np.asarray(values, dtype=np.float64)
+    ca = np.asarray(ca, dtype=np.float64)
+    if values.ndim != 1 or ca.shape != (len(values), 3):
+        raise ValueError(f"per-residue values must be (N,) and CA coordinates (N, 3), got "
+                         f"{values.shape} and {ca.shape}")
+    return values, ca
 
 
 def chain_runs(values, ca, max_step=MAX_CA_STEP):
@@ -48,10 +58,7 @@ def chain_runs(values, ca, max_step=MAX_CA_STEP):
     -------
     list of (int, int)
     """
-    values = np.asarray(values, dtype=np.float64)
-    ca = np.asarray(ca, dtype=np.float64)
-    if values.ndim != 1 or ca.shape != (len(values), 3):
-        raise ValueError(f"values must be (N,) and ca (N, 3), got {values.shape} and {ca.shape}")
+    values, ca = scores_and_ca(values, ca)
     ok = np.isfinite(values) & np.isfinite(ca).all(axis=1)
     joined = np.zeros(max(len(values) - 1, 0), dtype=bool)
     if len(values) > 1:

@@ -22,3 +22,21 @@ build_bench_corpora() {
     wait
   done
 }
+
+# bench_fits STEM NAME ARG...: on the local bench (CORPUS/main1k and extra1k, natives split with
+# seed 0, 40 held out), for seeds 0 and 1 one 6DCNN-2 (at most 8 epochs, patience 3) trained and
+# scored by benchmarks/local_accuracy.py with ARG... (e.g. --set NAME=VALUE), each writing
+# benchmarks/results/local_dev/STEM_seed<S>.json (skipped when it exists); then their join.
+bench_fits() {
+  local stem=$1 name=$2 seed f out=benchmarks/results/local_dev
+  shift 2
+  mkdir -p "$out"
+  for seed in 0 1; do
+    f="$out/${stem}_seed${seed}.json"
+    [ -s "$f" ] && continue
+    "$PY" benchmarks/local_accuracy.py --corpus "$ROOT/main1k" "$ROOT/extra1k" --split-seed 0 \
+        --seed "$seed" --architecture 6dcnn-2 --epochs 8 --patience 3 "$@" --name "$name" \
+        --json "$f.part" && mv "$f.part" "$f"
+  done
+  "$PY" benchmarks/local_accuracy.py --join "$out"/"${stem}"_seed*.json
+}

@@ -33,20 +33,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_corpus_args.sh "$@"
-OUT=benchmarks/results/local_dev
-mkdir -p "$OUT"
-
 build_bench_corpora "" 10 0 "$BENCH_KINDS"
-
-for seed in 0 1; do
-  f="$OUT/global_refinement_seed${seed}.json"
-  [ -s "$f" ] && continue
-  "$PY" benchmarks/local_accuracy.py --corpus "$ROOT/main1k" "$ROOT/extra1k" --split-seed 0 \
-      --seed "$seed" --architecture 6dcnn-2 --epochs 8 --patience 3 \
-      --set local_refinement=true --set global_refinement=true \
-      --name "within-model and global refinement" --json "$f.part" && mv "$f.part" "$f"
-done
-"$PY" benchmarks/local_accuracy.py --join "$OUT"/global_refinement_seed*.json
+bench_fits global_refinement "within-model and global refinement" --set local_refinement=true --set global_refinement=true
 "$PY" benchmarks/qa_casp13.py --architectures --include benchmarks/results/loto/loto_seed0_*.npz \
     --refine-across-targets --figures '' --no-append \
-    --json "$OUT/refinement_loto_across_targets_global.json"
+    --json "benchmarks/results/local_dev/refinement_loto_across_targets_global.json"

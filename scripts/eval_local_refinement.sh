@@ -42,21 +42,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_corpus_args.sh "$@"
-OUT=benchmarks/results/local_dev
-mkdir -p "$OUT"
-
 build_bench_corpora "" 10 0 "$BENCH_KINDS"
-
-for seed in 0 1; do
-  f="$OUT/refinement_seed${seed}.json"
-  [ -s "$f" ] && continue
-  "$PY" benchmarks/local_accuracy.py --corpus "$ROOT/main1k" "$ROOT/extra1k" --split-seed 0 \
-      --seed "$seed" --architecture 6dcnn-2 --epochs 8 --patience 3 \
-      --set local_refinement=true --name "within-model refinement" --json "$f.part" \
-      && mv "$f.part" "$f"
-done
-"$PY" benchmarks/local_accuracy.py --join "$OUT"/refinement_seed*.json
+bench_fits refinement "within-model refinement" --set local_refinement=true
 "$PY" benchmarks/qa_casp13.py --architectures --include benchmarks/results/loto/loto_seed0_*.npz \
     --refine-across-targets --smooth-local 4 --figures '' --no-append \
-    --predictions "$OUT/refinement_loto_across_targets.npz" \
-    --json "$OUT/refinement_loto_across_targets.json"
+    --json "benchmarks/results/local_dev/refinement_loto_across_targets.json"
