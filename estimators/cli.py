@@ -246,8 +246,9 @@ def _cmd_train(args):
                           patience=args.patience,
                           learning_rate=args.learning_rate, n_jobs=1 if ensemble else args.jobs,
                           device=args.device, random_state=seeds[0],
-                          local_refinement=args.local_refinement,
-                          verbose=0 if ensemble and args.jobs != 1 else 1)
+                          verbose=0 if ensemble and args.jobs != 1 else 1,
+                          **({} if args.local_refinement is None
+                             else {"local_refinement": args.local_refinement}))
     if ensemble:
         from .ensemble import SeedEnsembleQAEstimator
         est = SeedEnsembleQAEstimator(est, seeds=tuple(seeds), n_jobs=args.jobs)
@@ -379,10 +380,11 @@ def build_parser():
                    help="where the network trains (choices: %(choices)s; default: %(default)s)")
     t.add_argument("--seed", type=int, default=0, metavar="N",
                    help="random seed of initialisation and minibatches (default: %(default)s)")
-    t.add_argument("--local-refinement", action="store_true",
-                   help="also fit the within-model refinement of the per-residue scores "
-                        "(estimators.local_refinement) on the held-out groups; the model file "
-                        "keeps it and score applies it (default: off)")
+    t.add_argument("--local-refinement", action=argparse.BooleanOptionalAction, default=None,
+                   help="fit the within-model refinement of the per-residue scores "
+                        "(estimators.local_refinement) on the held-out groups, or not; the model "
+                        "file keeps it and score applies it (default: the estimator's default, "
+                        "SixDQAEstimator(local_refinement=...))")
     t.add_argument("--seeds", type=int, nargs="+", metavar="N",
                    help="train a seed ensemble: one network per seed, their predictions "
                         "averaged, saved to one model file; --jobs networks train at a time "

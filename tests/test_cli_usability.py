@@ -128,3 +128,5 @@ def test_train_passes_patience_and_epochs_to_the_estimator(tmp_path, monkeypatch
     assert seen == {"patience": 2, "epochs": 7, "local_refinement": False}
     assert main(["train", "-o", str(tmp_path / "m.npz"), "--local-refinement"]) != 0
     assert seen["local_refinement"] is True
+    assert main(["train", "-o", str(tmp_path / "m.npz"), "--no-local-refinement"]) != 0
+    assert seen["local_refinement"] is False
