@@ -235,7 +235,6 @@ def refined_across_targets(methods, structures, groups, true_local, true_global)
     from estimators.local_refinement import apply_refinement, fit_refinement
     groups = np.asarray(groups)
     cas = [s.backbone()[1] for s in structures]
-    aas = [getattr(s, "aa_index", None) for s in structures]
     out = {}
     for name, m in methods.items():
         if name in ("VoroMQA", "ResNetQA"):
@@ -246,13 +245,12 @@ def refined_across_targets(methods, structures, groups, true_local, true_global)
         for target in dict.fromkeys(groups.tolist()):
             train = [i for i in np.flatnonzero(groups != target) if local[i] is not None]
             beta = fit_refinement([local[i] for i in train], [cas[i] for i in train],
-                                  [true_local[i] for i in train],
-                                  aas=[aas[i] for i in train])
+                                  [true_local[i] for i in train])
             gamma = fit_global_refinement([local[i] for i in train], [cas[i] for i in train],
                                           [true_global[i] for i in train], groups[train])
             for i in np.flatnonzero(groups == target):
                 if local[i] is not None:
-                    within = apply_refinement(beta, local[i], cas[i], aas[i])
+                    within = apply_refinement(beta, local[i], cas[i])
                     refined[i] = np.clip(within, 0.0, 1.0)
                     shifted[i] = np.clip(within + global_shift(gamma, local[i], cas[i]), 0.0, 1.0)
         for suffix, scores in ((", refined on the other targets", refined),

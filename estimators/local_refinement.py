@@ -8,8 +8,7 @@ trained on 1,600 decoys: ``benchmarks/local_accuracy.py``, column "burial").  Th
 combines them linearly, fitted on models the network did not train on (the estimator's held-out
 groups), and changes only how the residues of one model are ordered, never the model's mean:
 
-    d_i  = (p_i, smooth_4(p)_i, n_8(i), n_10(i), n_12(i), n_15(i), log(1 + e_i), h_i, s_i,
-            k_i, k_i (n_10(i) - mean_j n_10(j)), smooth_4(k (n_10 - mean n_10))_i)
+    d_i  = (p_i, smooth_4(p)_i, n_8(i), n_10(i), n_12(i), n_15(i), log(1 + e_i), h_i, s_i)
     x_i  = [d_i - mean_j d_j,  (d_i - mean_j d_j) (mean_j p_j - 1/2)]
     p'_i = p_i + x_i . beta
 
@@ -19,12 +18,7 @@ score, ``smooth_4`` its Gaussian smoothing along the chain with a width of 4 res
 ``r`` A divided by 10, ``e_i`` the number of residues from ``i`` to the nearer end of its
 unbroken run of the chain (:func:`estimators.smoothing.chain_runs`), ``h_i`` 1 for residues in
 a CA(i)-CA(i+3) step of helical length (4.2-5.8 A) and ``s_i`` 1 for residues in a
-CA(i)-CA(i+2) step of strand length (>= 6.2 A), and ``k_i`` the hydropathy of the residue's
-amino acid (Kyte & Doolittle 1982, divided by 4.5; 0 when the residue types are not given), so
-that ``k (n_10 - mean n_10)`` is positive for buried hydrophobic and exposed polar residues and
-negative for the reverse, which a sequence placed on a structure out of register produces
-(Bowie, Luthy & Eisenberg's 3D-1D profiles score the same mismatch, averaged along the chain as
-the smoothed column is here).  The second half of ``x`` lets the weights
+CA(i)-CA(i+2) step of strand length (>= 6.2 A).  The second half of ``x`` lets the weights
 depend on the model's predicted quality.  ``beta`` minimises the squared error of ``p'`` to the
 true per-residue lDDT, both centred over the model's residues (ridge, ``alpha`` times the
 identity, so that weak evidence leaves the network's scores as they are): the refinement
@@ -38,21 +32,16 @@ from scipy.spatial import cKDTree
 
 from .smoothing import chain_runs, scores_and_ca, smooth_along_chain
 
-__all__ = ["REFINE_RADII", "HYDROPATHY", "N_DESCRIPTORS", "residue_hydropathy", "N_WEIGHTS", "ca_neighbour_counts", "ca_step_mark",
+__all__ = ["REFINE_RADII", "N_DESCRIPTORS", "N_WEIGHTS", "ca_neighbour_counts", "ca_step_mark",
            "residue_descriptors", "refine_design", "fit_refinement", "apply_refinement"]
 
 #: Radii (A) of the CA counts.
 REFINE_RADII = (8.0, 10.0, 12.0, 15.0)
-#: Kyte & Doolittle hydropathy / 4.5 of the amino acids in
-#: :data:`estimators.atom_types.AMINO_ACIDS` order (ALA, ARG, ASN, ASP, CYS, GLN, GLU, GLY, HIS,
-#: ILE, LEU, LYS, MET, PHE, PRO, SER, THR, TRP, TYR, VAL).
-HYDROPATHY = np.array([1.8, -4.5, -3.5, -3.5, 2.5, -3.5, -3.5, -0.4, -3.2, 4.5,
-                       3.8, -3.9, 1.9, 2.8, -1.6, -0.8, -0.7, -0.9, -1.3, 4.2]) / 4.5
 #: Width (residues) of the smoothed score among the descriptors.
 REFINE_SMOOTHING = 4.0
 #: Descriptors per residue, and weights of the refinement (descriptors and their products with
 #: the model's centred mean score).
-N_DESCRIPTORS = 8 + len(REFINE_RADII)
+N_DESCRIPTORS = 5 + len(REFINE_RADII)
 N_WEIGHTS = 2 * N_DESCRIPTORS
 
 
@@ -118,7 +107,7 @@ def ca_neighbour_counts(ca, radius, rows=None):
     return out
 
 
-def residue_descriptors(pred, ca, aa=None):
+def residue_descriptors(pred, ca):
     """Descriptors ``d`` of the module docstring for each residue of one model.
 
     Parameters
@@ -127,9 +116,6 @@ def residue_descriptors(pred, ca, aa=None):
         The network's per-residue scores in chain order (NaN: not scored).
     ca : (N, 3) array_like
         CA coordinates of the same residues (NaN rows: no CA).
-    aa : (N,) array_like of int, optional
-        Amino-acid index of each residue (:data:`estimators.atom_types.AA_INDEX`; -1: unknown,
-        hydropathy 0); None: all unknown.
 
     Returns
     -------
@@ -150,25 +136,8 @@ def residue_descriptors(pred, ca, aa=None):
     out[:, c] = np.log1p(_chain_end_distance(n, chain_runs(pred, ca)))
     out[:, c + 1] = ca_step_mark(ca, 3, 4.2, 5.8)
     out[:, c + 2] = ca_step_mark(ca, 2, 6.2, np.inf)
-    kd = residue_hydropathy(aa, n)
-    burial = out[:, 3] - np.mean(out[ok, 3])
-    mismatch = np.where(ok, kd * burial, np.nan)
-    out[:, c + 3] = kd
-    out[:, c + 4] = mismatch
-    out[:, c + 5] = smooth_along_chain(mismatch, ca, REFINE_SMOOTHING)
     out[~ok] = np.nan
     return out
-
-
-def residue_hydropathy(aa, n):
-    """Hydropathy (:data:`HYDROPATHY`) of ``n`` residues from their amino-acid indices (0 for
-    -1 or when ``aa`` is None)."""
-    if aa is None:
-        return np.zeros(n)
-    aa = np.asarray(aa, dtype=np.int64)
-    if aa.shape != (n,) or np.any(aa >= len(HYDROPATHY)) or np.any(aa < -1):
-        raise ValueError(f"aa must hold {n} amino-acid indices in [-1, {len(HYDROPATHY)})")
-    return np.where(aa >= 0, HYDROPATHY[np.clip(aa, 0, None)], 0.0)
 
 
 def refine_design(descriptors, rows=None):
@@ -200,7 +169,7 @@ def refine_design(descriptors, rows=None):
     return x, mean_pred
 
 
-def fit_refinement(preds, cas, truths, alpha=1.0, aas=None):
+def fit_refinement(preds, cas, truths, alpha=1.0):
     """Weights ``beta`` (N_WEIGHTS,) of the refinement, fitted on models with known per-residue
     lDDT.
 
@@ -215,20 +184,17 @@ def fit_refinement(preds, cas, truths, alpha=1.0, aas=None):
         The network's scores, CA coordinates and true per-residue lDDT (NaN: unknown).
     alpha : float
         Ridge penalty (in units of squared lDDT).
-    aas : sequence of (N,) int arrays or None, optional
-        Amino-acid indices of each model's residues (:func:`residue_descriptors`).
 
     Returns
     -------
     ndarray (N_WEIGHTS,)
     """
-    aas = [None] * len(preds) if aas is None else list(aas)
-    if not (len(preds) == len(cas) == len(truths) == len(aas)):
-        raise ValueError("preds, cas, truths (and aas) must have one entry per model")
+    if not (len(preds) == len(cas) == len(truths)):
+        raise ValueError("preds, cas and truths must have one entry per model")
     xs, ys = [], []
-    for pred, ca, truth, aa in zip(preds, cas, truths, aas):
+    for pred, ca, truth in zip(preds, cas, truths):
         truth = np.asarray(truth, dtype=np.float64)
-        desc = residue_descriptors(pred, ca, aa)
+        desc = residue_descriptors(pred, ca)
         if truth.shape != (len(desc),):
             raise ValueError(f"truth of shape {truth.shape} for {len(desc)} residues")
         rows = np.isfinite(truth) & np.isfinite(desc).all(axis=1)
@@ -245,15 +211,14 @@ def fit_refinement(preds, cas, truths, alpha=1.0, aas=None):
     return np.linalg.solve(gram, x.T @ y)
 
 
-def apply_refinement(beta, pred, ca, aa=None):
-    """The refined scores ``p'`` of one model (module docstring; ``aa`` as for
-    :func:`residue_descriptors`); residues without a score or a CA atom keep their value.  The
-    mean over the refined residues equals that of ``pred``."""
+def apply_refinement(beta, pred, ca):
+    """The refined scores ``p'`` of one model (module docstring); residues without a score or a
+    CA atom keep their value.  The mean over the refined residues equals that of ``pred``."""
     beta = np.asarray(beta, dtype=np.float64)
     if beta.shape != (N_WEIGHTS,):
         raise ValueError(f"refinement weights must have shape ({N_WEIGHTS},), got {beta.shape}")
     pred = np.asarray(pred, dtype=np.float64)
-    x, _ = refine_design(residue_descriptors(pred, ca, aa))
+    x, _ = refine_design(residue_descriptors(pred, ca))
     rows = np.isfinite(x).all(axis=1)
     out = pred.copy()
     out[rows] += x[rows] @ beta

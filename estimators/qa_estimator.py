@@ -387,23 +387,19 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
 
     def _raw_scores(self, feats, xp, dtype):
         """The network's per-residue scores of featurized models (clipped to [0, 1]) over all
-        residues of each model (NaN: not scored), their CA coordinates and amino-acid indices
-        (-1: not scored)."""
+        residues of each model (NaN: not scored), and their CA coordinates."""
         params = {k: xp.asarray(v, dtype=dtype) for k, v in self.params_.items()}
         nodes = predict_nodes(params, self.spec_, radial_grid(self.spec_), feats, xp, dtype,
                               int(self.batch_size), max_nodes=self.max_nodes) if feats else []
-        scores, cas, aas = [], [], []
+        scores, cas = [], []
         for f, p in zip(feats, nodes):
             full = np.full(f.n_residues_total, np.nan)
             full[f.residue_index] = np.clip(p, 0.0, 1.0)
             ca = np.full((f.n_residues_total, 3), np.nan)
             ca[f.residue_index] = f.origins
-            aa = np.full(f.n_residues_total, -1, dtype=np.int64)
-            aa[f.residue_index] = f.aa
             scores.append(full)
             cas.append(ca)
-            aas.append(aa)
-        return scores, cas, aas
+        return scores, cas
 
     def _fit_refinements(self, val, xp, dtype):
         """Weights of :mod:`estimators.local_refinement` and :mod:`estimators.global_refinement`
@@ -413,17 +409,16 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         if val is None or not len(val):
             raise ValueError("the refinements need held-out models, and none were left "
                              "(fewer than 2 groups?)")
-        scores, cas, aas, truths = [], [], [], []
+        scores, cas, truths = [], [], []
         for start in range(0, len(val), PREDICT_CHUNK):
             idx = list(range(start, min(start + PREDICT_CHUNK, len(val))))
-            s, c, a = self._raw_scores(val.features(idx), xp, dtype)
+            s, c = self._raw_scores(val.features(idx), xp, dtype)
             scores += s
             cas += c
-            aas += a
             truths += [np.full(len(p), np.nan) if val.local[i] is None
                        else np.asarray(val.local[i], dtype=np.float64)
                        for i, p in zip(idx, s)]
-        local = fit_refinement(scores, cas, truths, aas=aas) if self.local_refinement else None
+        local = fit_refinement(scores, cas, truths) if self.local_refinement else None
         glob = None
         if self.global_refinement:
             known = [np.nanmean(t) if np.isfinite(t).any() else np.nan for t in truths]
@@ -544,17 +539,17 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         spec = self.spec_
         xp, dtype = self._xp_dtype()
         feats = self._features(models, spec)
-        scores, cas, aas = self._raw_scores([f for f in feats if f is not None], xp, dtype)
+        scores, cas = self._raw_scores([f for f in feats if f is not None], xp, dtype)
         refine, shift = self._refinements()
-        out, it = [], iter(zip(scores, cas, aas))
+        out, it = [], iter(zip(scores, cas))
         for f in feats:
             if f is None:
                 out.append(None)
                 continue
-            full, ca, aa = next(it)
+            full, ca = next(it)
             offset = 0.0 if shift is None else global_shift(shift, full, ca)
             if refine is not None:
-                full = apply_refinement(refine, full, ca, aa)
+                full = apply_refinement(refine, full, ca)
             if refine is not None or shift is not None:
                 full = np.clip(full + offset, 0.0, 1.0)
             if self.local_smoothing:

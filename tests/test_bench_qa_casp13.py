@@ -85,9 +85,9 @@ def test_refinement_across_targets_never_fits_on_the_target(monkeypatch, rng):
     seen = []
     fit = lr.fit_refinement
 
-    def spy(preds, cas, truths, alpha=1.0, aas=None):
+    def spy(preds, cas, truths, alpha=1.0):
         seen.append({id(t) for t in truths})
-        return fit(preds, cas, truths, alpha, aas)
+        return fit(preds, cas, truths, alpha)
 
     monkeypatch.setattr(lr, "fit_refinement", spy)
     methods = {"VoroMQA": {"global": np.zeros(5), "local": local},

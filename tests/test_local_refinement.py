@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from fourier6d import random_rotations
-from estimators.atom_types import AA_INDEX
-from estimators.local_refinement import (HYDROPATHY, N_DESCRIPTORS, N_WEIGHTS, REFINE_RADII,
+from estimators.local_refinement import (N_DESCRIPTORS, N_WEIGHTS, REFINE_RADII,
                                          apply_refinement, fit_refinement, refine_design,
                                          residue_descriptors)
 
@@ -54,22 +53,9 @@ def test_descriptors_against_direct_computation(rng):
         k = np.arange(stop - start)
         expected += list(np.minimum(k, stop - start - 1 - k))
     np.testing.assert_allclose(ends, np.log1p(expected), atol=1e-12)
-    c = 2 + len(REFINE_RADII)
-    helix, strand = d[:, c + 1], d[:, c + 2]
+    helix, strand = d[:, -2], d[:, -1]
     assert np.all(helix[[0, 1, 2, 3, 10, 16]] == 1) and np.all(helix[27:35] == 0)
     assert np.all(strand[27:35] == 1) and np.all(strand[7:12] == 0)
-    # without residue types the hydropathy columns hold no information
-    assert np.all(d[ok, c + 3:] == 0)
-    aa = rng.integers(0, 20, len(pred))
-    aa[0] = -1
-    d = residue_descriptors(pred, ca, aa)
-    kd = np.where(aa >= 0, HYDROPATHY[np.clip(aa, 0, None)], 0.0)
-    np.testing.assert_array_equal(d[ok, c + 3], kd[ok])
-    burial = d[:, 3] - d[ok, 3].mean()
-    np.testing.assert_allclose(d[ok, c + 4], (kd * burial)[ok], atol=1e-12)
-    assert HYDROPATHY[AA_INDEX["ILE"]] == 1.0 and HYDROPATHY[AA_INDEX["ARG"]] == -1.0
-    with pytest.raises(ValueError, match="amino-acid"):
-        residue_descriptors(pred, ca, np.full(len(pred), 20))
 
 
 def test_refinement_keeps_the_mean_and_is_rigid_motion_invariant(rng):
@@ -91,21 +77,18 @@ def test_refinement_keeps_the_mean_and_is_rigid_motion_invariant(rng):
 
 def test_fit_recovers_weights_of_exact_data(rng):
     beta = rng.normal(size=N_WEIGHTS) * 0.1
-    preds, cas, truths, aas = [], [], [], []
+    preds, cas, truths = [], [], []
     for k in range(12):
         pred, ca = _protein(rng)
         ca = ca @ random_rotations(1, rng)[0].T
         known = np.arange(len(pred)) >= (4 if k == 0 else 0)   # unknown residues are skipped
-        aa = rng.integers(0, 20, len(pred))
-        aas.append(aa)
-        x, _ = refine_design(residue_descriptors(pred, ca, aa), known)
+        x, _ = refine_design(residue_descriptors(pred, ca), known)
         truth = 0.3 + 0.05 * k + pred + x @ beta          # any model mean: only the order counts
         preds.append(pred)
         cas.append(ca)
         truths.append(np.where(known, truth, np.nan))
-    np.testing.assert_allclose(fit_refinement(preds, cas, truths, alpha=1e-10, aas=aas), beta,
-                               atol=1e-6)
-    shrunk = fit_refinement(preds, cas, truths, alpha=1e3, aas=aas)
+    np.testing.assert_allclose(fit_refinement(preds, cas, truths, alpha=1e-10), beta, atol=1e-6)
+    shrunk = fit_refinement(preds, cas, truths, alpha=1e3)
     assert np.linalg.norm(shrunk) < np.linalg.norm(beta)
     with pytest.raises(ValueError, match="at least 3"):
         fit_refinement(preds[:1], cas[:1], [np.full(len(preds[0]), np.nan)])
