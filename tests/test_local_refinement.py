@@ -134,3 +134,28 @@ def test_estimator_fits_refinement_on_held_out_groups(tmp_path):
     np.savez(bad, **arrays)
     with pytest.raises(ModelFileError, match="local_refinement"):
         SixDQAEstimator.load(bad)
+
+
+def test_seed_ensemble_keeps_each_networks_refinement(tmp_path):
+    from conftest import casp_models
+    from estimators.ensemble import SeedEnsembleQAEstimator
+    from estimators.pretrained import load_model
+    from estimators.qa_estimator import SixDQAEstimator
+    from test_estimator import TINY
+    models, local = casp_models("T0953s1", 8)
+    groups = np.repeat(["a", "b", "c", "d"], 2)
+    template = SixDQAEstimator(architecture=TINY, epochs=1, batch_size=4, local_smoothing=0.0,
+                               local_refinement=True, validation_fraction=0.5)
+    ens = SeedEnsembleQAEstimator(template, seeds=(0, 1)).fit(models, local, groups=groups)
+    weights = [e.local_refinement_ for e in ens.estimators_]
+    assert not np.array_equal(weights[0], weights[1])         # one refinement per network
+    pred = ens.predict(models[:2])
+    members = [e.predict(models[:2]) for e in ens.estimators_]
+    for k, p in enumerate(pred):
+        np.testing.assert_allclose(p, np.mean([m[k] for m in members], axis=0), atol=1e-12)
+    ens.save(tmp_path / "ens.npz")
+    loaded = load_model(tmp_path / "ens.npz")
+    for a, b in zip(pred, loaded.predict(models[:2])):
+        np.testing.assert_array_equal(a, b)
+    raw = load_model(tmp_path / "ens.npz", local_refinement=False).predict(models[:2])
+    assert not np.allclose(raw[0], pred[0])
