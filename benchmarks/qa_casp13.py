@@ -133,9 +133,11 @@ def parse_args(argv=None):
                          "(estimators.global_refinement); with --local-refinement both, in one "
                          "row of refined scores")
     ap.add_argument("--refine-across-targets", action="store_true",
-                    help="add, for each network, a row of its per-residue scores refined within "
-                         "each model (estimators.local_refinement) with weights fitted on the "
-                         "other targets' models (before --smooth-local, which smooths it too)")
+                    help="add, for each network, rows of its scores refined with weights fitted "
+                         "on the other targets' models: within each model "
+                         "(estimators.local_refinement), and that with the global shift "
+                         "(estimators.global_refinement); before --smooth-local, which smooths "
+                         "them too")
     ap.add_argument("--corpus-per-native", type=int, default=None,
                     help="use at most this many decoys of each corpus native (memory/time bound)")
     ap.add_argument("--casp13", default=None, help="casp13 data folder (default: shared/data/casp13)")
@@ -280,7 +282,8 @@ def _estimator(arch, args, seed):
                               else {"local_smoothing": args.local_smoothing}))
 
 
-#: Name suffix of the rows of the networks' refined scores (``--local-refinement``).
+#: Name suffix of the rows of the networks' refined scores (``--local-refinement``,
+#: ``--global-refinement``).
 REFINED = ", refined"
 
 
@@ -342,7 +345,8 @@ def leave_one_target_out(arch, feats, labels_true, groups, corpus, args, log=pri
     ``--seeds``, one network per seed and the per-residue predictions averaged.
     Returns ({variant: (ensemble, {seed: network})}, per-fold info list): each a method
     ({"global": ..., "local": [per-residue arrays]}), the ensemble the mean of the seeds;
-    variants "" (the networks' scores) and, with ``--local-refinement``, :data:`REFINED`.
+    variants "" (the networks' scores) and, with ``--local-refinement`` or
+    ``--global-refinement``, :data:`REFINED`.
     """
     c_models, c_labels, c_groups = corpus
     folds = []
@@ -605,13 +609,14 @@ def main(argv=None):
         log(f"{arch}: leave-one-target-out, at most {args.epochs} epochs per fold")
         variants, folds = leave_one_target_out(arch, feats, labels_true, groups, corpus, args,
                                                log)
+        base = args.name or DISPLAY[arch]
         for variant, (ensemble, by_seed) in variants.items():
-            name = (args.name or DISPLAY[arch]) + variant
+            name = base + variant
             if len(by_seed) > 1:
                 # each network of the ensemble alone, then their average
                 for seed, network in by_seed.items():
-                    methods[f"{args.name or DISPLAY[arch]} (seed {seed}){variant}"] = network
-                name = f"{args.name or DISPLAY[arch]} (ensemble of {len(by_seed)}){variant}"
+                    methods[f"{base} (seed {seed}){variant}"] = network
+                name = f"{base} (ensemble of {len(by_seed)}){variant}"
             methods[name] = ensemble
             if not variant:
                 fold_info[name] = folds
