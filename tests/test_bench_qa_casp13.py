@@ -123,3 +123,28 @@ def test_local_per_target_is_the_mean_over_each_targets_models(rng):
     assert rows["net"]["T2"] == pytest.approx(spearman(pred[2], true_local[2]))
     assert rows["net"]["mean"] == pytest.approx((rows["net"]["T1"] + rows["net"]["T2"]) / 2)
     assert qa._local_per_target_table(rows).splitlines()[0] == "| method | T1 | T2 | mean |"
+
+
+def test_leave_one_target_out_keeps_raw_and_refined_rows(monkeypatch):
+    from types import SimpleNamespace
+    groups = np.array(["T1", "T1", "T2"])
+    feats = ["f0", "f1", "f2"]
+
+    def fake(arch, args, seed, x, y, g, test_feats, target):
+        raw = [np.full(3, 0.5) for _ in test_feats]
+        refined = [np.full(3, 0.6) for _ in test_feats]
+        assert all(target not in str(v) for v in g if str(v).startswith("T"))
+        return {"": raw, qa.REFINED: refined}, {"seed": seed, "n_train": len(x), "n_val": 0,
+                                                "epochs_run": 1, "best_epoch": 1,
+                                                "val_group_spearman": None, "fit_s": 0.0,
+                                                "predict_s": 0.0}
+
+    monkeypatch.setattr(qa, "_fit_and_predict", fake)
+    args = SimpleNamespace(corpus_only=False, folds=None, seeds=[0, 1], seed=0, fold_jobs=1)
+    variants, folds = qa.leave_one_target_out("6dcnn-2", feats, [(None, 0.5)] * 3, groups,
+                                              ([], [], []), args, log=lambda *a: None)
+    assert list(variants) == ["", qa.REFINED] and len(folds) == 4
+    for variant, value in (("", 0.5), (qa.REFINED, 0.6)):
+        ensemble, by_seed = variants[variant]
+        assert sorted(by_seed) == [0, 1]
+        np.testing.assert_allclose(ensemble["global"], value)
