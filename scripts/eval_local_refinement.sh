@@ -39,6 +39,13 @@
 #    the same networks' scores of the other three targets (qa_casp13.py --refine-across-targets),
 #    raw and refined, each also smoothed (sigma = 4, the estimator's default): how the
 #    refinement carries over to server models before any fold is retrained.
+# 3b. (Added after step 3 had run, before this step ran; reported, deciding nothing.)  The
+#    estimator's own fitting on a small scale: leave-one-target-out folds of seed 0 trained on
+#    the bench corpora (CORPUS/main1k and extra1k, 2,000 decoys) and the other three targets'
+#    server models, 6DCNN-2 at most 8 epochs, patience 3, local_refinement=True, the refinement
+#    fitted on the estimator's held-out groups (mostly decoys), each network's held-out target
+#    scored without and with it: does the refinement fitted on decoys carry over to server
+#    models?
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_corpus_args.sh "$@"
@@ -47,3 +54,7 @@ bench_fits refinement "within-model refinement" --set local_refinement=true
 "$PY" benchmarks/qa_casp13.py --architectures --include benchmarks/results/loto/loto_seed0_*.npz \
     --refine-across-targets --smooth-local 4 --figures '' --no-append \
     --json "benchmarks/results/local_dev/refinement_loto_across_targets.json"
+"$PY" benchmarks/qa_casp13.py --architectures 6dcnn-2 --epochs 8 --patience 3 --seed 0 \
+    --name "6DCNN-2 (seed 0, bench corpora)" --corpus "$ROOT/main1k" "$ROOT/extra1k" \
+    --local-smoothing 0 --local-refinement --jobs 1 --fold-jobs 2 --figures '' --no-append \
+    --json "benchmarks/results/local_dev/refinement_loto_bench_corpora.json"
