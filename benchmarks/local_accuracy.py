@@ -160,8 +160,8 @@ def summarise(pred, data, structures, smoothing=(), refined=None):
     """The tables of the module docstring from per-residue predictions of the decoys in
     ``data``; with ``smoothing``, one more column per width: the same predictions smoothed
     along the chain (:func:`estimators.smoothing.smooth_along_chain`); with ``refined`` (the
-    same network's scores after its within-model refinement,
-    :mod:`estimators.local_refinement`), a column "refined"."""
+    same network's scores after its refinements, :mod:`estimators.local_refinement` and
+    :mod:`estimators.global_refinement`), a column "refined"."""
     from estimators.smoothing import smooth_along_chain
     keys = (["network"] + [smoothed_key(v) for v in smoothing] + ["burial", "helix"]
             + (["refined"] if refined is not None else []))
