@@ -390,14 +390,19 @@ def read_model_networks(path):
     return [(params, dict(m, spec=spec)) for params, m in zip(networks, meta["networks"])], meta
 
 
-def _check_refinement(meta, path):
-    """The weights of the refinements (:mod:`estimators.local_refinement`,
-    :mod:`estimators.global_refinement`), when a network has them: lists of finite numbers of
-    the right length."""
+def refinement_sizes():
+    """``{name: number of weights}`` of the refinements a network may carry, each under its
+    estimator parameter's name (:mod:`estimators.local_refinement`,
+    :mod:`estimators.global_refinement`)."""
     from .global_refinement import N_MODEL_DESCRIPTORS
     from .local_refinement import N_WEIGHTS
-    for name, size in (("local_refinement", N_WEIGHTS),
-                       ("global_refinement", 2 * N_MODEL_DESCRIPTORS)):
+    return {"local_refinement": N_WEIGHTS, "global_refinement": 2 * N_MODEL_DESCRIPTORS}
+
+
+def _check_refinement(meta, path):
+    """The weights of the refinements (:func:`refinement_sizes`), when a network has them:
+    lists of finite numbers of the right length."""
+    for name, size in refinement_sizes().items():
         weights = meta.get(name)
         if weights is None:
             continue

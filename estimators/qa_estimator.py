@@ -13,10 +13,10 @@ from fourier6d._backend import to_numpy
 
 from .architectures import get_architecture
 from .features import FEATURE_KEYS, feature_params
-from .model_file import read_model_file, write_model_file
+from .model_file import read_model_file, refinement_sizes, write_model_file
 from .networks import init_params, count_params, radial_grid
-from .global_refinement import N_MODEL_DESCRIPTORS, fit_global_refinement, global_shift
-from .local_refinement import N_WEIGHTS, apply_refinement, fit_refinement
+from .global_refinement import fit_global_refinement, global_shift
+from .local_refinement import apply_refinement, fit_refinement
 from .smoothing import check_width, smooth_along_chain
 from .training import TrainingSet, train_network, predict_nodes, init_switch_scale
 
@@ -311,7 +311,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         xp, dtype = self._xp_dtype()
         grid = radial_grid(spec)
         models = [models] if isinstance(models, (str, Path)) else list(models)
-        for name in ("local_refinement", "global_refinement"):
+        for name in refinement_sizes():
             if getattr(self, name) and validation_data is None and (
                     groups is None or not self.validation_fraction > 0):
                 raise ValueError(f"{name}=True is fitted on held-out models: give groups "
@@ -526,7 +526,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         """The weights of the within-model and global refinements that :meth:`predict` applies
         (None: not applied)."""
         out = []
-        for name in ("local_refinement", "global_refinement"):
+        for name in refinement_sizes():
             weights = getattr(self, name + "_", None) if getattr(self, name) else None
             if getattr(self, name) and weights is None:
                 raise ValueError(f"{name}=True but this estimator has no fitted weights for it "
@@ -611,7 +611,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
                 "history": self.history_, "n_params": self.n_params_,
                 "n_train_models": getattr(self, "n_train_models_", None),
                 "training_groups": getattr(self, "training_groups_", None)}
-        for name in ("local_refinement", "global_refinement"):
+        for name in refinement_sizes():
             weights = getattr(self, name + "_", None)
             if weights is not None:
                 meta[name] = [float(v) for v in weights]
@@ -647,8 +647,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
             est.n_train_models_ = meta["n_train_models"]
         groups = meta.get("training_groups")
         est.training_groups_ = list(groups) if isinstance(groups, list) else None
-        for name, size in (("local_refinement", N_WEIGHTS),
-                           ("global_refinement", 2 * N_MODEL_DESCRIPTORS)):
+        for name, size in refinement_sizes().items():
             weights = meta.get(name)
             setattr(est, name + "_", None if weights is None
                     else np.asarray(weights, dtype=np.float64).reshape(size))
