@@ -146,6 +146,10 @@ def parse_args(argv=None):
                     help="train the leave-one-target-out networks (folds x seeds) in this many "
                          "processes (one thread each; results equal those of 1 process up to the "
                          "rounding of multi-threaded BLAS, ~1e-8)")
+    ap.add_argument("--checkpoint-dir", default=None, metavar="DIR",
+                    help="save each network's training state here after every epoch "
+                         "(SixDQAEstimator(checkpoint_dir=...)): a run stopped and started "
+                         "again goes on from the last saved epoch, with the same result")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true",
@@ -278,6 +282,7 @@ def _estimator(arch, args, seed):
                            calibrate=args.calibrate,
                            local_refinement=getattr(args, "local_refinement", False),
                            global_refinement=getattr(args, "global_refinement", False),
+                           checkpoint_dir=getattr(args, "checkpoint_dir", None),
                            **({} if args.local_smoothing is None
                               else {"local_smoothing": args.local_smoothing}))
 

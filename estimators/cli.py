@@ -247,6 +247,7 @@ def _cmd_train(args):
                           learning_rate=args.learning_rate, n_jobs=1 if ensemble else args.jobs,
                           device=args.device, random_state=seeds[0],
                           verbose=0 if ensemble and args.jobs != 1 else 1,
+                          checkpoint_dir=args.checkpoint_dir,
                           **({} if args.local_refinement is None
                              else {"local_refinement": args.local_refinement}))
     if ensemble:
@@ -385,6 +386,10 @@ def build_parser():
                         "(estimators.local_refinement) on the held-out groups, or not; the model "
                         "file keeps it and score applies it (default: the estimator's default, "
                         "SixDQAEstimator(local_refinement=...))")
+    t.add_argument("--checkpoint-dir", metavar="DIR",
+                   help="save the training state here after every epoch; the same command "
+                        "run again after an interruption goes on from the last saved epoch and "
+                        "writes the model an uninterrupted run writes (default: none)")
     t.add_argument("--seeds", type=int, nargs="+", metavar="N",
                    help="train a seed ensemble: one network per seed, their predictions "
                         "averaged, saved to one model file; --jobs networks train at a time "

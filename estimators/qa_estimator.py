@@ -46,7 +46,7 @@ def _array_module(device):
 
 
 #: Settings of a network that do not change what it computes (how it runs).
-RUNTIME_PARAMS = ("n_jobs", "device", "errors", "verbose")
+RUNTIME_PARAMS = ("n_jobs", "device", "errors", "verbose", "checkpoint_dir")
 
 
 def check_runtime_params(params):
@@ -135,6 +135,12 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         skipped in fit and give ``None`` in predict.
     random_state : int, default=0
     verbose : int, default=0
+    checkpoint_dir : str or path, optional
+        Folder where :meth:`fit` saves the training state after each epoch
+        (:mod:`estimators.checkpoint`: one file per run, named by a fingerprint of the initial
+        weights, the settings and the labels, so one folder serves many fits).  A fit started
+        again with the same data and settings goes on from its last saved epoch and ends with
+        the weights an uninterrupted fit gives.  Not stored in model files.
 
     Attributes
     ----------
@@ -155,7 +161,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
                  max_nodes=128, atom_fade=None, edge_fade=None, rank_weight=1.0,
                  groups_per_batch=2, lr_schedule="cosine", calibrate=True, frame=None,
                  within_weight=0.0, local_smoothing=4.0, local_refinement=False,
-                 global_refinement=False):
+                 global_refinement=False, checkpoint_dir=None):
         self.architecture = architecture
         self.lmax = lmax
         self.n_radial = n_radial
@@ -188,6 +194,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         self.local_smoothing = local_smoothing
         self.local_refinement = local_refinement
         self.global_refinement = global_refinement
+        self.checkpoint_dir = checkpoint_dir
 
     # ------------------------------------------------------------------ helpers
     def _resolve_spec(self):
@@ -372,7 +379,8 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
                 rank_weight=float(self.rank_weight), within_weight=float(self.within_weight),
                 groups_per_batch=int(self.groups_per_batch),
                 lr_schedule=self.lr_schedule, calibrate=bool(self.calibrate),
-                verbose=self.verbose, log=(progress.write if progress else print), progress=progress)
+                verbose=self.verbose, log=(progress.write if progress else print), progress=progress,
+                checkpoint_dir=self.checkpoint_dir)
         finally:
             if progress is not None:
                 progress.close()
@@ -607,7 +615,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         meta = {"library": "fourier6d", "spec": self.spec_,
                 "featurization": {k: v for k, v in fz.items() if k not in runtime},
                 "estimator_params": {k: v for k, v in self.get_params().items()
-                                     if k != "architecture"},
+                                     if k not in ("architecture", "checkpoint_dir")},
                 "history": self.history_, "n_params": self.n_params_,
                 "n_train_models": getattr(self, "n_train_models_", None),
                 "training_groups": getattr(self, "training_groups_", None)}

@@ -271,6 +271,11 @@ def _device_targets(batch, node_y, model_y, xp, dtype):
     return to(np.where(mask, y, 0)), to(mask), to(np.where(gmask, gm, 0)), to(gmask), to(avg)
 
 
+def _device_dict(arrays, xp):
+    """Host arrays of a checkpoint on the device of ``xp`` (dtype kept)."""
+    return {k: xp.asarray(v) for k, v in arrays.items()}
+
+
 def predict_nodes(params, spec, grid, features, xp, dtype, batch_size=16, max_nodes=None):
     """Per-node predictions (host arrays), one per ProteinFeatures.
 
@@ -357,7 +362,7 @@ def train_network(params, spec, grid, train, *, xp, dtype, epochs, batch_size, l
                   rank_weight=0.0, rank_tau=0.05, rank_margin=0.02, within_weight=0.0,
                   groups_per_batch=0,
                   lr_schedule="constant", warmup_fraction=0.03, min_lr_fraction=0.05,
-                  calibrate=False, verbose=0, log=print, progress=None):
+                  calibrate=False, verbose=0, log=print, progress=None, checkpoint_dir=None):
     """Train a copy of ``params``; returns (best_params, history list of dicts).
 
     ``train`` and ``val`` are :class:`TrainingSet` (``val`` may be None).  With ``val`` the
@@ -365,16 +370,54 @@ def train_network(params, spec, grid, train, *, xp, dtype, epochs, batch_size, l
     global score; the validation loss when no group has 3 models) are returned, training stops
     after ``patience`` epochs without improvement, and with ``calibrate`` the global score is
     calibrated on ``val`` (:func:`calibrate_output`).  See the module docstring for the loss.
+
+    With ``checkpoint_dir`` the state of the run is saved there after each epoch
+    (:mod:`estimators.checkpoint`, one file per run, named by its fingerprint), and a run whose
+    file exists starts from it: an interrupted fit, started again with the same inputs and
+    settings, ends with the same weights and history as an uninterrupted one.
     """
+    settings = dict(epochs=int(epochs), batch_size=int(batch_size),
+                    learning_rate=float(learning_rate), clip_norm=clip_norm,
+                    global_weight=float(global_weight), random_state=random_state,
+                    patience=patience, rank_weight=float(rank_weight), rank_tau=float(rank_tau),
+                    rank_margin=float(rank_margin), within_weight=float(within_weight),
+                    groups_per_batch=int(groups_per_batch), lr_schedule=lr_schedule,
+                    warmup_fraction=float(warmup_fraction),
+                    min_lr_fraction=float(min_lr_fraction), calibrate=bool(calibrate),
+                    dtype=str(np.dtype(dtype)))
     rng = np.random.default_rng(random_state)
     opt = Adam(params, learning_rate=learning_rate, clip_norm=clip_norm)
     steps_per_epoch = len(group_batches(train.groups, batch_size, groups_per_batch,
                                         np.random.default_rng(0)))
     total_steps = max(1, steps_per_epoch * int(epochs))
     history = []
-    best, best_key, since_best = params, None, 0
+    best, best_key, since_best, best_val = params, None, 0, None
     step = skipped_before = 0
-    for epoch in range(epochs):
+    start, stopped = 0, False
+    ckpt = None
+    if checkpoint_dir is not None:
+        from .checkpoint import checkpoint_path, load_checkpoint, training_fingerprint
+        fingerprint = training_fingerprint(params, settings, train, val)
+        ckpt = checkpoint_path(checkpoint_dir, fingerprint)
+        saved = load_checkpoint(ckpt, fingerprint)
+        if saved is not None:
+            arrays, meta = saved
+            params, best = _device_dict(arrays["params"], xp), _device_dict(arrays["best"], xp)
+            opt.m, opt.v = _device_dict(arrays["m"], xp), _device_dict(arrays["v"], xp)
+            opt.t, opt.skipped, opt.lr = meta["adam_t"], meta["adam_skipped"], meta["lr"]
+            rng.bit_generator.state = meta["rng"]
+            step, skipped_before = meta["step"], meta["adam_skipped"]
+            history, best_key, since_best = meta["history"], meta["best_key"], meta["since_best"]
+            if "best_val_pred" in arrays["extra"]:
+                best_val = arrays["extra"]["best_val_pred"], arrays["extra"]["best_val_true"]
+            start, stopped = len(history), meta["stopped"]
+            if progress is not None:
+                progress.update(len(train) * start)
+            if verbose:
+                log(f"resumed from {ckpt} after epoch {start}")
+    for epoch in range(start, epochs):
+        if stopped:
+            break
         t0 = time.perf_counter()
         losses = []
         for idx in group_batches(train.groups, batch_size, groups_per_batch, rng):
@@ -434,8 +477,18 @@ def train_network(params, spec, grid, train, *, xp, dtype, epochs, batch_size, l
                 msg += (f"  val_loss {rec['val_loss']:.5f}  val_pearson {rec['val_pearson']:.3f}"
                         f"  val_group_spearman {rec['val_group_spearman']:.3f}")
             log(msg)
-        if val is not None and patience and since_best >= patience:
-            break
+        stopped = bool(val is not None and patience and since_best >= patience)
+        if ckpt is not None:
+            from .checkpoint import save_checkpoint
+            extra = {} if best_val is None else {"best_val_pred": best_val[0],
+                                                 "best_val_true": best_val[1]}
+            save_checkpoint(ckpt, fingerprint,
+                            {"params": params, "m": opt.m, "v": opt.v, "best": best,
+                             "extra": extra},
+                            {"adam_t": opt.t, "adam_skipped": opt.skipped, "lr": opt.lr,
+                             "rng": rng.bit_generator.state, "step": step,
+                             "history": history, "best_key": best_key,
+                             "since_best": since_best, "stopped": stopped})
     if val is not None and calibrate and history:
         best, (a, b) = calibrate_output(best, *best_val, xp=xp)
         history[-1]["calibration_scale"], history[-1]["calibration_shift"] = a, b

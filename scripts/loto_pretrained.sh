@@ -7,7 +7,9 @@
 #
 # One job per (seed, fold), each writing OUT_DIR/loto_seed<S>_<target>.npz; a job whose file
 # exists is skipped, so an interrupted evaluation goes on where it stopped (and the jobs can be
-# spread over machines or processes: TARGETS="T0967 T0974s1" runs only those folds).  The last
+# spread over machines or processes: TARGETS="T0967 T0974s1" runs only those folds); within a
+# fold, the training state is saved after every epoch in CORPUS_ROOT/checkpoints, so a fold
+# stopped midway goes on from its last epoch, with the result of an uninterrupted run.  The last
 # step joins the files of all four folds, once they all exist, and prints the table (VoroMQA and
 # ResNetQA beside), with the mean over the seeds when there are several.  Settings are those of
 # the recipe, fixed before any fold is run.  The fold files hold the networks' raw per-residue
@@ -41,7 +43,7 @@ for seed in $SEEDS; do
     [ -s "$f" ] && continue
     "$PY" benchmarks/qa_casp13.py --architectures 6dcnn-2 --epochs 8 --patience 3 \
         --seed "$seed" --name "6DCNN-2 (seed $seed)" --corpus $CORPORA --folds "$target" \
-        --local-smoothing 0 "${REFINE_ARGS[@]}" \
+        --local-smoothing 0 "${REFINE_ARGS[@]}" --checkpoint-dir "$ROOT/checkpoints" \
         --jobs 1 --figures '' --no-append \
         --predictions "$f.part.npz" --json "$OUT/${STEM}_seed${seed}_${target}.json"
     mv "$f.part.npz" "$f"

@@ -48,7 +48,9 @@ wait
 #    own draw), calibration (the SixDQAEstimator defaults), at most 8 epochs: the settings of the
 #    decoys-only CASP13 evaluation in benchmarks/RESULTS.md, where the mean of the two seeds
 #    ranked best.  Trained one run per seed (each file is kept, so a run can be redone alone),
-#    then combined into one model file whose score is the mean of the two networks.  The shipped
+#    then combined into one model file whose score is the mean of the two networks.  Each run
+#    saves its training state after every epoch in CORPUS/checkpoints, so a run stopped midway
+#    goes on from its last epoch when the script is run again.  The shipped
 #    model was trained on the 832 torsion-walk decoys of 104 natives of shared/data/natives in
 #    CORPUS/torsion (see step 1), CORPUS/main and CORPUS/main_s1 (5,280 decoys of 528 natives
 #    each).
@@ -56,7 +58,7 @@ for seed in 0 1; do
   [ -s "$ROOT/pretrained_seed$seed.npz" ] && continue
   .venv/bin/fourier6d train -o "$ROOT/pretrained_seed$seed.npz" --architecture 6dcnn-2 \
       --casp13 "$DATA/casp13" --corpus "$ROOT/torsion" "$ROOT/main" "$ROOT/main_s1" --epochs 8 \
-      --patience 3 --seed "$seed" --jobs 1
+      --patience 3 --seed "$seed" --jobs 1 --checkpoint-dir "$ROOT/checkpoints"
 done
 .venv/bin/fourier6d combine -o estimators/data/pretrained.npz "$ROOT/pretrained_seed0.npz" \
     "$ROOT/pretrained_seed1.npz"

@@ -66,6 +66,9 @@ def test_local_smoothing_of_the_trained_networks():
     assert default.local_smoothing == SixDQAEstimator().local_smoothing
     raw = qa._estimator("6dcnn-2", qa.parse_args(["--local-smoothing", "0"]), 0)
     assert raw.local_smoothing == 0.0
+    assert default.checkpoint_dir is None
+    resumable = qa._estimator("6dcnn-2", qa.parse_args(["--checkpoint-dir", "ck"]), 0)
+    assert resumable.checkpoint_dir == "ck"
     with pytest.raises(SystemExit):
         qa.parse_args(["--local-smoothing", "-1"])
 

@@ -119,13 +119,16 @@ def test_train_passes_patience_and_epochs_to_the_estimator(tmp_path, monkeypatch
 
     def fit(self, x, y, groups=None):
         seen.update(patience=self.patience, epochs=self.epochs,
-                    local_refinement=self.local_refinement)
+                    local_refinement=self.local_refinement, checkpoint_dir=self.checkpoint_dir)
         raise Stop
 
     monkeypatch.setattr(SixDQAEstimator, "fit", fit)
     # the command reports the exception as a one-line error and a non-zero status
     assert main(["train", "-o", str(tmp_path / "m.npz"), "--epochs", "7", "--patience", "2"]) != 0
-    assert seen == {"patience": 2, "epochs": 7, "local_refinement": False}
+    assert seen == {"patience": 2, "epochs": 7, "local_refinement": False,
+                    "checkpoint_dir": None}
+    assert main(["train", "-o", str(tmp_path / "m.npz"), "--checkpoint-dir", "ck"]) != 0
+    assert seen["checkpoint_dir"] == "ck"
     assert main(["train", "-o", str(tmp_path / "m.npz"), "--local-refinement"]) != 0
     assert seen["local_refinement"] is True
     assert main(["train", "-o", str(tmp_path / "m.npz"), "--no-local-refinement"]) != 0

@@ -215,3 +215,23 @@ def test_command_line_combines_model_files(casp_small, fitted, tmp_path, capsys)
     assert main(["combine", "-o", str(tmp_path / "y.npz"), paths[0],
                  str(tmp_path / "bad.npz")]) == 2
     assert "bad.npz" in capsys.readouterr().err
+
+
+def test_checkpoint_dir_gives_each_seed_its_file_and_stays_out_of_model_files(casp_small,
+                                                                              tmp_path):
+    # the estimator's checkpoint_dir reaches training: one file per seed; fitting again reads
+    # them and gives the same networks; model files do not record the folder
+    models, local = casp_small
+    folder = tmp_path / "ckpt"
+    ens = SeedEnsembleQAEstimator(_template(epochs=2, checkpoint_dir=str(folder)),
+                                  seeds=(3, 7)).fit(models[:4], local[:4])
+    assert len(list(folder.glob("train-*.npz"))) == 2
+    again = _template(epochs=2, checkpoint_dir=str(folder), random_state=7).fit(models[:4],
+                                                                               local[:4])
+    for k, v in ens.estimators_[1].params_.items():
+        np.testing.assert_array_equal(v, again.params_[k])
+    assert len(list(folder.glob("train-*.npz"))) == 2
+    path = again.save(tmp_path / "m.npz")
+    _, meta = read_model_file(path)
+    assert "checkpoint_dir" not in meta["estimator_params"]
+    assert SixDQAEstimator.load(path).checkpoint_dir is None
