@@ -3,19 +3,16 @@ uninterrupted one; runs never read each other's files; bad files are named."""
 from __future__ import annotations
 
 import json
-import warnings
 
 import numpy as np
 import pytest
 
 from estimators.architectures import get_architecture
 from estimators.checkpoint import CheckpointError, checkpoint_path, training_fingerprint
-from estimators.features import featurize
 from estimators.networks import init_params, radial_grid
 from estimators.training import TrainingSet, train_network
 
-from conftest import SHARED
-from test_training import TINY
+from test_training import TINY, _tiny_features, small_set  # noqa: F401 (a fixture)
 
 EPOCHS = 4
 
@@ -37,20 +34,11 @@ class _StopAfter:
 
 
 @pytest.fixture(scope="module")
-def sets():
-    folder = SHARED / "data" / "casp13" / "T1006" / "models"
-    if not folder.is_dir():
-        pytest.skip("CASP13 data not available")
-    import json
-    labels = json.loads((folder.parent / "labels.json").read_text())
-    paths = sorted(folder.iterdir())[:10]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        feats = [featurize(p, lmax=2, n_radial=3, dtype=np.float64) for p in paths]
-    glob = [labels[p.name]["lddt"] for p in paths]
-    groups = np.array(["a"] * 4 + ["b"] * 4 + ["c"] * 2)
-    train = TrainingSet(feats[:8], [None] * 8, glob[:8], groups[:8])
-    val = TrainingSet(feats[4:], [None] * 6, glob[4:], groups[4:])
+def sets(small_set):
+    paths, glob = small_set
+    feats = _tiny_features(paths)
+    train = TrainingSet(feats, [None] * 8, glob, ["a"] * 4 + ["b"] * 4)
+    val = TrainingSet(feats[2:], [None] * 6, glob[2:], ["c"] * 3 + ["d"] * 3)
     return train, val
 
 
