@@ -147,6 +147,9 @@ def make_corpus(root):
     unk = [l.replace(l[17:20], "XYZ") for l in res[3]]
     add("unknown residue in a protein", "unknown_res.pdb",
         "\n".join(sum(res[:3], []) + unk + sum(res[4:], [])) + "\n", "scored", warn=True)
+    bare = [l for r in res[:6] for l in r if l[12:16].strip() in ("N", "CA", "C", "O")]
+    add("residues without side chains", "no_side_chains.pdb",
+        "\n".join(bare + sum(res[6:], [])) + "\n", "scored", warn=True)
     no_n = [l for l in res[5] if l[12:16] != " N  "]
     add("a residue without N", "missing_n.pdb",
         "\n".join(sum(res[:5], []) + no_n + sum(res[6:], [])) + "\n", "scored", warn=True)

@@ -240,6 +240,35 @@ def test_missing_frame_residue_not_a_node_but_its_atoms_count(rules):
     assert ATOM_TYPES.index(("ILE", "CB")) in set(feats.atom_type[i, feats.atom_mask[i]].tolist())
 
 
+def test_residues_lacking_heavy_atoms_are_named(native):
+    # a complete model passes silently; residues without (part of) their side chain are named
+    # with the atoms they lack, and are still scored
+    from estimators.features import incomplete_residues
+    assert incomplete_residues(native).size == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StructureWarning)
+        featurize(native)
+    # side chains of residues 0-2 removed (a glycine among them lacks nothing), the last
+    # side-chain atom of residue 5 removed
+    last5 = RESIDUE_ATOMS[native.resnames[5]][-1]
+    drop = ((native.atom_res < 3) & ~np.isin(native.atom_names, ("N", "CA", "C", "O"))) | \
+        ((native.atom_res == 5) & (native.atom_names == last5))
+    cut = dataclasses.replace(native, coords=native.coords[~drop],
+                              atom_names=native.atom_names[~drop],
+                              atom_res=native.atom_res[~drop], _cache={})
+    expected = [r for r in range(3) if native.resnames[r] != "GLY"] + [5]
+    assert incomplete_residues(cut).tolist() == expected
+    r0 = expected[0]
+    lack = " ".join(RESIDUE_ATOMS[native.resnames[r0]][4:])
+    with pytest.warns(StructureWarning) as record:
+        feats = featurize(cut)
+    (message,) = [str(w.message) for w in record if "lack heavy atoms" in str(w.message)]
+    assert f"{len(expected)} of {native.n_residues} residue(s) lack heavy atoms" in message
+    assert f"{native.residue_label(r0)} ({lack})" in message
+    assert f"{native.residue_label(5)} ({last5})" in message
+    assert feats.n_nodes == native.n_residues
+
+
 def test_no_frame_at_all_is_an_error(rules):
     ca_free = dataclasses.replace(rules, atom_names=np.where(rules.atom_names == "CA", "CX",
                                                              rules.atom_names), _cache={})

@@ -104,3 +104,49 @@ def test_impossible_models_score_well_below_the_model(shipped, example):
                                                        _crushed(example)])
     assert overlaid <= clean - 0.20, (clean, overlaid)
     assert crushed <= clean - 0.20, (clean, crushed)
+
+
+def test_score_does_not_depend_on_the_form_of_the_file(shipped, tmp_path):
+    """What a file says beside the heavy atoms' coordinates leaves the scores alone: hydrogens,
+    the order of atoms within a residue, chain identifier, residue numbering, occupancy and
+    B-factors, waters, mmCIF instead of PDB.  A model whose residues lack their side chains is
+    scored (lower: the networks learned from complete models) and the warning names them."""
+    import random
+    from bad_inputs import atom_lines, residues, set_chain, set_field, set_resnum, to_mmcif
+    from estimators.structures import StructureWarning
+    lines = atom_lines()
+    groups = residues(lines)
+    rng = random.Random(0)
+    shuffled = []
+    for g in groups:
+        g = list(g)
+        rng.shuffle(g)
+        shuffled += g
+    waters = [f"HETATM{9000 + i:5d}  O   HOH W{i + 1:4d}    {10.0 + i:8.3f}{-5.0:8.3f}{3.0:8.3f}"
+              "  1.00  0.00           O" for i in range(20)]
+    forms = {
+        "no hydrogens": [l for l in lines if l[76:78].strip() != "H"],
+        "atoms shuffled within residues": shuffled,
+        "chain B": [set_chain(l, "B") for l in lines],
+        "renumbered from 101": [set_resnum(l, int(l[22:26]) + 100) for l in lines],
+        "occupancy and B-factors": [set_field(set_field(l, 54, 60, "0.50"), 60, 66, "77.00")
+                                    for l in lines],
+        "waters": lines + waters,
+    }
+    paths = [EXAMPLE]
+    for k, (kind, body) in enumerate(forms.items()):
+        paths.append(tmp_path / f"form{k}.pdb")
+        paths[-1].write_text("\n".join(body) + "\nEND\n")
+    paths.append(tmp_path / "model.cif")
+    paths[-1].write_text(to_mmcif(lines))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StructureWarning)
+        scores = shipped.predict([str(p) for p in paths])
+    for kind, s in zip(["as read"] + list(forms) + ["mmCIF"], scores):
+        # float32 sums in another atom order differ in the last bits
+        np.testing.assert_allclose(s, scores[0], rtol=0, atol=1e-6, err_msg=kind)
+    bare = [l for g in groups for l in g if l[12:16].strip() in ("N", "CA", "C", "O")]
+    (tmp_path / "bare.pdb").write_text("\n".join(bare) + "\nEND\n")
+    with pytest.warns(StructureWarning, match=r"bare.pdb: \d+ of 79 residue\(s\) lack heavy atoms"):
+        (bare_scores,) = shipped.predict([str(tmp_path / "bare.pdb")])
+    assert np.isfinite(bare_scores).all() and bare_scores.mean() < scores[0].mean()
