@@ -16,7 +16,14 @@ these variants of it are scored (global score, the mean of the per-residue score
 * ``overlaid copy``: a second copy of the chain 0.5 A away (a two-chain model; the labels of
   :func:`estimators.decoys.decoy.decoy_labels`, as in the training corpora);
 * ``mirror image``: x -> -x (every distance kept, so lDDT is 1, but every residue is a D-amino
-  acid and every helix left-handed).
+  acid and every helix left-handed);
+* ``middle 20 % removed`` / ``first half only``: partial models, the native without the middle
+  fifth of its residues / without its second half (the global lDDT counts every distance of the
+  native, those to absent atoms as not conserved).
+
+Global scores: the mean of the per-residue scores, and with the target's length (the native's
+residues; :mod:`estimators.global_score`) that mean times the model's coverage ("with target
+length"; "–" for the two-chain overlaid model).
 
 Truth: lDDT against the native (:func:`estimators.lddt.lddt`, all heavy atoms, no stereochemical
 checks), the same with the clash filter of OpenStructure's ``lddt -f`` (``clash_filter=True``), and,
@@ -45,6 +52,7 @@ from _common import append_results  # noqa: E402
 from estimators.bfactor import write_bfactor_structure  # noqa: E402
 from estimators.decoys.decoy import decoy_labels, model_structure  # noqa: E402
 from estimators.decoys.impossible import expand  # noqa: E402
+from estimators.global_score import global_score  # noqa: E402
 from estimators.lddt import lddt  # noqa: E402
 from estimators.structures import read_structure  # noqa: E402
 
@@ -64,6 +72,12 @@ def variants(native, rng):
     c = X.mean(axis=0)
     out.append(("crushed 30 %", c + 0.7 * (X - c)))
     out.append(("mirror image", X * np.array([-1.0, 1.0, 1.0])))
+    n = int(native.atom_res.max()) + 1
+    for name, gone in (("middle 20 % removed", slice(n // 2 - n // 10, n // 2 - n // 10 + n // 5)),
+                       ("first half only", slice(n // 2, n))):
+        absent = np.zeros(n, bool)
+        absent[gone] = True
+        out.append((name, np.where(absent[native.atom_res][:, None], np.nan, X)))
     structures = [(name, model_structure(native, coords, name=f"{native.name}_{k}"))
                   for k, (name, coords) in enumerate(out)]
     copy = X + 0.5 * np.ones(3) / np.sqrt(3.0)
@@ -110,8 +124,11 @@ def main(argv=None):
         for path in chosen:
             native = read_structure(path)
             structures, copy = variants(native, rng)
-            scores = est.predict_global([s for _, s in structures])
-            for (name, s), score in zip(structures, scores):
+            local = est.predict([s for _, s in structures])
+            for (name, s), p in zip(structures, local):
+                score = global_score(p)
+                full = (global_score(p, native.n_residues) if len(p) <= native.n_residues
+                        else float("nan"))
                 if name.startswith("overlaid"):
                     plain = decoy_labels(native, native.coords, copy, clash_filter=False)[0]
                     filtered = decoy_labels(native, native.coords, copy)[0]
@@ -120,15 +137,15 @@ def main(argv=None):
                     plain = lddt(s, native).global_score
                     filtered = lddt(s, native, clash_filter=True).global_score
                     ost = ost_lddt_f(s, native, tmp) if use_ost else float("nan")
-                rows.setdefault(name, []).append((score, plain, filtered, ost))
+                rows.setdefault(name, []).append((score, full, plain, filtered, ost))
             print(f"{path.name}: {native.n_residues} residues", flush=True)
-    header = ("| variant | predicted (shipped model) | lDDT | lDDT, clash filter "
-              "| OpenStructure lddt -f |\n|---|---:|---:|---:|---:|")
+    header = ("| variant | predicted (shipped model) | predicted, with target length | lDDT "
+              "| lDDT, clash filter | OpenStructure lddt -f |\n|---|---:|---:|---:|---:|---:|")
     lines = [header]
     for name, vals in rows.items():
         v = np.array(vals)
         cells = [f"{np.nanmean(v[:, k]):.2f}" if np.isfinite(v[:, k]).any() else "–"
-                 for k in range(4)]
+                 for k in range(5)]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     table = "\n".join(lines)
     print(table)

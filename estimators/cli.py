@@ -72,6 +72,15 @@ def _cmd_score(args):
         raise _UsageError("--target is used only with --format casp")
     if args.format == "casp" and not args.target:
         raise _UsageError("--format casp needs --target (the TARGET line of casp_qa.txt)")
+    from .global_score import check_target_length, sequence_length
+    target_length = None
+    try:
+        if args.sequence is not None:
+            target_length = sequence_length(args.sequence)
+        elif args.target_length is not None:
+            target_length = check_target_length(args.target_length, "--target-length")
+    except ValueError as error:
+        raise _UsageError(str(error)) from None
     est = _load_estimator(args.model, **({} if args.local_smoothing is None
                                          else {"local_smoothing": args.local_smoothing}))
     est.set_runtime(n_jobs=1, device=args.device, errors="raise", verbose=0)
@@ -89,10 +98,12 @@ def _cmd_score(args):
     info = {"command": "fourier6d score " + " ".join(args.models),
             "model_file": args.model or "pretrained", "device": args.device,
             "local_smoothing": float(members[0].local_smoothing),
-            "local_refinement": bool(members[0].local_refinement)}
+            "local_refinement": bool(members[0].local_refinement),
+            "target_length": target_length}
     writer = ResultWriter(args.outdir, inputs, bfactor=args.bfactor, info=info,
                           log=lambda line: say(line, sys.stderr),
-                          casp_target=args.target if args.format == "casp" else None)
+                          casp_target=args.target if args.format == "casp" else None,
+                          target_length=target_length)
     restore = _sigterm_interrupts()
     try:
         with writer:
@@ -110,8 +121,8 @@ def _cmd_score(args):
             notice = compile_notice(write=lambda line: say(line, sys.stderr))
             for o in _with_notice(score_inputs(est, inputs), notice):
                 if o.ok:
-                    writer.scored(o.source, o.structure, o.values, o.warnings)
-                    say(f"{o.source}\t{np.nanmean(o.values):.4f}\t"
+                    score = writer.scored(o.source, o.structure, o.values, o.warnings)
+                    say(f"{o.source}\t{score:.4f}\t"
                         f"{int(np.isfinite(o.values).sum())}/{len(o.values)} residues", sys.stdout)
                 else:
                     writer.failed(o.source, o.stage, o.reason, o.warnings)
@@ -334,6 +345,15 @@ def build_parser():
     s.add_argument("--target", metavar="ID",
                    help="target id for the TARGET line of casp_qa.txt (required with --format "
                         "casp, not accepted otherwise; default: none)")
+    length = s.add_mutually_exclusive_group()
+    length.add_argument("--sequence", metavar="FASTA",
+                        help="the target's sequence (one FASTA record): every model is a model "
+                             "of it, and a model's global score counts the residues it lacks as "
+                             "0, as CASP's global lDDT does (its mean times its coverage, written "
+                             "in the coverage column; default: the mean over its residues)")
+    length.add_argument("--target-length", type=int, metavar="N",
+                        help="the same with the target's number of residues given directly "
+                             "(default: none, the mean over each model's residues)")
     s.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="where the network runs; 'cuda' needs CuPy (pip install "
                         "'fourier6d[gpu]') (choices: %(choices)s; default: %(default)s)")

@@ -191,12 +191,13 @@ class SeedEnsembleQAEstimator(RegressorMixin, BaseEstimator):
             out += [next(means) if isinstance(f, ProteinFeatures) else None for f in feats]
         return out
 
-    def predict_global(self, models):
-        """Global score of each model: mean predicted lDDT over its scored residues."""
-        res = []
-        for p in self.predict(models):
-            res.append(np.nan if p is None or not np.isfinite(p).any() else float(np.nanmean(p)))
-        return np.asarray(res)
+    def predict_global(self, models, target_length=None):
+        """Global score of each model (as :meth:`SixDQAEstimator.predict_global`)."""
+        from .global_score import check_target_lengths, global_scores
+        models = [models] if isinstance(models, (str, Path)) or not hasattr(models, "__len__") \
+            else list(models)
+        check_target_lengths(target_length, len(models))        # before any scoring
+        return global_scores(self.predict(models), target_length, models)
 
     def score(self, models, lddt, sample_weight=None):
         """R² of the predicted global lDDT (as :meth:`SixDQAEstimator.score`)."""

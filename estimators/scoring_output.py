@@ -52,6 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from .bfactor import BFACTOR_MARK, format_value, write_bfactor_structure
+from .global_score import check_target_length, coverage, global_score
 
 __all__ = ["OUTPUT_COLUMNS", "OutputError", "ResultWriter", "expand_inputs",
            "structure_file_names", "casp_positions", "read_results", "run_status"]
@@ -59,7 +60,7 @@ __all__ = ["OUTPUT_COLUMNS", "OutputError", "ResultWriter", "expand_inputs",
 #: Column names of the CSV files of the output folder.
 OUTPUT_COLUMNS = {
     "scores.csv": ["model", "global_score", "n_scored_residues", "n_residues", "n_warnings",
-                   "structure_file"],
+                   "structure_file", "coverage"],
     "residue_scores.csv": ["model", "residue_index", "chain", "resnum", "icode", "resname",
                            "predicted_lddt"],
     "failures.csv": ["input", "stage", "reason"],
@@ -296,13 +297,19 @@ class ResultWriter:
         Extra entries of ``run.json`` (command line, model file ...).
     log : callable, optional
         Called with each warning / failure line (default: print to standard error).
+    target_length : int, optional
+        Residues of the target sequence: each model's global score is then its mean times its
+        coverage (:mod:`estimators.global_score`), written in the ``coverage`` column.
     """
 
-    def __init__(self, outdir, inputs, bfactor=True, casp_target=None, info=None, log=None):
+    def __init__(self, outdir, inputs, bfactor=True, casp_target=None, info=None, log=None,
+                 target_length=None):
         self.outdir = Path(outdir)
         self.inputs = list(inputs)
         self.bfactor = bool(bfactor)
         self.casp_target = casp_target
+        self.target_length = (None if target_length is None
+                              else check_target_length(target_length))
         self.info = dict(info or {})
         self.log = log or (lambda line: print(line, file=sys.stderr))
         self.file_names = structure_file_names(self.inputs)
@@ -510,19 +517,29 @@ class ResultWriter:
             except (OSError, ValueError) as exc:
                 warnings.append(("output", f"{source}: could not write the B-factor structure "
                                            f"file: {exc}"))
+        score, cover = global_score(values), ""
+        if self.target_length is not None:
+            try:
+                cover = coverage(len(values), self.target_length, source)
+            except ValueError as exc:
+                warnings.append(("global", f"{exc}; its global score is the mean over its "
+                                           "residues (coverage taken as 1)"))
+                cover = 1.0
+            score *= cover
+            cover = f"{cover:.4f}"
         if self.casp_target is not None:
             resnums, local, note = casp_positions(structure, values)
             if note:
                 warnings.append(("casp", note))
-            self._casp.append((os.path.basename(source), float(np.nanmean(values)), resnums,
-                               local))
+            self._casp.append((os.path.basename(source), score, resnums, local))
         for stage, msg in warnings:
             self.warned(source, stage, msg)
         self._append("residue_scores.csv", rows)
         n_ok = int(np.isfinite(values).sum())
-        self._append("scores.csv", [[source, f"{np.nanmean(values):.4f}", n_ok, len(values),
-                                     len(warnings), structure_file]])
+        self._append("scores.csv", [[source, f"{score:.4f}", n_ok, len(values),
+                                     len(warnings), structure_file, cover]])
         self.counts["scored"] += 1
+        return score
 
 
 # ----------------------------------------------------------------------------- reading

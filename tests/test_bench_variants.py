@@ -25,7 +25,7 @@ def test_variants_are_what_their_names_say(native):
     by_name = dict(structures)
     assert list(by_name) == ["native", "noise 0.1 A", "noise 0.25 A", "noise 0.5 A", "noise 1 A",
                              "residue jolt 1 A", "expanded 30 %", "crushed 30 %", "mirror image",
-                             "overlaid copy 0.5 A"]
+                             "middle 20 % removed", "first half only", "overlaid copy 0.5 A"]
     X = native.coords
     np.testing.assert_array_equal(by_name["native"].coords, X)
     for sigma in (0.1, 0.25, 0.5, 1.0):
@@ -49,6 +49,15 @@ def test_variants_are_what_their_names_say(native):
     np.testing.assert_allclose(np.linalg.norm(copy - X, axis=1), 0.5)
     overlaid = by_name["overlaid copy 0.5 A"]
     assert overlaid.n_atoms == 2 * native.n_atoms
+    # partial models: the native's own coordinates of the residues kept
+    n = native.n_residues
+    for name, kept in (("middle 20 % removed",
+                        np.r_[0:n // 2 - n // 10, n // 2 - n // 10 + n // 5:n]),
+                       ("first half only", np.arange(n // 2))):
+        part = by_name[name]
+        assert part.n_residues == len(kept)
+        np.testing.assert_array_equal(part.resnums, native.resnums[kept])
+        np.testing.assert_array_equal(part.coords, X[np.isin(native.atom_res, kept)])
 
 
 @pytest.mark.skipif(shutil.which("lddt") is None or not variants_mod.COMPLIB.exists()
