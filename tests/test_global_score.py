@@ -73,6 +73,10 @@ def test_estimator_and_command_line_use_the_target_length(tmp_path):
     (full,) = est.predict_global([str(EXAMPLE)])
     (half,) = est.predict_global([str(EXAMPLE)], target_length=158)      # 79 residues of 158
     assert half == pytest.approx(full / 2, rel=1e-12)
+    network = est.estimators_[0]                      # one network of the shipped ensemble
+    one, one_half = network.predict_global(str(EXAMPLE)), network.predict_global(
+        [str(EXAMPLE)], target_length=[158])
+    assert one_half[0] == pytest.approx(one[0] / 2, rel=1e-12)
     with pytest.raises(ValueError, match="target_length must be"):
         est.predict_global([str(EXAMPLE)], target_length=0)
     out = tmp_path / "out"
