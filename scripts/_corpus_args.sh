@@ -5,8 +5,10 @@ ROOT=${1:-../corpus}
 SHARDS=${2:-2}
 PY=${PY:-.venv/bin/python}
 DATA=${FOURIER6D_SHARED:-../shared}/data
-# The mixture of kinds of the local test bench's corpora (scripts/eval_local_dev.sh).
-BENCH_KINDS=threaded=0.6,impossible=0.15,misfold=0.1,backbone=0.05,register=0.05,hinge=0.05
+# The mixture of kinds of CORPUS/main and main_s1 (scripts/train_pretrained.sh), which the local
+# test bench's corpora share (scripts/eval_local_dev.sh).
+MAIN_KINDS=threaded=0.6,impossible=0.15,misfold=0.1,backbone=0.05,register=0.05,hinge=0.05
+BENCH_KINDS=$MAIN_KINDS
 
 # build_bench_corpora PREFIX N_PER_NATIVE SEED KINDS: $ROOT/<PREFIX>main1k and <PREFIX>extra1k,
 # decoys of the first 100 natives by name of natives/ and of natives_extra/ (relaxed with 300

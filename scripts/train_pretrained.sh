@@ -21,26 +21,29 @@ NATIVES="$DATA/natives $DATA/natives_extra"
 #    makes the folder reproducible (the leave-one-target-out folds still to run use it).
 # 2. template-based and impossible decoys: 10 per native, 60% threaded, 15% impossible (overlay,
 #    crushed, clash, expanded), the rest torsion-walk kinds
-for k in $(seq 1 "$SHARDS"); do
-  "$PY" -m estimators.decoys.corpus "$DATA/natives" --limit 104 --out "$ROOT/torsion" --n-per-native 8 --seed 0 \
-      --kinds auto=1 --relax-iterations 300 --shard "$k/$SHARDS" &
-done
-wait
-for k in $(seq 1 "$SHARDS"); do
-  "$PY" -m estimators.decoys.corpus $NATIVES --out "$ROOT/main" --n-per-native 10 --seed 0 \
-      --relax-iterations 300 --shard "$k/$SHARDS" \
-      --kinds threaded=0.6,impossible=0.15,misfold=0.1,backbone=0.05,register=0.05,hinge=0.05 &
-done
-wait
-
 # 3. a second pass of template-based and impossible decoys with another seed (10 more per native)
 #    and a faster relaxation (cut-off 0.8 nm, tolerance 30 kJ/mol/nm; 2.3x less CPU per relaxation)
-for k in $(seq 1 "$SHARDS"); do
+# Each shard builds its part of the three folders one after the other (a native's decoys do not
+# depend on any other corpus), so no core waits for the slowest shard of a step; a shard that
+# fails stops the script once the others are done.
+build_shard() {
+  local shard="$1/$SHARDS"
+  "$PY" -m estimators.decoys.corpus "$DATA/natives" --limit 104 --out "$ROOT/torsion" \
+      --n-per-native 8 --seed 0 --kinds auto=1 --relax-iterations 300 --shard "$shard" &&
+  "$PY" -m estimators.decoys.corpus $NATIVES --out "$ROOT/main" --n-per-native 10 --seed 0 \
+      --relax-iterations 300 --shard "$shard" --kinds "$MAIN_KINDS" &&
   "$PY" -m estimators.decoys.corpus $NATIVES --out "$ROOT/main_s1" --n-per-native 10 --seed 1 \
-      --relax-iterations 300 --relax-cutoff-nm 0.8 --relax-tolerance 30 --shard "$k/$SHARDS" \
-      --kinds threaded=0.6,impossible=0.15,misfold=0.1,backbone=0.05,register=0.05,hinge=0.05 &
+      --relax-iterations 300 --relax-cutoff-nm 0.8 --relax-tolerance 30 --shard "$shard" \
+      --kinds "$MAIN_KINDS"
+}
+pids=()
+for k in $(seq 1 "$SHARDS"); do
+  build_shard "$k" &
+  pids+=($!)
 done
-wait
+for pid in "${pids[@]}"; do
+  wait "$pid"
+done
 
 # 4. the networks: two 6DCNN-2 (message passing between residue frames), seeds 0 and 1, each
 #    with smooth cut-offs, CA-trace frames, ranking term, cosine schedule, early stopping
