@@ -7,7 +7,8 @@
 #
 # One job per (seed, fold), each writing OUT_DIR/loto_seed<S>_<target>.npz; a job whose file
 # exists is skipped, so an interrupted evaluation goes on where it stopped (and the jobs can be
-# spread over machines or processes: TARGETS="T0967 T0974s1" runs only those folds); within a
+# spread over machines or processes: TARGETS="T0967 T0974s1" runs only those folds, JOBS=2 two
+# folds at a time on this machine, one thread each); within a
 # fold, the training state is saved after every epoch in CORPUS_ROOT/checkpoints, so a fold
 # stopped midway goes on from its last epoch, with the result of an uninterrupted run.  The last
 # step joins the files of all four folds, once they all exist, and prints the table (VoroMQA and
@@ -37,18 +38,38 @@ if [ "${REFINE:-0}" = 1 ]; then
   if [ "${GLOBAL_REFINE:-0}" = 1 ]; then REFINE_ARGS+=(--global-refinement); fi
 fi
 mkdir -p "$OUT"
+run_fold() {
+  local seed=$1 target=$2 f="$OUT/${STEM}_seed$1_$2.npz"
+  "$PY" benchmarks/qa_casp13.py --architectures 6dcnn-2 --epochs 8 --patience 3 \
+      --seed "$seed" --name "6DCNN-2 (seed $seed)" --corpus $CORPORA --folds "$target" \
+      --local-smoothing 0 "${REFINE_ARGS[@]}" --checkpoint-dir "$ROOT/checkpoints" \
+      --jobs 1 --figures '' --no-append \
+      --predictions "$f.part.npz" --json "$OUT/${STEM}_seed${seed}_${target}.json" &&
+  mv "$f.part.npz" "$f"
+}
+# JOBS folds at a time, one thread each (the results do not depend on it)
+JOBS=${JOBS:-1}
+if [ "$JOBS" -gt 1 ]; then
+  export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1
+fi
 for seed in $SEEDS; do
   for target in ${TARGETS:-T0953s1 T0967 T0974s1 T1006}; do
-    f="$OUT/${STEM}_seed${seed}_${target}.npz"
-    [ -s "$f" ] && continue
-    "$PY" benchmarks/qa_casp13.py --architectures 6dcnn-2 --epochs 8 --patience 3 \
-        --seed "$seed" --name "6DCNN-2 (seed $seed)" --corpus $CORPORA --folds "$target" \
-        --local-smoothing 0 "${REFINE_ARGS[@]}" --checkpoint-dir "$ROOT/checkpoints" \
-        --jobs 1 --figures '' --no-append \
-        --predictions "$f.part.npz" --json "$OUT/${STEM}_seed${seed}_${target}.json"
-    mv "$f.part.npz" "$f"
+    [ -s "$OUT/${STEM}_seed${seed}_${target}.npz" ] && continue
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+    run_fold "$seed" "$target" &
   done
 done
+wait
+failed=()
+for seed in $SEEDS; do
+  for target in ${TARGETS:-T0953s1 T0967 T0974s1 T1006}; do
+    [ -s "$OUT/${STEM}_seed${seed}_${target}.npz" ] || failed+=("seed $seed $target")
+  done
+done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "folds that did not finish (see their errors above): ${failed[*]}" >&2
+  exit 1
+fi
 files=()
 for seed in $SEEDS; do
   for target in T0953s1 T0967 T0974s1 T1006; do

@@ -41,9 +41,14 @@ for k in $(seq 1 "$SHARDS"); do
   build_shard "$k" &
   pids+=($!)
 done
+status=0
 for pid in "${pids[@]}"; do
-  wait "$pid"
+  wait "$pid" || status=$?
 done
+if [ "$status" != 0 ]; then
+  echo "a corpus shard failed (exit status $status; see its errors above)" >&2
+  exit "$status"
+fi
 
 # 4. the networks: two 6DCNN-2 (message passing between residue frames), seeds 0 and 1, each
 #    with smooth cut-offs, CA-trace frames, ranking term, cosine schedule, early stopping
