@@ -214,6 +214,10 @@ def _page(outdir, results, scores, names):
                   else f"model file {model_file}")
     started = manifest.get("started") or datetime.datetime.now(datetime.timezone.utc).isoformat()
     failures = results.get("failures") or []
+    target_length = manifest.get("target_length")
+    score_text = ("mean predicted lDDT of the scored residues"
+                  + (f" times the model's coverage of the target's {target_length} residues"
+                     if target_length else ""))
     rows = []
     for rank, row in enumerate(scores, 1):
         g = _number(row["global_score"])
@@ -247,7 +251,7 @@ def _page(outdir, results, scores, names):
 <h1>Predicted model quality</h1>
 <div class="meta">{len(scores)} model(s) scored, {len(failures)} not scored; {esc(model_text)};
 run of {esc(str(started))}; command: <code>{esc(manifest.get('command', ''))}</code><br>
-Models ranked by global score (mean predicted lDDT of the scored residues, 0–1, higher is better).
+Models ranked by global score ({esc(score_text)}, 0–1, higher is better).
 Profiles: predicted lDDT per residue along each chain; bands <span class="legend">{legend}</span>.
 Structure files: the model with the predicted lDDT in the B-factor column.</div>
 <div id="missing"></div>

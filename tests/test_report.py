@@ -80,6 +80,12 @@ def test_report_ranks_models_and_links_files(tmp_path):
     assert sorted(links) == ["best_lddt.pdb", "low_lddt.pdb", "mid_lddt.pdb"]
     assert all((folder / link).is_file() for link in links)
     assert "broken&lt;1&gt;.pdb" in page and "Not scored (1)" in page
+    assert "mean predicted lDDT of the scored residues, 0" in page
+    # with a target length (fourier6d score --sequence) the page says how scores were made
+    manifest = json.loads((folder / "run.json").read_text())
+    (folder / "run.json").write_text(json.dumps(dict(manifest, target_length=120)))
+    assert "times the model's coverage of the target's 120 residues" in \
+        write_report(folder).read_text()
     # a new report replaces the old one; a foreign index.html is never deleted
     remove_report(folder)
     assert not index.exists() and not (folder / REPORT_DIR).exists()
