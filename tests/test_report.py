@@ -2,6 +2,7 @@
 profile image per model and links to the B-factor structures; checked in a real headless browser
 (Debian chromium) when one is installed."""
 import csv
+import html
 import json
 import re
 import shutil
@@ -85,7 +86,7 @@ def test_report_ranks_models_and_links_files(tmp_path):
     manifest = json.loads((folder / "run.json").read_text())
     (folder / "run.json").write_text(json.dumps(dict(manifest, target_length=120)))
     assert "times the model's coverage of the target's 120 residues" in \
-        write_report(folder).read_text()
+        html.unescape(write_report(folder).read_text())
     # a new report replaces the old one; a foreign index.html is never deleted
     remove_report(folder)
     assert not index.exists() and not (folder / REPORT_DIR).exists()
