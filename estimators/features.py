@@ -523,33 +523,35 @@ def _fade_atoms(atom_basis, atom_mask, atom_dist, r_max, atom_fade):
         atom_basis[ii, kk] *= w.astype(atom_basis.dtype)[:, None, None]
 
 
-#: Heavy atoms of each amino acid (OXT aside), in the order of ``AMINO_ACIDS``.
-_N_HEAVY = np.array([len(RESIDUE_ATOMS[a]) for a in AMINO_ACIDS])
+#: Side-chain heavy atoms of each amino acid (beyond N, CA, C, O), in the order of ``AMINO_ACIDS``.
+_N_SIDE_CHAIN = np.array([len(RESIDUE_ATOMS[a]) - 4 for a in AMINO_ACIDS])
+_BACKBONE_OR_OXT = ("N", "CA", "C", "O", "OXT")
 
 
 def incomplete_residues(structure):
-    """Indices of the residues of ``structure`` that lack heavy atoms of their amino acid
-    (:data:`estimators.atom_types.RESIDUE_ATOMS`; OXT not counted), e.g. truncated side chains
-    or a backbone-only model."""
+    """Indices of the residues of ``structure`` that lack side-chain heavy atoms of their amino
+    acid (:data:`estimators.atom_types.RESIDUE_ATOMS`), e.g. truncated side chains or a
+    backbone-only model (missing N, CA or C: residues without a frame, warned about apart)."""
     s = structure
-    counts = np.bincount(s.atom_res, weights=(s.atom_names != "OXT"), minlength=s.n_residues)
-    return np.flatnonzero(counts < _N_HEAVY[s.aa_index])
+    side = ~np.isin(s.atom_names, _BACKBONE_OR_OXT)
+    counts = np.bincount(s.atom_res, weights=side, minlength=s.n_residues)
+    return np.flatnonzero(counts < _N_SIDE_CHAIN[s.aa_index])
 
 
 def _warn_incomplete(s):
-    """A StructureWarning naming the residues that lack heavy atoms: the networks learned from
-    complete models, so such residues (and their neighbours) score lower than their geometry
-    alone would (a backbone-only copy of the bundled model: 0.68 -> 0.31)."""
+    """A StructureWarning naming the residues that lack side-chain atoms: the networks learned
+    from complete models, so such residues (and their neighbours) score lower than their
+    geometry alone would (a backbone-only copy of the bundled model: 0.68 -> 0.31)."""
     missing = incomplete_residues(s)
     if len(missing) == 0:
         return
     labels = []
     for r in missing[:10]:
         have = set(s.atom_names[s.atom_res == r])
-        lack = [a for a in RESIDUE_ATOMS[s.resnames[r]] if a not in have]
+        lack = [a for a in RESIDUE_ATOMS[s.resnames[r]][4:] if a not in have]
         labels.append(f"{s.residue_label(r)} ({' '.join(lack)})")
     more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
-    warnings.warn(f"{s.name}: {len(missing)} of {s.n_residues} residue(s) lack heavy atoms: "
+    warnings.warn(f"{s.name}: {len(missing)} of {s.n_residues} residue(s) lack side-chain atoms: "
                   f"{', '.join(labels)}{more}; the networks were trained on complete models, "
                   "so these residues and their neighbours score lower than complete ones",
                   StructureWarning, stacklevel=3)

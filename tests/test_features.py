@@ -262,8 +262,8 @@ def test_residues_lacking_heavy_atoms_are_named(native):
     lack = " ".join(RESIDUE_ATOMS[native.resnames[r0]][4:])
     with pytest.warns(StructureWarning) as record:
         feats = featurize(cut)
-    (message,) = [str(w.message) for w in record if "lack heavy atoms" in str(w.message)]
-    assert f"{len(expected)} of {native.n_residues} residue(s) lack heavy atoms" in message
+    (message,) = [str(w.message) for w in record if "lack side-chain atoms" in str(w.message)]
+    assert f"{len(expected)} of {native.n_residues} residue(s) lack side-chain atoms" in message
     assert f"{native.residue_label(r0)} ({lack})" in message
     assert f"{native.residue_label(5)} ({last5})" in message
     assert feats.n_nodes == native.n_residues

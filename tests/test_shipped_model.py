@@ -147,6 +147,6 @@ def test_score_does_not_depend_on_the_form_of_the_file(shipped, tmp_path):
         np.testing.assert_allclose(s, scores[0], rtol=0, atol=1e-6, err_msg=kind)
     bare = [l for g in groups for l in g if l[12:16].strip() in ("N", "CA", "C", "O")]
     (tmp_path / "bare.pdb").write_text("\n".join(bare) + "\nEND\n")
-    with pytest.warns(StructureWarning, match=r"bare.pdb: \d+ of 79 residue\(s\) lack heavy atoms"):
+    with pytest.warns(StructureWarning, match=r"bare.pdb: \d+ of 79 residue\(s\) lack side-chain atoms"):
         (bare_scores,) = shipped.predict([str(tmp_path / "bare.pdb")])
     assert np.isfinite(bare_scores).all() and bare_scores.mean() < scores[0].mean()
