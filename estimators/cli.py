@@ -239,9 +239,10 @@ def _casp13_folder(option_value):
                           "<target>/labels.json and <target>/models/") from None
 
 
-def _cmd_train(args):
+def _training_inputs(args):
+    """(models, labels, groups) of the training data options (--casp13, --corpus,
+    --exclude-target) of train and refine."""
     from .training_data import training_set
-    from .qa_estimator import SixDQAEstimator
     casp13 = _casp13_folder(args.casp13)
     for folder in args.corpus or ():
         if not os.path.isdir(folder):
@@ -249,7 +250,12 @@ def _cmd_train(args):
                               "python -m estimators.decoys.corpus)")
     models, local, glob, groups = training_set(casp13=casp13, corpus=args.corpus,
                                                exclude_targets=args.exclude_target)
-    labels = list(zip(local, glob))
+    return models, list(zip(local, glob)), groups
+
+
+def _cmd_train(args):
+    from .qa_estimator import SixDQAEstimator
+    models, labels, groups = _training_inputs(args)
     seeds = list(dict.fromkeys(args.seeds or [args.seed]))
     ensemble = len(seeds) > 1
     # an ensemble trains --jobs networks at a time, one featurization worker each
@@ -270,6 +276,26 @@ def _cmd_train(args):
     histories = est.history_ if ensemble else [est.history_]
     print(f"saved {args.output} ({len(histories)} network(s), {est.n_params_} parameters, "
           f"{'/'.join(str(len(h)) for h in histories)} epochs)")
+    return 0
+
+
+def _cmd_refine(args):
+    from .pretrained import load_model
+    switches = {k: v for k, v in (("local_refinement", args.local_refinement),
+                                  ("global_refinement", args.global_refinement)) if v is not None}
+    if not any(switches.values()):
+        raise _UsageError("nothing to fit: give --local-refinement and/or --global-refinement")
+    est = load_model(args.model_file)
+    models, labels, groups = _training_inputs(args)
+    with compile_notice():
+        if hasattr(est, "estimators_"):
+            est.fit_refinements(models, labels, groups=groups, **switches)
+        else:
+            est.set_params(**switches).fit_refinements(models, labels, groups=groups)
+    est.save(args.output)
+    members = getattr(est, "estimators_", [est])
+    print(f"saved {args.output}: {len(members)} network(s), refinements fitted on the models "
+          f"each network's fit held out: {', '.join(k for k, v in switches.items() if v)}")
     return 0
 
 
@@ -313,6 +339,21 @@ def _smoothing_width(text):
         return check_width(text, "SIGMA")
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _add_training_data_options(parser):
+    """--casp13, --corpus and --exclude-target: the training data of train and refine."""
+    parser.add_argument("--casp13", metavar="PATH",
+                        help="the CASP13 folder (<target>/labels.json, <target>/models/), or a "
+                             "folder holding casp13/ or data/casp13/ (default: "
+                             "$FOURIER6D_SHARED when set; otherwise required)")
+    parser.add_argument("--corpus", metavar="DIR", nargs="+",
+                        help="decoy corpus folder(s) written by python -m "
+                             "estimators.decoys.corpus; decoys of one native in several "
+                             "folders form one group (default: none)")
+    parser.add_argument("--exclude-target", action="append", default=[], metavar="ID",
+                        help="leave this CASP13 target out of training; repeat for several "
+                             "(default: none)")
 
 
 def build_parser():
@@ -374,16 +415,7 @@ def build_parser():
                                    "lDDT labels, optionally with a decoy corpus.")
     t.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="model file to write (.npz; required)")
-    t.add_argument("--casp13", metavar="PATH",
-                   help="the CASP13 folder (<target>/labels.json, <target>/models/), or a "
-                        "folder holding casp13/ or data/casp13/ (default: "
-                        "$FOURIER6D_SHARED when set; otherwise required)")
-    t.add_argument("--corpus", metavar="DIR", nargs="+",
-                   help="decoy corpus folder(s) written by python -m estimators.decoys.corpus; "
-                        "decoys of one native in several folders form one group (default: none)")
-    t.add_argument("--exclude-target", action="append", default=[], metavar="ID",
-                   help="leave this CASP13 target out of training; repeat for several "
-                        "(default: none)")
+    _add_training_data_options(t)
     t.add_argument("--architecture", default="6dcnn-1", choices=sorted(ARCHITECTURES),
                    help="network (choices: %(choices)s; default: %(default)s)")
     t.add_argument("--epochs", type=int, default=20, metavar="N",
@@ -415,6 +447,24 @@ def build_parser():
                         "averaged, saved to one model file; --jobs networks train at a time "
                         "(default: one network, --seed)")
     t.set_defaults(func=_cmd_train)
+    r = sub.add_parser("refine", help="fit the refinements of a trained model again, "
+                                      "without training its networks",
+                       description="Fit the within-model refinement of the per-residue scores "
+                                   "(and/or the global refinement) of each network of a model "
+                                   "file on the models its fit held out, given the training "
+                                   "data of that fit (the same options as train); the networks "
+                                   "are not trained again.")
+    r.add_argument("model_file", metavar="MODEL", help="model file written by train")
+    r.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="model file to write (.npz; required)")
+    _add_training_data_options(r)
+    r.add_argument("--local-refinement", action=argparse.BooleanOptionalAction, default=None,
+                   help="fit the within-model refinement (estimators.local_refinement); "
+                        "--no-local-refinement drops it (default: leave it as it is)")
+    r.add_argument("--global-refinement", action=argparse.BooleanOptionalAction, default=None,
+                   help="fit the global refinement (estimators.global_refinement); "
+                        "--no-global-refinement drops it (default: leave it as it is)")
+    r.set_defaults(func=_cmd_refine)
     c = sub.add_parser("combine", help="average the networks of several model files",
                        description="Write one model file holding the networks of several, "
                                    "trained separately with one architecture and different "

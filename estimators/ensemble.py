@@ -164,6 +164,15 @@ class SeedEnsembleQAEstimator(RegressorMixin, BaseEstimator):
                 delayed(_fit_one)(m, models, lddt, groups, validation_data) for m in members)
         return self._set_fitted(fitted)
 
+    def fit_refinements(self, models, lddt, groups=None, validation_data=None, **switches):
+        """:meth:`SixDQAEstimator.fit_refinements` for every network (each on the models its
+        own fit held out, drawn with its seed); ``switches`` (``local_refinement=True``,
+        ``global_refinement=...``) are set on every network first.  Returns self."""
+        for e in self._members():
+            e.set_params(**switches).fit_refinements(models, lddt, groups=groups,
+                                                     validation_data=validation_data)
+        return self
+
     def predict(self, models):
         """Per-residue predicted lDDT of each model: the mean of the networks' predictions.
 

@@ -318,6 +318,65 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         spec = self._resolve_spec()
         xp, dtype = self._xp_dtype()
         grid = radial_grid(spec)
+        train, val, groups = self._training_data(models, lddt, groups, validation_data, spec)
+        params = init_params(spec, self.random_state, dtype)
+        params = {k: xp.asarray(v) for k, v in params.items()}
+        params = init_switch_scale(params, spec, grid, train, xp, dtype, self.batch_size)
+        progress = None
+        if self.verbose:
+            from tqdm.auto import tqdm
+            progress = tqdm(total=len(train) * int(self.epochs), desc="training", unit="model")
+        try:
+            best, history = train_network(
+                params, spec, grid, train, xp=xp, dtype=dtype,
+                epochs=int(self.epochs), batch_size=int(self.batch_size),
+                learning_rate=float(self.learning_rate), clip_norm=self.clip_norm,
+                global_weight=float(self.global_weight), random_state=self.random_state,
+                val=val, patience=self.patience if val is not None else None,
+                rank_weight=float(self.rank_weight), within_weight=float(self.within_weight),
+                groups_per_batch=int(self.groups_per_batch),
+                lr_schedule=self.lr_schedule, calibrate=bool(self.calibrate),
+                verbose=self.verbose, log=(progress.write if progress else print), progress=progress,
+                checkpoint_dir=self.checkpoint_dir)
+        finally:
+            if progress is not None:
+                progress.close()
+        self.params_ = {k: to_numpy(v) for k, v in best.items()}
+        self.spec_ = spec
+        self.history_ = history
+        self.n_params_ = count_params(self.params_)
+        self.n_train_models_ = len(train)
+        self.training_groups_ = _unique_groups(groups)
+        self.local_refinement_, self.global_refinement_ = self._fit_refinements(val, xp, dtype)
+        return self
+
+    def fit_refinements(self, models, lddt, groups=None, validation_data=None):
+        """Fit the refinements that are switched on (``local_refinement``,
+        ``global_refinement``) on the held-out models of a fit with these inputs, keeping the
+        network's weights.
+
+        Given the inputs of :meth:`fit` and the same settings, the held-out models are those
+        the fit held out (the same ``GroupShuffleSplit`` draw), so the weights are those the fit
+        would have given with the refinements on: they are fitted after the network and do not
+        change it.  Only the held-out models are scored (featurized and run through the
+        network once); the network is not trained.  Refinements that are off become None.
+        Parameters as in :meth:`fit`.  Returns self.
+        """
+        self._check_fitted()
+        if not (self.local_refinement or self.global_refinement):
+            raise ValueError("no refinement to fit: set local_refinement=True and/or "
+                             "global_refinement=True first")
+        xp, dtype = self._xp_dtype()
+        _, val, _ = self._training_data(models, lddt, groups, validation_data,
+                                        get_architecture(self.spec_))
+        self.local_refinement_, self.global_refinement_ = self._fit_refinements(val, xp, dtype)
+        return self
+
+    def _training_data(self, models, lddt, groups, validation_data, spec):
+        """(training set, held-out set or None, groups as an array or None) of :meth:`fit`'s
+        inputs: ``validation_data`` when given, else a ``validation_fraction`` of the groups
+        (``GroupShuffleSplit`` with ``random_state``, so the same inputs hold out the same
+        groups)."""
         models = [models] if isinstance(models, (str, Path)) else list(models)
         for name in refinement_sizes():
             if getattr(self, name) and validation_data is None and (
@@ -363,36 +422,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         train = TrainingSet([feats[i] for i in train_idx], [local[i] for i in train_idx],
                             [glob[i] for i in train_idx],
                             None if groups is None else groups[train_idx], featurize=featurize_one)
-        params = init_params(spec, self.random_state, dtype)
-        params = {k: xp.asarray(v) for k, v in params.items()}
-        params = init_switch_scale(params, spec, grid, train, xp, dtype, self.batch_size)
-        progress = None
-        if self.verbose:
-            from tqdm.auto import tqdm
-            progress = tqdm(total=len(train) * int(self.epochs), desc="training", unit="model")
-        try:
-            best, history = train_network(
-                params, spec, grid, train, xp=xp, dtype=dtype,
-                epochs=int(self.epochs), batch_size=int(self.batch_size),
-                learning_rate=float(self.learning_rate), clip_norm=self.clip_norm,
-                global_weight=float(self.global_weight), random_state=self.random_state,
-                val=val, patience=self.patience if val is not None else None,
-                rank_weight=float(self.rank_weight), within_weight=float(self.within_weight),
-                groups_per_batch=int(self.groups_per_batch),
-                lr_schedule=self.lr_schedule, calibrate=bool(self.calibrate),
-                verbose=self.verbose, log=(progress.write if progress else print), progress=progress,
-                checkpoint_dir=self.checkpoint_dir)
-        finally:
-            if progress is not None:
-                progress.close()
-        self.params_ = {k: to_numpy(v) for k, v in best.items()}
-        self.spec_ = spec
-        self.history_ = history
-        self.n_params_ = count_params(self.params_)
-        self.n_train_models_ = len(train)
-        self.training_groups_ = _unique_groups(groups)
-        self.local_refinement_, self.global_refinement_ = self._fit_refinements(val, xp, dtype)
-        return self
+        return train, val, groups
 
     def _raw_scores(self, feats, xp, dtype):
         """The network's per-residue scores of featurized models (clipped to [0, 1]) over all

@@ -159,3 +159,65 @@ def test_seed_ensemble_keeps_each_networks_refinement(tmp_path):
         np.testing.assert_array_equal(a, b)
     raw = load_model(tmp_path / "ens.npz", local_refinement=False).predict(models[:2])
     assert not np.allclose(raw[0], pred[0])
+
+
+def test_refinements_fitted_afterwards_equal_those_of_the_fit(tmp_path):
+    # a network trained without the refinement, refined afterwards on its fit's inputs, equals
+    # the network trained with it: same weights, same held-out groups, same refinement weights
+    from conftest import casp_models
+    from sklearn.exceptions import NotFittedError
+    from estimators.ensemble import SeedEnsembleQAEstimator
+    from estimators.qa_estimator import SixDQAEstimator
+    from test_estimator import TINY
+    models, local = casp_models("T0953s1", 8)
+    groups = np.repeat(["a", "b", "c", "d"], 2)
+    kw = dict(architecture=TINY, epochs=1, batch_size=4, random_state=3, local_smoothing=0.0,
+              validation_fraction=0.5)
+    with_it = SixDQAEstimator(local_refinement=True, **kw).fit(models, local, groups=groups)
+    later = SixDQAEstimator(**kw).fit(models, local, groups=groups)
+    assert later.local_refinement_ is None
+    with pytest.raises(ValueError, match="no refinement to fit"):
+        later.fit_refinements(models, local, groups=groups)
+    later.set_params(local_refinement=True).fit_refinements(models, local, groups=groups)
+    for k, v in with_it.params_.items():
+        np.testing.assert_array_equal(v, later.params_[k])
+    np.testing.assert_allclose(later.local_refinement_, with_it.local_refinement_, rtol=1e-9,
+                               atol=1e-12)
+    with pytest.raises(NotFittedError):
+        SixDQAEstimator(local_refinement=True).fit_refinements(models, local, groups=groups)
+    # an ensemble: each network on the groups its own seed held out
+    ens = SeedEnsembleQAEstimator(SixDQAEstimator(**kw), seeds=(0, 1)).fit(models, local,
+                                                                          groups=groups)
+    ens.fit_refinements(models, local, groups=groups, local_refinement=True)
+    direct = SeedEnsembleQAEstimator(SixDQAEstimator(local_refinement=True, **kw),
+                                     seeds=(0, 1)).fit(models, local, groups=groups)
+    for a, b in zip(ens.estimators_, direct.estimators_):
+        np.testing.assert_allclose(a.local_refinement_, b.local_refinement_, rtol=1e-9,
+                                   atol=1e-12)
+
+
+def test_refine_command_fits_the_refinement_of_a_model_file(tmp_path, monkeypatch):
+    from conftest import casp_models
+    import estimators.training_data as training_data
+    from estimators.cli import main
+    from estimators.pretrained import load_model
+    from estimators.qa_estimator import SixDQAEstimator
+    from test_estimator import TINY
+    models, local = casp_models("T0953s1", 8)
+    groups = np.repeat(["a", "b", "c", "d"], 2)
+    kw = dict(architecture=TINY, epochs=1, batch_size=4, random_state=0, local_smoothing=0.0,
+              validation_fraction=0.5)
+    SixDQAEstimator(**kw).fit(models, local, groups=groups).save(tmp_path / "plain.npz")
+    monkeypatch.setattr(training_data, "training_set",
+                        lambda **_: (models, local, [np.nan] * len(models), groups))
+    monkeypatch.setattr("estimators.cli._casp13_folder", lambda value: str(tmp_path))
+    assert main(["refine", str(tmp_path / "plain.npz"), "-o", str(tmp_path / "r.npz")]) == 2
+    assert main(["refine", str(tmp_path / "plain.npz"), "-o", str(tmp_path / "r.npz"),
+                 "--local-refinement"]) == 0
+    refined = load_model(tmp_path / "r.npz")
+    direct = SixDQAEstimator(local_refinement=True, **kw).fit(models, local, groups=groups)
+    assert refined.local_refinement
+    np.testing.assert_allclose(refined.local_refinement_, direct.local_refinement_, rtol=1e-9,
+                               atol=1e-12)
+    for a, b in zip(refined.predict(models[:2]), direct.predict(models[:2])):
+        np.testing.assert_allclose(a, b, atol=1e-6)
