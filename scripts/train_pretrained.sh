@@ -58,10 +58,12 @@ fi
 #    ranked best.  Trained one run per seed (each file is kept, so a run can be redone alone),
 #    then combined into one model file whose score is the mean of the two networks.  Each run
 #    saves its training state after every epoch in CORPUS/checkpoints, so a run stopped midway
-#    goes on from its last epoch when the script is run again.  The shipped
-#    model was trained on the 832 torsion-walk decoys of 104 natives of shared/data/natives in
-#    CORPUS/torsion (see step 1), CORPUS/main and CORPUS/main_s1 (5,280 decoys of 528 natives
-#    each).
+#    goes on from its last epoch when the script is run again.  The refinements of the scores
+#    are fitted after the networks and do not change them: 'fourier6d refine' fits them for
+#    networks already trained (on the models their fits held out), without training again.  The
+#    shipped model was trained on the 832 torsion-walk decoys of 104 natives of
+#    shared/data/natives in CORPUS/torsion (see step 1), CORPUS/main and CORPUS/main_s1 (5,280
+#    decoys of 528 natives each).
 for seed in 0 1; do
   [ -s "$ROOT/pretrained_seed$seed.npz" ] && continue
   .venv/bin/fourier6d train -o "$ROOT/pretrained_seed$seed.npz" --architecture 6dcnn-2 \
