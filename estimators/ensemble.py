@@ -202,11 +202,8 @@ class SeedEnsembleQAEstimator(RegressorMixin, BaseEstimator):
 
     def predict_global(self, models, target_length=None):
         """Global score of each model (as :meth:`SixDQAEstimator.predict_global`)."""
-        from .global_score import check_target_lengths, global_scores
-        models = [models] if isinstance(models, (str, Path)) or not hasattr(models, "__len__") \
-            else list(models)
-        check_target_lengths(target_length, len(models))        # before any scoring
-        return global_scores(self.predict(models), target_length, models)
+        from .global_score import predict_global_scores
+        return predict_global_scores(self.predict, models, target_length)
 
     def score(self, models, lddt, sample_weight=None):
         """R² of the predicted global lDDT (as :meth:`SixDQAEstimator.score`)."""

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["global_score", "global_scores", "coverage", "check_target_length",
-           "check_target_lengths", "sequence_length"]
+__all__ = ["global_score", "global_scores", "predict_global_scores", "coverage",
+           "check_target_length", "check_target_lengths", "sequence_length"]
 
 
 def check_target_length(value, what="target_length"):
@@ -90,6 +90,16 @@ def global_scores(predictions, target_length=None, models=None):
              else [f"model {i}" for i in range(len(predictions))])
     return np.array([math.nan if p is None else global_score(p, n, str(name))
                      for p, n, name in zip(predictions, lengths, names)])
+
+
+def predict_global_scores(predict, models, target_length=None):
+    """Global scores of ``models`` (a path, a structure or a list of them) from an estimator's
+    ``predict``; the target lengths are checked before any model is scored."""
+    if isinstance(models, (str, Path)) or not hasattr(models, "__len__"):
+        models = [models]
+    models = list(models)
+    check_target_lengths(target_length, len(models))
+    return global_scores(predict(models), target_length, models)
 
 
 def sequence_length(path):

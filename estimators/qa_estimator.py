@@ -19,7 +19,7 @@ from .global_refinement import fit_global_refinement, global_shift
 from .local_refinement import apply_refinement, fit_refinement
 from .smoothing import check_width, smooth_along_chain
 from .training import TrainingSet, train_network, predict_nodes, init_switch_scale
-from .global_score import check_target_lengths, global_scores
+from .global_score import predict_global_scores
 
 __all__ = ["SixDQAEstimator"]
 
@@ -601,10 +601,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         none); with ``target_length`` (residues of the target sequence: an int, or one per
         model) that mean times the model's coverage, the residues it lacks counting as 0 as in
         CASP's global lDDT (:mod:`estimators.global_score`)."""
-        models = [models] if isinstance(models, (str, Path)) or not hasattr(models, "__len__") \
-            else list(models)
-        check_target_lengths(target_length, len(models))        # before any scoring
-        return global_scores(self.predict(models), target_length, models)
+        return predict_global_scores(self.predict, models, target_length)
 
     def score(self, models, lddt, sample_weight=None):
         """R² of the predicted global lDDT (the scikit-learn convention for regressors).
