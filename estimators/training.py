@@ -396,7 +396,8 @@ def train_network(params, spec, grid, train, *, xp, dtype, epochs, batch_size, l
     start, stopped = 0, False
     ckpt = None
     if checkpoint_dir is not None:
-        from .checkpoint import checkpoint_path, load_checkpoint, training_fingerprint
+        from .checkpoint import (checkpoint_path, load_checkpoint, save_checkpoint,
+                                 training_fingerprint)
         fingerprint = training_fingerprint(params, settings, train, val)
         ckpt = checkpoint_path(checkpoint_dir, fingerprint)
         saved = load_checkpoint(ckpt, fingerprint)
@@ -479,7 +480,6 @@ def train_network(params, spec, grid, train, *, xp, dtype, epochs, batch_size, l
             log(msg)
         stopped = bool(val is not None and patience and since_best >= patience)
         if ckpt is not None:
-            from .checkpoint import save_checkpoint
             extra = {} if best_val is None else {"best_val_pred": best_val[0],
                                                  "best_val_true": best_val[1]}
             save_checkpoint(ckpt, fingerprint,
