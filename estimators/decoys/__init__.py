@@ -12,7 +12,9 @@ exact and whose quality spans a chosen range. One module per job:
 * :mod:`~estimators.decoys.impossible` — overlaid copies, crushed, clashing and expanded models;
 * :mod:`~estimators.decoys.allatom` — the all-atom model of a native (PDBFixer hydrogens) and its
   rotatable bonds; :mod:`~estimators.decoys.rigid` — rotations and residue frames;
-* :mod:`~estimators.decoys.relax` — OpenMM restrained minimisation (:class:`Relaxer`);
+* :mod:`~estimators.decoys.relax` — OpenMM restrained minimisation (:class:`Relaxer`, Amber14 with
+  hydrogens; :func:`make_relaxer`); :mod:`~estimators.decoys.relax_heavy` — the fast one on heavy
+  atoms (:class:`HeavyAtomRelaxer`: bonded terms and a repulsion);
 * :mod:`~estimators.decoys.proxy` — fast proxy lDDT used to aim (:class:`ProxyLDDT`);
 * :mod:`~estimators.decoys.decoy` — the :class:`Decoy` record, the Structure of a model and its
   labels;
@@ -29,7 +31,8 @@ Every decoy is labelled with the clash-aware lDDT (:data:`~estimators.decoys.dec
 
 Importable from here: :data:`~estimators.decoys.kinds.KINDS`, ``ALL_KINDS``, ``DEFAULT_KINDS``,
 ``IMPOSSIBLE_KINDS``, :func:`impossible_decoy`, :class:`Decoy`, :class:`DecoyGenerator`,
-:class:`ProxyLDDT`, :class:`Relaxer`, :func:`generate_decoys`, :func:`generate_series`,
+:class:`ProxyLDDT`, :class:`Relaxer`, :class:`HeavyAtomRelaxer`, :func:`make_relaxer`,
+``RELAXATIONS``, :func:`generate_decoys`, :func:`generate_series`,
 :func:`parse_kinds`, :func:`assign_kinds`, :func:`decoy_structure`, :func:`model_structure`,
 :func:`decoy_labels`, :func:`geometry_statistics`, :func:`count_clashes`,
 :func:`ramachandran_allowed`, :func:`backbone_dihedrals`, ``CLASH_DISTANCE``, and (imported on first
@@ -43,7 +46,8 @@ from .geometry import (CLASH_DISTANCE, backbone_dihedrals, count_clashes,  # noq
                        decoy_structure, geometry_statistics, ramachandran_allowed)
 from .kinds import KINDS, DecoyGenerator, generate_decoys  # noqa: F401
 from .proxy import ProxyLDDT  # noqa: F401
-from .relax import Relaxer  # noqa: F401
+from .relax import RELAXATIONS, Relaxer, make_relaxer  # noqa: F401
+from .relax_heavy import HeavyAtomRelaxer  # noqa: F401
 from .impossible import IMPOSSIBLE_KINDS, impossible_decoy  # noqa: F401
 from .series import (ALL_KINDS, DEFAULT_KINDS, assign_kinds, generate_series,  # noqa: F401
                      parse_kinds)

@@ -39,7 +39,7 @@ Running it (sharded, resumable)::
     python -m estimators.decoys.corpus NATIVES... --out DIR [--n-per-native 20] [--seed 0]
         [--kinds threaded=0.45,misfold=0.2,...] [--shard K/N] [--n-jobs 1] [--no-relax]
         [--relax-iterations 150] [--relax-cutoff-nm 1.0] [--relax-tolerance 10]
-        [--lddt-min 0.3] [--lddt-max 0.95] [--limit N] [--manifest-only]
+        [--relaxation amber|heavy] [--lddt-min 0.3] [--lddt-max 0.95] [--limit N] [--manifest-only]
         [--cache-dir DIR | --no-cache]
 
 Natives are named after their files and sorted by name; shard ``K/N`` (K = 1..N) takes every N-th
@@ -75,6 +75,7 @@ from ..structures import Structure, read_structure
 from ._files import atomic_write_json, atomic_write_npz
 from .decoy import model_labels, model_structure
 from .series import DEFAULT_KINDS, generate_series, parse_kinds
+from .relax import RELAXATIONS
 
 __all__ = ["build_corpus", "read_corpus_file", "CorpusEntry", "native_seed", "rebuild_manifest",
            "parse_shard", "main"]
@@ -513,7 +514,12 @@ def main(argv=None) -> int:
     parser.add_argument("--relax-cutoff-nm", type=float, default=None,
                         help="non-bonded cut-off of the relaxation in nm (Relaxer default 1.0)")
     parser.add_argument("--relax-tolerance", type=float, default=None,
-                        help="L-BFGS tolerance of the relaxation in kJ/mol/nm (Relaxer default 10)")
+                        help="L-BFGS tolerance of the relaxation in kJ/mol/nm (Relaxer default "
+                             "10, HeavyAtomRelaxer 30)")
+    parser.add_argument("--relaxation", choices=RELAXATIONS, default="amber",
+                        help="amber: Amber14 with hydrogens (Relaxer, the default); heavy: heavy "
+                             "atoms with Amber's bonded terms and a repulsion (HeavyAtomRelaxer, "
+                             "several times faster)")
     parser.add_argument("--lddt-min", type=float, default=0.3)
     parser.add_argument("--lddt-max", type=float, default=0.95)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N natives")
@@ -542,6 +548,9 @@ def main(argv=None) -> int:
                             ("--relax-tolerance", args.relax_tolerance)):
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{flag} must be a positive number, got {value}")
+        if args.relaxation == "heavy" and args.relax_cutoff_nm is not None:
+            raise ValueError("--relax-cutoff-nm has no meaning for --relaxation heavy (its "
+                             "repulsion ends at the sum of the atoms' radii)")
     except ValueError as error:
         parser.error(str(error))
     if not args.natives:
@@ -555,6 +564,8 @@ def main(argv=None) -> int:
                      (("max_iterations", args.relax_iterations or None),
                       ("cutoff_nm", args.relax_cutoff_nm), ("tolerance", args.relax_tolerance))
                      if value is not None}
+    if args.relaxation != "amber":          # amber is the relaxers' default: its files keep their
+        relax_options["method"] = args.relaxation       # parameters (and resume) as before
     manifest = build_corpus(natives, args.out, n_per_native=args.n_per_native, seed=args.seed,
                             n_jobs=args.n_jobs, lddt_range=(args.lddt_min, args.lddt_max),
                             relax=not args.no_relax, errors=args.errors, verbose=True,

@@ -99,7 +99,7 @@ from .decoy import Decoy, cpu_time, decoy_labels
 from .geometry import (CLASH_DISTANCE, backbone_dihedrals, count_clashes,
                        secondary_structure as _secondary_structure)
 from .proxy import ProxyLDDT
-from .relax import Relaxer
+from .relax import make_relaxer
 from .rigid import _slerp_frames, rotation_matrix
 
 __all__ = ["KINDS", "DecoyGenerator", "generate_decoys"]
@@ -121,8 +121,11 @@ class DecoyGenerator:
     relax : bool
         Relax each decoy with :class:`Relaxer` (default True).
     relax_options : dict, optional
-        Keyword arguments of :class:`Relaxer` (``restraint_k`` in kJ/mol/nm^2, ``max_iterations``,
-        ``tolerance``, ``cutoff_nm``, ``threads``).
+        ``method`` (``"amber"``, the default, or ``"heavy"``; see
+        :func:`~estimators.decoys.relax.make_relaxer`) and the keyword arguments of its relaxer
+        (:class:`Relaxer`: ``restraint_k`` in kJ/mol/nm^2, ``max_iterations``, ``tolerance``,
+        ``cutoff_nm``, ``threads``; :class:`~estimators.decoys.relax_heavy.HeavyAtomRelaxer`:
+        the same without ``cutoff_nm``, with ``repulsion_k``).
     max_tries : int
         Random draws tried per decoy when the result has many clashes.
     cache_dir : path, optional
@@ -185,7 +188,7 @@ class DecoyGenerator:
     @property
     def relaxer(self):
         if self._relaxer is None:
-            self._relaxer = Relaxer(self.model, **self.relax_options)
+            self._relaxer = make_relaxer(self.model, **self.relax_options)
         return self._relaxer
 
     def _clashes(self, xyz):
@@ -813,9 +816,9 @@ def generate_decoys(native: Structure, n_decoys: int, seed: int = 0, lddt_range=
     kinds : sequence of str, optional
         Restrict the kinds (decoy i gets ``kinds[i % len(kinds)]``); default: chosen per target.
     relax : bool
-        OpenMM relaxation (see :class:`Relaxer`).
+        OpenMM relaxation (see :class:`DecoyGenerator`).
     relax_options : dict, optional
-        Keyword arguments of :class:`Relaxer`.
+        The relaxation's method and options (see :class:`DecoyGenerator`).
     indices : sequence of int, optional
         Generate only these decoys of the series (to split a series between workers).
 

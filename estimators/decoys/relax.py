@@ -8,7 +8,23 @@ from scipy.spatial import cKDTree
 
 from .allatom import _AllAtomModel
 
-__all__ = ["Relaxer"]
+__all__ = ["Relaxer", "RELAXATIONS", "make_relaxer"]
+
+#: Relaxation methods: ``"amber"`` (:class:`Relaxer`, Amber14 with hydrogens) and ``"heavy"``
+#: (:class:`~estimators.decoys.relax_heavy.HeavyAtomRelaxer`, heavy atoms, bonded terms and a
+#: repulsion).
+RELAXATIONS = ("amber", "heavy")
+
+
+def make_relaxer(model: _AllAtomModel, method="amber", **options):
+    """The relaxer of ``method`` (one of :data:`RELAXATIONS`) for ``model``, built with
+    ``options`` (keyword arguments of its class)."""
+    if method == "amber":
+        return Relaxer(model, **options)
+    if method == "heavy":
+        from .relax_heavy import HeavyAtomRelaxer
+        return HeavyAtomRelaxer(model, **options)
+    raise ValueError(f"relaxation method must be one of {RELAXATIONS}, got {method!r}")
 
 
 class Relaxer:

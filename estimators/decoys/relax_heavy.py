@@ -1,0 +1,254 @@
+"""Restrained clash relief of decoys on their heavy atoms with OpenMM (the fast relaxation)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from .allatom import _AllAtomModel
+
+__all__ = ["HeavyAtomRelaxer", "REPULSION_RADII"]
+
+#: Radius (A) of each element in the repulsion: a pair of atoms repels below the sum of their
+#: radii (C-C 3.0, C-O 2.8, N-O 2.65, O-O 2.6 A), shorter than any contact of a well-packed
+#: protein (hydrogen-bonded N-O pairs are 2.8-3.0 A apart), longer than every heavy-atom clash.
+REPULSION_RADII = {"C": 1.5, "N": 1.35, "O": 1.3, "S": 1.7}
+_DEFAULT_RADIUS = 1.5
+
+#: Bonded force types copied from Amber14: getter, setter, counter, atoms per term.
+_BONDED = {"HarmonicBondForce": ("getBondParameters", "setBondParameters", "getNumBonds",
+                                 "addBond", 2),
+           "HarmonicAngleForce": ("getAngleParameters", "setAngleParameters", "getNumAngles",
+                                  "addAngle", 3),
+           "PeriodicTorsionForce": ("getTorsionParameters", "setTorsionParameters",
+                                    "getNumTorsions", "addTorsion", 4)}
+
+
+class HeavyAtomRelaxer:
+    """Restrained minimisation of a decoy's heavy atoms: bonded geometry plus clash relief.
+
+    The system holds the heavy atoms only: Amber14's (``amber14-all.xml``) bond, angle and torsion
+    terms among heavy atoms (proper and improper torsions, so peptide planes and chirality keep
+    their shape), a repulsion ``k (s - r)^2`` for r < s between atoms more than three bonds apart
+    (s = the sum of the two atoms' :data:`REPULSION_RADII`, k = ``repulsion_k`` kJ/mol/nm^2), and
+    harmonic restraints ``0.5 k |x - x0|^2`` (``restraint_k`` in kJ/mol/nm^2) to the unrelaxed
+    decoy; L-BFGS with ``max_iterations`` and ``tolerance`` (kJ/mol/nm). No charges, no
+    attraction, no hydrogens: the minimisation removes overlaps and repairs covalent geometry
+    without packing the model the way a force field in vacuum would. Each hydrogen of the all-atom
+    model moves with the heavy atom it is bonded to.
+
+    Against :class:`~estimators.decoys.relax.Relaxer` (Amber14 with hydrogens, the same
+    restraints): about a fifth of the atom pairs and no electrostatics, so one minimisation costs
+    several times less; the repulsion is finite, so overlapping atoms need no soft first stage
+    (atoms at the same place are separated by a small fixed jitter).
+
+    Disulfides pulled apart by a perturbation (SG-SG beyond ``disulfide_cutoff`` A in the unrelaxed
+    decoy) have their bonded terms switched off for that decoy, and atoms given as ``inactive``
+    lose every interaction and keep their positions, as in
+    :class:`~estimators.decoys.relax.Relaxer`. A result that is not finite or whose covalent bonds
+    deviate from the native's by more than ``max_bond_deviation`` A raises
+    :class:`FloatingPointError`. One CPU thread per relaxer (``threads``).
+    """
+
+    def __init__(self, model: _AllAtomModel, restraint_k=1000.0, max_iterations=300,
+                 tolerance=30.0, repulsion_k=2.0e4, threads=1, max_bond_deviation=0.5,
+                 disulfide_cutoff=3.0):
+        import openmm
+        from openmm import app, unit
+
+        self.model = model
+        self.restraint_k = float(restraint_k)
+        self.max_iterations = int(max_iterations)
+        self.tolerance = float(tolerance)
+        self.repulsion_k = float(repulsion_k)
+        self.max_bond_deviation = float(max_bond_deviation)
+        self.disulfide_cutoff = float(disulfide_cutoff)
+        self._unit = unit
+        heavy = np.asarray(model.heavy, dtype=np.int64)
+        self._heavy = heavy
+        index = np.full(model.n_atoms, -1, dtype=np.int64)
+        index[heavy] = np.arange(len(heavy))
+        full = app.ForceField("amber14-all.xml").createSystem(
+            model.topology, nonbondedMethod=app.NoCutoff, constraints=None)
+        system = openmm.System()
+        for k in heavy:
+            system.addParticle(full.getParticleMass(int(k)))
+        # bonded terms among heavy atoms, re-indexed; kept per type as (force, atoms, parameters)
+        self._bonded = []
+        for force in full.getForces():
+            name = type(force).__name__
+            if name not in _BONDED:
+                continue
+            getter, _, counter, adder, n_atoms = _BONDED[name]
+            copy = getattr(openmm, name)()
+            atoms, params = [], []
+            for t in range(getattr(force, counter)()):
+                p = list(getattr(force, getter)(t))
+                ids = index[p[:n_atoms]]
+                if np.any(ids < 0):
+                    continue
+                p[:n_atoms] = [int(i) for i in ids]
+                p[n_atoms:] = [v.value_in_unit_system(unit.md_unit_system)
+                               if unit.is_quantity(v) else v for v in p[n_atoms:]]
+                getattr(copy, adder)(*p)
+                atoms.append(p[:n_atoms])
+                params.append(tuple(p))
+            system.addForce(copy)
+            self._bonded.append((copy, np.array(atoms, dtype=np.int64).reshape(-1, n_atoms),
+                                 params, name))
+        bond_atoms = next(a for _, a, _, name in self._bonded if name == "HarmonicBondForce")
+        self._bonds = bond_atoms
+        self._bond_ref = np.linalg.norm(model.coords[heavy[bond_atoms[:, 0]]] -
+                                        model.coords[heavy[bond_atoms[:, 1]]], axis=1)
+        elements = [a.element.symbol if a.element is not None else "C"
+                    for a in model.topology.atoms()]
+        self._radius_nm = np.array([REPULSION_RADII.get(elements[k], _DEFAULT_RADIUS) / 10.0
+                                    for k in heavy])
+        repulsion = openmm.CustomNonbondedForce("on1*on2*k_repulsion*step(s-r)*(s-r)^2; "
+                                                "s=radius1+radius2")
+        repulsion.addGlobalParameter("k_repulsion", self.repulsion_k)
+        repulsion.addPerParticleParameter("radius")
+        repulsion.addPerParticleParameter("on")
+        for radius in self._radius_nm:
+            repulsion.addParticle([float(radius), 1.0])
+        repulsion.createExclusionsFromBonds([(int(i), int(j)) for i, j in bond_atoms], 3)
+        repulsion.setNonbondedMethod(openmm.CustomNonbondedForce.CutoffNonPeriodic)
+        repulsion.setCutoffDistance(2.0 * float(self._radius_nm.max()))
+        system.addForce(repulsion)
+        self._repulsion = repulsion
+        restraint = openmm.CustomExternalForce("0.5*k_restraint*((x-x0)^2+(y-y0)^2+(z-z0)^2)")
+        restraint.addGlobalParameter("k_restraint", self.restraint_k)
+        for name in ("x0", "y0", "z0"):
+            restraint.addPerParticleParameter(name)
+        for k in range(len(heavy)):
+            restraint.addParticle(k, (0.0, 0.0, 0.0))
+        system.addForce(restraint)
+        self._restraint = restraint
+        self.context = openmm.Context(system, openmm.VerletIntegrator(0.001),
+                                      openmm.Platform.getPlatformByName("CPU"),
+                                      {"Threads": str(int(threads))})
+        names = model.atom_names[heavy]
+        is_ss = (names[bond_atoms[:, 0]] == "SG") & (names[bond_atoms[:, 1]] == "SG")
+        self._ss_pairs = bond_atoms[is_ss]
+        self._ss_bond_rows = np.flatnonzero(is_ss)
+        # state of the switches in the context: inactive heavy atoms, broken disulfides
+        self._inactive = np.zeros(len(heavy), dtype=bool)
+        self._ss_on = np.ones(len(self._ss_pairs), dtype=bool)
+        self._term_off = [np.zeros(len(a), dtype=bool) for _, a, _, _ in self._bonded]
+        # hydrogens follow the heavy atom they are bonded to
+        parent = np.arange(model.n_atoms)
+        for bond in model.topology.bonds():
+            i, j = bond[0].index, bond[1].index
+            if model.is_heavy[j] and not model.is_heavy[i]:
+                parent[i] = j
+            elif model.is_heavy[i] and not model.is_heavy[j]:
+                parent[j] = i
+        self._parent = parent
+
+    # -- switches -----------------------------------------------------------------------------
+    def _terms_off(self, atoms):
+        """Terms with an inactive atom or across a broken disulfide."""
+        off = np.any(self._inactive[atoms], axis=1)
+        for i, j in self._ss_pairs[~self._ss_on]:
+            off |= np.any(atoms == i, axis=1) & np.any(atoms == j, axis=1)
+        return off
+
+    def _set_state(self, heavy_xyz, inactive):
+        if len(self._ss_pairs):
+            d = np.linalg.norm(heavy_xyz[self._ss_pairs[:, 0]] - heavy_xyz[self._ss_pairs[:, 1]],
+                               axis=1)
+            self._ss_on = d <= self.disulfide_cutoff
+        inactive = np.zeros(len(self._heavy), dtype=bool) if inactive is None else inactive
+        changed = np.flatnonzero(inactive != self._inactive)
+        self._inactive = inactive
+        for k in changed:
+            self._repulsion.setParticleParameters(int(k), [float(self._radius_nm[k]),
+                                                           0.0 if inactive[k] else 1.0])
+        if changed.size:
+            self._repulsion.updateParametersInContext(self.context)
+        for slot, (force, atoms, params, name) in enumerate(self._bonded):
+            off = self._terms_off(atoms) if atoms.size else np.zeros(0, dtype=bool)
+            flips = np.flatnonzero(off != self._term_off[slot])
+            setter = _BONDED[name][1]
+            for t in flips:
+                p = list(params[t])
+                if off[t]:
+                    p[-1] = 0.0                                 # force constant last
+                getattr(force, setter)(int(t), *p)
+            if flips.size:
+                force.updateParametersInContext(self.context)
+            self._term_off[slot] = off
+
+    def bond_deviation(self, heavy_xyz):
+        """Largest deviation (A) of a covalent bond between heavy atoms from the native's, over
+        the bonds switched on for the current decoy."""
+        rows = ~np.any(self._inactive[self._bonds], axis=1)
+        rows[self._ss_bond_rows] &= self._ss_on
+        if not rows.any():
+            return 0.0
+        lengths = np.linalg.norm(heavy_xyz[self._bonds[rows, 0]] - heavy_xyz[self._bonds[rows, 1]],
+                                 axis=1)
+        return float(np.max(np.abs(lengths - self._bond_ref[rows])))
+
+    # -- minimisation -------------------------------------------------------------------------
+    def __call__(self, xyz, inactive=None):
+        """Relax ``xyz`` (Angstrom, all atoms of the model).
+
+        Parameters
+        ----------
+        xyz : array (n_atoms, 3)
+        inactive : array (n_atoms,) bool, optional
+            Atoms without any interaction for this call (absent residues); they keep their
+            positions.
+
+        Returns
+        -------
+        relaxed : array (n_atoms, 3)
+        info : dict
+            ``energy_after`` (kJ/mol, with the restraints), ``soft_stage`` (always False: the
+            repulsion is finite) and ``disulfides_off``.
+        """
+        import openmm
+
+        xyz = np.asarray(xyz, dtype=np.float64)
+        n = self.model.n_atoms
+        if xyz.shape != (n, 3) or not np.all(np.isfinite(xyz)):
+            raise ValueError(f"relaxation needs finite coordinates of shape ({n}, 3)")
+        if inactive is not None:
+            inactive = np.asarray(inactive, dtype=bool)
+            if inactive.shape != (n,):
+                raise ValueError(f"inactive must have shape ({n},)")
+        heavy_in = xyz[self._heavy]
+        self._set_state(heavy_in, None if inactive is None else inactive[self._heavy].copy())
+        reference = heavy_in / 10.0
+        for k in range(len(self._heavy)):
+            self._restraint.setParticleParameters(k, k, tuple(reference[k]))
+        self._restraint.updateParametersInContext(self.context)
+        # atoms at the same place have no direction of repulsion: separate them slightly
+        start = reference.copy()
+        pairs = cKDTree(start).query_pairs(1e-3, output_type="ndarray")
+        if pairs.size:
+            start[pairs[:, 1]] += np.random.default_rng(0).normal(scale=0.005,
+                                                                  size=(len(pairs), 3))
+        self.context.setPositions(start)
+        try:
+            openmm.LocalEnergyMinimizer.minimize(self.context, self.tolerance, self.max_iterations)
+        except openmm.OpenMMException as error:
+            raise FloatingPointError(f"minimisation failed: {error}") from error
+        state = self.context.getState(getPositions=True, getEnergy=True)
+        heavy_out = np.array(state.getPositions(asNumpy=True).value_in_unit(self._unit.nanometer))
+        heavy_out *= 10.0
+        energy = state.getPotentialEnergy().value_in_unit(self._unit.kilojoule_per_mole)
+        if not (np.all(np.isfinite(heavy_out)) and math.isfinite(energy)):
+            raise FloatingPointError("relaxation failed: non-finite result")
+        deviation = self.bond_deviation(heavy_out)
+        if deviation > self.max_bond_deviation:
+            raise FloatingPointError(f"relaxation failed: largest bond deviation {deviation:.2f} A")
+        shift = np.zeros_like(xyz)
+        shift[self._heavy] = heavy_out - heavy_in
+        out = xyz + shift[self._parent]
+        if inactive is not None:
+            out[inactive] = xyz[inactive]
+        return out, {"energy_after": energy, "soft_stage": False,
+                     "disulfides_off": int((~self._ss_on).sum())}
