@@ -12,6 +12,12 @@ import numpy as np
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
+def shared_data():
+    """The ``data`` folder of the shared data (``casp13``, ``natives``, ``natives_extra``)."""
+    from estimators.datasets import resolve_casp13_root
+    return Path(resolve_casp13_root()).parent
+
+
 def best_time(fn, repeat=5, warmup=1, sync=None):
     """Median wall time of ``fn()`` in seconds (after ``warmup`` calls).
 

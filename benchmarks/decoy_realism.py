@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import append_results  # noqa: E402
+from _common import append_results, shared_data  # noqa: E402
 
 from estimators.datasets import load_casp13  # noqa: E402
 from estimators.decoys.realism import FEATURES, realism_auc, realism_features  # noqa: E402
@@ -40,12 +40,6 @@ from estimators.structures import read_structure  # noqa: E402
 
 KINDS = ("threaded", "misfold", "topology", "shifted", "loops", "backbone", "hinge", "register",
          "sidechain", "overlay", "crushed", "clash", "expanded")
-
-
-def shared_data():
-    """The ``data`` folder of the shared data (``casp13``, ``natives``, ``natives_extra``)."""
-    from estimators.datasets import resolve_casp13_root
-    return Path(resolve_casp13_root()).parent
 
 
 def _native_task(path, kinds, per_kind, seed, templates, relax_options):

@@ -47,7 +47,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import append_results  # noqa: E402
+from _common import append_results, shared_data  # noqa: E402
 
 from estimators.bfactor import write_bfactor_structure  # noqa: E402
 from estimators.decoys.decoy import decoy_labels, model_structure  # noqa: E402
@@ -110,10 +110,9 @@ def main(argv=None):
     ap.add_argument("--no-append", action="store_true")
     args = ap.parse_args(argv)
 
-    from estimators.datasets import resolve_casp13_root
     from estimators.pretrained import load_model, load_pretrained
     est = load_pretrained() if args.model is None else load_model(args.model)
-    folder = Path(resolve_casp13_root()).parent / "natives_extra"
+    folder = shared_data() / "natives_extra"
     files = sorted(p for p in folder.iterdir() if p.name.endswith((".pdb", ".pdb.gz")))
     rng = np.random.default_rng(args.seed)
     chosen = [files[i] for i in sorted(rng.choice(len(files), args.n_natives, replace=False))]
