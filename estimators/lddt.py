@@ -157,8 +157,49 @@ class LDDTResult:
 def _n_passed(d_model, d_ref, thresholds):
     """Number of thresholds t with d_ref - t <= d_model <= d_ref + t (NaN -> 0)."""
     diff = np.abs(d_model - d_ref)
-    diff = np.where(np.isnan(diff), np.inf, diff)
-    return (diff[:, None] <= np.asarray(thresholds)[None, :]).sum(axis=1)
+    passed = np.zeros(diff.shape, dtype=np.int64)
+    for t in thresholds:                   # NaN <= t is False: a missing atom passes none
+        passed += diff <= t
+    return passed
+
+
+def _row_norms(d):
+    """Euclidean norm of each row of ``d`` (P, 3), summed in the order of
+    ``np.linalg.norm(d, axis=1)`` (the same numbers, without its temporaries)."""
+    return np.sqrt(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] + d[:, 2] * d[:, 2])
+
+
+#: Reference pairs of the last few references: the labels of many models of one native share them.
+_PAIR_CACHE = {}
+_PAIR_CACHE_SIZE = 4
+
+
+def _reference_pairs(ref_coords, ref_atom_res, ref_res_num, ref_res_chain, inclusion_radius,
+                     inter_chain):
+    """(a, b, ra, rb, d_ref): the scored atom pairs of a reference, their residues and distances."""
+    import hashlib
+    digest = hashlib.blake2b(digest_size=16)
+    for array in (ref_coords, ref_atom_res, ref_res_num, ref_res_chain):
+        digest.update(np.ascontiguousarray(array).data)
+        digest.update(repr(array.shape).encode())
+    key = (digest.hexdigest(), float(inclusion_radius), bool(inter_chain))
+    hit = _PAIR_CACHE.pop(key, None)
+    if hit is None:
+        pairs = cKDTree(ref_coords).query_pairs(inclusion_radius, output_type="ndarray")
+        if pairs.size == 0:
+            pairs = np.zeros((0, 2), dtype=np.int64)
+        a, b = pairs[:, 0], pairs[:, 1]
+        ra, rb = ref_atom_res[a], ref_atom_res[b]
+        same_chain = ref_res_chain[ra] == ref_res_chain[rb]
+        keep = (same_chain & (ref_res_num[ra] != ref_res_num[rb])) | (~same_chain & inter_chain)
+        a, b, ra, rb = a[keep], b[keep], ra[keep], rb[keep]
+        hit = (a, b, ra, rb, _row_norms(ref_coords[a] - ref_coords[b]))
+        for array in hit:
+            array.flags.writeable = False
+    _PAIR_CACHE[key] = hit
+    while len(_PAIR_CACHE) > _PAIR_CACHE_SIZE:
+        _PAIR_CACHE.pop(next(iter(_PAIR_CACHE)))
+    return hit
 
 
 def lddt_from_arrays(ref_coords, ref_atom_res, ref_res_num, ref_res_chain,
@@ -222,15 +263,8 @@ def lddt_from_arrays(ref_coords, ref_atom_res, ref_res_num, ref_res_chain,
     if not np.all(np.isfinite(ref_coords)):
         raise ValueError("reference coordinates must be finite")
 
-    pairs = cKDTree(ref_coords).query_pairs(inclusion_radius, output_type="ndarray")
-    if pairs.size == 0:
-        pairs = np.zeros((0, 2), dtype=np.int64)
-    a, b = pairs[:, 0], pairs[:, 1]
-    ra, rb = ref_atom_res[a], ref_atom_res[b]
-    same_chain = ref_res_chain[ra] == ref_res_chain[rb]
-    keep = (same_chain & (ref_res_num[ra] != ref_res_num[rb])) | (~same_chain & inter_chain)
-    a, b, ra, rb = a[keep], b[keep], ra[keep], rb[keep]
-    d_ref = np.linalg.norm(ref_coords[a] - ref_coords[b], axis=1)
+    a, b, ra, rb, d_ref = _reference_pairs(ref_coords, ref_atom_res, ref_res_num, ref_res_chain,
+                                           inclusion_radius, inter_chain)
 
     # symmetric naming: per candidate residue, count conserved distances from its
     # atoms to non-symmetric atoms of other residues, with both namings
@@ -242,8 +276,8 @@ def lddt_from_arrays(ref_coords, ref_atom_res, ref_res_num, ref_res_chain,
             sel = swap_candidate[rfirst] & ~ref_atom_symmetric[second]
             f, s, rf = first[sel], second[sel], rfirst[sel]
             dr = d_ref[sel]
-            d_plain = np.linalg.norm(model_coords[f] - model_coords[s], axis=1)
-            d_swap = np.linalg.norm(model_coords_swapped[f] - model_coords[s], axis=1)
+            d_plain = _row_norms(model_coords[f] - model_coords[s])
+            d_swap = _row_norms(model_coords_swapped[f] - model_coords[s])
             plain += np.bincount(rf, weights=_n_passed(d_plain, dr, thresholds),
                                  minlength=n_res).astype(np.int64)
             swap += np.bincount(rf, weights=_n_passed(d_swap, dr, thresholds),
@@ -252,7 +286,7 @@ def lddt_from_arrays(ref_coords, ref_atom_res, ref_res_num, ref_res_chain,
         rename = swapped[ref_atom_res] & ref_atom_symmetric
         model_coords[rename] = model_coords_swapped[rename]
 
-    d_model = np.linalg.norm(model_coords[a] - model_coords[b], axis=1)
+    d_model = _row_norms(model_coords[a] - model_coords[b])
     passed = _n_passed(d_model, d_ref, thresholds)
     conserved = (np.bincount(ra, weights=passed, minlength=n_res)
                  + np.bincount(rb, weights=passed, minlength=n_res)).astype(np.int64)

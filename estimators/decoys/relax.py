@@ -1,6 +1,7 @@
 """Restrained energy minimisation of generated decoys with OpenMM."""
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -14,6 +15,14 @@ __all__ = ["Relaxer", "RELAXATIONS", "make_relaxer"]
 #: (:class:`~estimators.decoys.relax_heavy.HeavyAtomRelaxer`, heavy atoms, bonded terms and a
 #: repulsion).
 RELAXATIONS = ("amber", "heavy")
+
+
+@functools.lru_cache(maxsize=1)
+def amber14():
+    """OpenMM's ``amber14-all.xml`` force field, read once per process (both relaxations build
+    their systems from it)."""
+    from openmm import app
+    return app.ForceField("amber14-all.xml")
 
 
 def make_relaxer(model: _AllAtomModel, method="amber", **options):
@@ -75,8 +84,7 @@ class Relaxer:
         self.cutoff_nm = float(cutoff_nm)
         self.soft_energy = float(soft_energy)
         self._unit = unit
-        forcefield = app.ForceField("amber14-all.xml")
-        self._system = forcefield.createSystem(model.topology,
+        self._system = amber14().createSystem(model.topology,
                                                nonbondedMethod=app.CutoffNonPeriodic,
                                                nonbondedCutoff=cutoff_nm * unit.nanometer,
                                                constraints=None)

@@ -7,6 +7,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from .allatom import _AllAtomModel
+from .relax import amber14
 
 __all__ = ["HeavyAtomRelaxer", "REPULSION_RADII"]
 
@@ -23,6 +24,21 @@ _BONDED = {"HarmonicBondForce": ("getBondParameters", "setBondParameters", "getN
                                   "addAngle", 3),
            "PeriodicTorsionForce": ("getTorsionParameters", "setTorsionParameters",
                                     "getNumTorsions", "addTorsion", 4)}
+
+
+def _plain(value):
+    """A parameter in OpenMM's default units (nm, kJ/mol, rad), as a plain number."""
+    from openmm import unit
+    if not unit.is_quantity(value):
+        return value
+    factor = _FACTORS.get(value.unit)
+    if factor is None:
+        factor = _FACTORS[value.unit] = unit.Quantity(1.0, value.unit).value_in_unit_system(
+            unit.md_unit_system)
+    return value._value * factor if factor != 1.0 else value._value
+
+
+_FACTORS = {}
 
 
 class HeavyAtomRelaxer:
@@ -69,8 +85,8 @@ class HeavyAtomRelaxer:
         self._heavy = heavy
         index = np.full(model.n_atoms, -1, dtype=np.int64)
         index[heavy] = np.arange(len(heavy))
-        full = app.ForceField("amber14-all.xml").createSystem(
-            model.topology, nonbondedMethod=app.NoCutoff, constraints=None)
+        full = amber14().createSystem(model.topology, nonbondedMethod=app.NoCutoff,
+                                      constraints=None)
         system = openmm.System()
         for k in heavy:
             system.addParticle(full.getParticleMass(int(k)))
@@ -82,21 +98,18 @@ class HeavyAtomRelaxer:
                 continue
             getter, _, counter, adder, n_atoms = _BONDED[name]
             copy = getattr(openmm, name)()
-            atoms, params = [], []
-            for t in range(getattr(force, counter)()):
-                p = list(getattr(force, getter)(t))
-                ids = index[p[:n_atoms]]
-                if np.any(ids < 0):
-                    continue
-                p[:n_atoms] = [int(i) for i in ids]
-                p[n_atoms:] = [v.value_in_unit_system(unit.md_unit_system)
-                               if unit.is_quantity(v) else v for v in p[n_atoms:]]
-                getattr(copy, adder)(*p)
-                atoms.append(p[:n_atoms])
-                params.append(tuple(p))
+            get, add = getattr(force, getter), getattr(copy, adder)
+            terms = [get(t) for t in range(getattr(force, counter)())]
+            ids = index[np.array([t[:n_atoms] for t in terms], dtype=np.int64).reshape(
+                -1, n_atoms)]
+            keep = np.flatnonzero(np.all(ids >= 0, axis=1))
+            atoms, params = ids[keep], []
+            for t, row in zip(keep, atoms.tolist()):
+                p = tuple(row) + tuple(_plain(v) for v in terms[t][n_atoms:])
+                add(*p)
+                params.append(p)
             system.addForce(copy)
-            self._bonded.append((copy, np.array(atoms, dtype=np.int64).reshape(-1, n_atoms),
-                                 params, name))
+            self._bonded.append((copy, atoms.reshape(-1, n_atoms), params, name))
         bond_atoms = next(a for _, a, _, name in self._bonded if name == "HarmonicBondForce")
         self._bonds = bond_atoms
         self._bond_ref = np.linalg.norm(model.coords[heavy[bond_atoms[:, 0]]] -

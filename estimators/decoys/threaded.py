@@ -36,6 +36,7 @@ Reproducible: a decoy depends on the native, the template pool, the native's see
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import shutil
@@ -57,6 +58,20 @@ __all__ = ["ThreadedGenerator", "thread_onto", "homolog_template", "fragment_loo
 _CA_CA = 3.8
 #: Largest CA-CA distance (A) of template residues that a model may use as consecutive residues.
 _BONDED_CA = 4.4
+
+
+@functools.lru_cache(maxsize=1024)
+def _read_template(path: str, mtime_ns: int, size: int) -> Structure:
+    return read_structure(path)
+
+
+def _template_structure(source) -> Structure:
+    """``source`` read as a Structure; files are parsed once per process (a corpus screens the
+    same few hundred templates for every native; a changed file is read again)."""
+    if isinstance(source, Structure):
+        return source
+    stat = os.stat(source)
+    return _read_template(os.fspath(source), stat.st_mtime_ns, stat.st_size)
 
 
 class Template:
@@ -436,7 +451,7 @@ class ThreadedGenerator:
                 try:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
-                        b = source if isinstance(source, Structure) else read_structure(source)
+                        b = _template_structure(source)
                         mapping, tm = tm_align(self.native, b, workdir=folder, a_file=a_file)
                 except Exception as error:              # an unreadable template is skipped
                     warnings.warn(f"{self.native.name}: template {source} skipped ({error})",
