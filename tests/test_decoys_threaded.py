@@ -4,6 +4,8 @@ Exactness of the placement (a native threaded on itself with the identity alignm
 lDDT 1 before relaxation), loops between anchors, alignment errors, labels of absent residues
 (NaN, global lDDT over all reference pairs), reproducibility by (seed, index).
 """
+import os
+
 import numpy as np
 import pytest
 
@@ -40,6 +42,24 @@ def _unrelaxed_coords(generator, xyz, present):
     coords = generator.model.to_native_coords(xyz)
     coords[~present[generator.native.atom_res]] = np.nan
     return coords
+
+
+def test_template_files_are_read_once_and_again_when_changed(folder, tmp_path):
+    from estimators.decoys.threaded import _template_structure
+    text = (folder / "1a32.pdb").read_text()
+    path = tmp_path / "t.pdb"
+    path.write_text(text)
+    first = _template_structure(path)
+    assert _template_structure(str(path)) is first
+    shifted = [f"{line[:30]}{float(line[30:38]) + 10.0:8.3f}{line[38:]}"
+               if line.startswith(("ATOM", "HETATM")) else line for line in text.splitlines()]
+    path.write_text("\n".join(shifted) + "\n")
+    os.utime(path, ns=(1, 1))                            # a different modification time
+    second = _template_structure(path)
+    assert second is not first
+    np.testing.assert_allclose(second.coords[:, 0], first.coords[:, 0] + 10.0, atol=1e-3)
+    native = read_structure(folder / "1a32.pdb")
+    assert _template_structure(native) is native
 
 
 def test_self_template_with_identity_alignment_is_the_native(generator):

@@ -270,6 +270,29 @@ def test_identical_native_is_one_and_checked_depends_on_reference_only(shared_di
     assert lddt(ref, noisy).n_checked != res.n_checked
 
 
+def test_reference_pairs_follow_the_reference(shared_dir, rng):
+    """The reference's pairs are kept between calls, keyed by its contents: a reference changed in
+    place, or another reference, is scored with its own pairs (as a freshly read copy is)."""
+    from estimators.structures import read_structure
+    path = sorted((shared_dir / "data" / "natives").glob("*.pdb"))[3]
+    ref = read_structure(path)
+    model = SimpleNamespace(**{k: getattr(ref, k) for k in
+                               ("name", "chain_ids", "resnums", "icodes", "resnames",
+                                "atom_names", "atom_res")})
+    model.coords = ref.coords + rng.normal(0, 1.0, ref.coords.shape)
+    first = lddt(model, ref)
+    again = lddt(model, ref)
+    assert again.global_score == first.global_score
+    np.testing.assert_array_equal(again.per_residue, first.per_residue)
+    ref.coords[:] = ref.coords * 1.1                   # in place: the same arrays, new contents
+    changed = lddt(model, ref)
+    fresh = read_structure(path)
+    fresh.coords[:] = fresh.coords * 1.1
+    expected = lddt(model, fresh)
+    assert changed.n_checked == expected.n_checked != first.n_checked
+    assert changed.global_score == expected.global_score != first.global_score
+
+
 def test_sequence_alignment_matches_numbering(shared_dir, rng):
     from estimators.structures import read_structure
     native = sorted((shared_dir / "data" / "natives").glob("*.pdb"))[7]
