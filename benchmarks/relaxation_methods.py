@@ -143,26 +143,9 @@ def build_cpu(folder_a, folder_b):
     return out
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sample", required=True, help="corpus folder: its natives and series")
-    ap.add_argument("--n-natives", type=int, default=6)
-    ap.add_argument("--builds", nargs=2, metavar=("A", "B"), default=None,
-                    help="two corpus folders: recorded CPU per decoy over their common natives")
-    ap.add_argument("--json", default=None)
-    args = ap.parse_args(argv)
-    result = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-              "amber_options": AMBER_OPTIONS}
-    if args.builds:
-        result["builds"] = build_cpu(*args.builds)
-        for label, b in result["builds"].items():
-            kinds = ", ".join(f"{k} {n} x {s:.2f} s" for k, (n, s) in b["per_kind"].items())
-            print(f"build {label} ({b['folder']}): {b['n_decoys']} decoys of {b['n_natives']} "
-                  f"natives, {b['cpu_per_decoy']:.3f} CPU s per decoy ({kinds})")
-        ratio = result["builds"]["A"]["cpu_per_decoy"] / result["builds"]["B"]["cpu_per_decoy"]
-        result["builds"]["ratio_a_over_b"] = ratio
-        print(f"CPU per decoy, A / B: {ratio:.2f}")
-    rows, params = paired(args.sample, args.n_natives)
+def paired_summary(sample, n_natives):
+    """Paired relaxations of ``n_natives`` natives of ``sample``: printed, and returned as a dict."""
+    rows, params = paired(sample, n_natives)
     ok = [r for r in rows if not r["heavy_failed"]]
     amber_cpu = sum(r["amber_cpu"] for r in ok)
     heavy_cpu = sum(r["heavy_cpu"] for r in ok)
@@ -182,10 +165,8 @@ def main(argv=None):
         "clashes_amber_mean": float(np.mean([r["clashes_amber"] for r in rows])),
         "clashes_heavy_mean": float(np.mean([r["clashes_heavy"] for r in ok])),
     }
-    result.update(sample=str(args.sample), series=params, natives=sorted({r["native"] for r in
-                                                                          rows}),
-                  summary=summary, relaxations=rows)
-    print(f"{summary['n_relaxations']} relaxations of {len(result['natives'])} natives "
+    natives = sorted({r["native"] for r in rows})
+    print(f"{summary['n_relaxations']} relaxations of {len(natives)} natives "
           f"({summary['heavy_failed']} heavy failures, {summary['amber_soft_stage']} Amber soft "
           f"stages): CPU Amber {amber_cpu:.1f} s, heavy {heavy_cpu:.1f} s "
           f"({summary['cpu_ratio']:.2f}x); |label difference| mean "
@@ -195,6 +176,33 @@ def main(argv=None):
           f"{summary['moved_amber_median']:.2f}, by heavy {summary['moved_heavy_median']:.2f}); "
           f"pairs < 2.5 A per model: unrelaxed {summary['clashes_unrelaxed_mean']:.1f}, Amber "
           f"{summary['clashes_amber_mean']:.2f}, heavy {summary['clashes_heavy_mean']:.2f}")
+    return {"sample": str(sample), "series": params, "natives": natives, "summary": summary,
+            "relaxations": rows}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sample", default=None, help="corpus folder: its natives and series")
+    ap.add_argument("--n-natives", type=int, default=6)
+    ap.add_argument("--builds", nargs=2, metavar=("A", "B"), default=None,
+                    help="two corpus folders: recorded CPU per decoy over their common natives")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+    if not (args.sample or args.builds):
+        ap.error("give --sample, --builds or both")
+    result = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+              "amber_options": AMBER_OPTIONS}
+    if args.builds:
+        result["builds"] = build_cpu(*args.builds)
+        for label, b in result["builds"].items():
+            kinds = ", ".join(f"{k} {n} x {s:.2f} s" for k, (n, s) in b["per_kind"].items())
+            print(f"build {label} ({b['folder']}): {b['n_decoys']} decoys of {b['n_natives']} "
+                  f"natives, {b['cpu_per_decoy']:.3f} CPU s per decoy ({kinds})")
+        ratio = result["builds"]["A"]["cpu_per_decoy"] / result["builds"]["B"]["cpu_per_decoy"]
+        result["builds"]["ratio_a_over_b"] = ratio
+        print(f"CPU per decoy, A / B: {ratio:.2f}")
+    if args.sample:
+        result.update(paired_summary(args.sample, args.n_natives))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=1, default=float) + "\n")
