@@ -12,14 +12,14 @@ BENCH_KINDS=$MAIN_KINDS
 
 # build_bench_corpora PREFIX N_PER_NATIVE SEED KINDS: $ROOT/<PREFIX>main1k and <PREFIX>extra1k,
 # decoys of the first 100 natives by name of natives/ and of natives_extra/ (relaxed with 300
-# L-BFGS iterations), $SHARDS shards in parallel; resumable.
+# L-BFGS iterations, Amber relaxation), $SHARDS shards in parallel; resumable.
 build_bench_corpora() {
   local prefix=$1 n_per=$2 seed=$3 kinds=$4 pair k
   for pair in "main1k:natives" "extra1k:natives_extra"; do
     for k in $(seq 1 "$SHARDS"); do
       "$PY" -m estimators.decoys.corpus "$DATA/${pair#*:}" --limit 100 \
           --out "$ROOT/$prefix${pair%%:*}" --n-per-native "$n_per" --seed "$seed" \
-          --relax-iterations 300 --kinds "$kinds" --shard "$k/$SHARDS" &
+          --relaxation amber --relax-iterations 300 --kinds "$kinds" --shard "$k/$SHARDS" &
     done
     wait
   done

@@ -41,7 +41,7 @@ build() {   # build NAME FOLDER ARGS...: the sample with 2 processes, logs CORPU
   wait
   tail -n 1 "$ROOT"/eval_heavy_"${name}"_*.log
 }
-build A main_s1 --relax-cutoff-nm 0.8 --relax-tolerance 30
+build A main_s1 --relaxation amber --relax-cutoff-nm 0.8 --relax-tolerance 30
 build B heavy_s1 --relaxation heavy
 # the sample's files of CORPUS/main_s1, alone in a folder
 mkdir -p "$ROOT/heavy_s1_amber"

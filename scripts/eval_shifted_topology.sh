@@ -27,7 +27,8 @@ OUT=benchmarks/results
 for k in $(seq 1 "$SHARDS"); do
   "$PY" -m estimators.decoys.corpus "$DATA/natives" "$DATA/natives_extra" --out "$ROOT/shifted_topology" \
       --n-per-native 6 --seed 2 --kinds shifted=0.5,topology=0.5 \
-      --relax-iterations 300 --relax-cutoff-nm 0.8 --relax-tolerance 30 --shard "$k/$SHARDS" &
+      --relaxation amber --relax-iterations 300 --relax-cutoff-nm 0.8 --relax-tolerance 30 \
+      --shard "$k/$SHARDS" &
 done
 wait
 

@@ -23,18 +23,21 @@ NATIVES="$DATA/natives $DATA/natives_extra"
 #    crushed, clash, expanded), the rest torsion-walk kinds
 # 3. a second pass of template-based and impossible decoys with another seed (10 more per native)
 #    and a faster relaxation (cut-off 0.8 nm, tolerance 30 kJ/mol/nm; 2.3x less CPU per relaxation)
+# All three with the Amber relaxation (--relaxation amber), the one the shipped model's corpora
+# were built with; the corpus command's own default is now the faster heavy-atom relaxation.
 # Each shard builds its part of the three folders one after the other (a native's decoys do not
 # depend on any other corpus), so no core waits for the slowest shard of a step; a shard that
 # fails stops the script once the others are done.
 build_shard() {
   local shard="$1/$SHARDS"
   "$PY" -m estimators.decoys.corpus "$DATA/natives" --limit 104 --out "$ROOT/torsion" \
-      --n-per-native 8 --seed 0 --kinds auto=1 --relax-iterations 300 --shard "$shard" &&
+      --n-per-native 8 --seed 0 --kinds auto=1 --relaxation amber --relax-iterations 300 \
+      --shard "$shard" &&
   "$PY" -m estimators.decoys.corpus $NATIVES --out "$ROOT/main" --n-per-native 10 --seed 0 \
-      --relax-iterations 300 --shard "$shard" --kinds "$MAIN_KINDS" &&
+      --relaxation amber --relax-iterations 300 --shard "$shard" --kinds "$MAIN_KINDS" &&
   "$PY" -m estimators.decoys.corpus $NATIVES --out "$ROOT/main_s1" --n-per-native 10 --seed 1 \
-      --relax-iterations 300 --relax-cutoff-nm 0.8 --relax-tolerance 30 --shard "$shard" \
-      --kinds "$MAIN_KINDS"
+      --relaxation amber --relax-iterations 300 --relax-cutoff-nm 0.8 --relax-tolerance 30 \
+      --shard "$shard" --kinds "$MAIN_KINDS"
 }
 pids=()
 for k in $(seq 1 "$SHARDS"); do

@@ -341,7 +341,7 @@ def test_command_line_relaxation_settings_are_recorded(native_files, tmp_path):
     rerun with other settings rebuilds the native instead of mixing settings)."""
     native = native_files[0]
     args = [str(native), "--out", str(tmp_path / "cli"), "--n-per-native", "1", "--seed", "2",
-            "--kinds", "auto=1", "--relax-iterations", "40"]
+            "--kinds", "auto=1", "--relax-iterations", "40", "--relaxation", "amber"]
     assert main(args + ["--relax-cutoff-nm", "0.8", "--relax-tolerance", "30"]) == 0
     params = json.loads(str(np.load(tmp_path / "cli" / "2j5y.npz")["params"]))
     assert params["relax_options"] == {"max_iterations": 40, "cutoff_nm": 0.8, "tolerance": 30.0}

@@ -165,11 +165,20 @@ def test_decoys_with_heavy_relaxation(native_file):
 
 
 def test_command_line_records_the_method(native_file, tmp_path, capsys):
+    """The command relaxes on heavy atoms unless told --relaxation amber; the file records the
+    method (Amber files without one, as before it existed); building a folder again with the
+    other method rebuilds its natives and says so."""
     args = [str(native_file), "--out", str(tmp_path / "cli"), "--n-per-native", "1", "--seed", "2",
-            "--kinds", "auto=1", "--relax-iterations", "40", "--relaxation", "heavy"]
+            "--kinds", "auto=1", "--relax-iterations", "40"]
     assert main(args) == 0
-    params = json.loads(str(np.load(tmp_path / "cli" / "2j5y.npz")["params"]))
-    assert params["relax_options"] == {"max_iterations": 40, "method": "heavy"}
+    params = lambda: json.loads(str(np.load(tmp_path / "cli" / "2j5y.npz")["params"]))
+    assert params()["relax_options"] == {"max_iterations": 40, "method": "heavy"}
+    with pytest.warns(RuntimeWarning, match="built with the heavy relaxation"):
+        assert main(args + ["--relaxation", "amber"]) == 0
+    assert params()["relax_options"] == {"max_iterations": 40}
+    capsys.readouterr()
+    assert main(args + ["--relaxation", "amber"]) == 0              # resumes: nothing to build
+    assert "1 natives already done" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(args + ["--relax-cutoff-nm", "0.8"])
-    assert "--relax-cutoff-nm" in capsys.readouterr().err
+    assert "--relax-cutoff-nm is a setting of --relaxation amber" in capsys.readouterr().err
