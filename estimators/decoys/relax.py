@@ -17,6 +17,52 @@ __all__ = ["Relaxer", "RELAXATIONS", "make_relaxer"]
 RELAXATIONS = ("amber", "heavy")
 
 
+#: Bonded force types whose terms a relaxation switches off: getter, setter, counter, adder,
+#: atoms per term (the force constant is each term's last parameter).
+BONDED_FORCES = {"HarmonicBondForce": ("getBondParameters", "setBondParameters", "getNumBonds",
+                                       "addBond", 2),
+                 "HarmonicAngleForce": ("getAngleParameters", "setAngleParameters",
+                                        "getNumAngles", "addAngle", 3),
+                 "PeriodicTorsionForce": ("getTorsionParameters", "setTorsionParameters",
+                                          "getNumTorsions", "addTorsion", 4)}
+
+
+def restraint_force(restraint_k, particles):
+    """Harmonic restraints ``0.5 k |x - x0|^2`` (k = ``restraint_k`` kJ/mol/nm^2) on
+    ``particles``, their positions x0 set later (per decoy) with ``setParticleParameters``."""
+    import openmm
+    restraint = openmm.CustomExternalForce("0.5*k_restraint*((x-x0)^2+(y-y0)^2+(z-z0)^2)")
+    restraint.addGlobalParameter("k_restraint", float(restraint_k))
+    for name in ("x0", "y0", "z0"):
+        restraint.addPerParticleParameter(name)
+    for k in particles:
+        restraint.addParticle(int(k), (0.0, 0.0, 0.0))
+    return restraint
+
+
+def check_relaxation_input(xyz, inactive, n_atoms):
+    """``xyz`` as float64 (ValueError unless finite and (n_atoms, 3)); ``inactive`` as bool or
+    None (ValueError unless (n_atoms,))."""
+    xyz = np.asarray(xyz, dtype=np.float64)
+    if xyz.shape != (n_atoms, 3) or not np.all(np.isfinite(xyz)):
+        raise ValueError(f"relaxation needs finite coordinates of shape ({n_atoms}, 3)")
+    if inactive is not None:
+        inactive = np.asarray(inactive, dtype=bool)
+        if inactive.shape != (n_atoms,):
+            raise ValueError(f"inactive must have shape ({n_atoms},)")
+    return xyz, inactive
+
+
+def separate_overlaps(xyz):
+    """A copy of ``xyz`` in which atoms at the same place (closer than 1e-3) are moved apart by a
+    small fixed jitter: without it their repulsion has no direction (NaN forces)."""
+    start = xyz.copy()
+    pairs = cKDTree(start).query_pairs(1e-3, output_type="ndarray")
+    if pairs.size:
+        start[pairs[:, 1]] += np.random.default_rng(0).normal(scale=0.005, size=(len(pairs), 3))
+    return start
+
+
 @functools.lru_cache(maxsize=1)
 def amber14():
     """OpenMM's ``amber14-all.xml`` force field, read once per process (both relaxations build
@@ -109,11 +155,7 @@ class Relaxer:
         self._bond_checked = np.ones(len(self._bonds), dtype=bool)
 
     # -- switching terms off ------------------------------------------------------------------------
-    _GETTERS = {"HarmonicBondForce": ("getBondParameters", "setBondParameters", "getNumBonds", 2),
-                "HarmonicAngleForce": ("getAngleParameters", "setAngleParameters",
-                                       "getNumAngles", 3),
-                "PeriodicTorsionForce": ("getTorsionParameters", "setTorsionParameters",
-                                         "getNumTorsions", 4)}
+    _GETTERS = {name: (g, s, c, k) for name, (g, s, c, _, k) in BONDED_FORCES.items()}
 
     def _term_table(self, system):
         """Per bonded force type: (atoms of each term (T, k), original parameters); for the
@@ -234,12 +276,7 @@ class Relaxer:
         import openmm
 
         system = openmm.XmlSerializer.deserialize(openmm.XmlSerializer.serialize(system))
-        restraint = openmm.CustomExternalForce("0.5*k_restraint*((x-x0)^2+(y-y0)^2+(z-z0)^2)")
-        restraint.addGlobalParameter("k_restraint", self.restraint_k)
-        for name in ("x0", "y0", "z0"):
-            restraint.addPerParticleParameter(name)
-        for k in self._restrained:
-            restraint.addParticle(int(k), (0.0, 0.0, 0.0))
+        restraint = restraint_force(self.restraint_k, self._restrained)
         system.addForce(restraint)
         context = openmm.Context(system, openmm.VerletIntegrator(0.001), self._platform,
                                  self._properties)
@@ -333,12 +370,8 @@ class Relaxer:
             ``energy_after`` (kJ/mol, full force field with restraints), ``soft_stage`` (whether
             the two-stage fallback was needed) and ``disulfides_off``.
         """
+        check_relaxation_input(xyz, inactive, self.model.n_atoms)
         reference = np.asarray(xyz, dtype=np.float64) / 10.0
-        if reference.shape != (self.model.n_atoms, 3) or not np.all(np.isfinite(reference)):
-            raise ValueError(f"relaxation needs finite coordinates of shape "
-                             f"({self.model.n_atoms}, 3)")
-        if inactive is not None and np.shape(inactive) != (self.model.n_atoms,):
-            raise ValueError(f"inactive must have shape ({self.model.n_atoms},)")
         info = {"soft_stage": False}
         self._set_state(np.asarray(xyz), inactive)
         info["disulfides_off"] = int((~self._ss_state).sum())
@@ -352,14 +385,8 @@ class Relaxer:
                 self._soft = self._context(self._soft_system())
                 self._update_switches()
             soft_context, soft_restraint = self._soft
-            # atoms at the same place have no force direction (NaN): separate them slightly
-            start = reference.copy()
-            pairs = cKDTree(start).query_pairs(1e-3, output_type="ndarray")
-            if pairs.size:
-                jitter = np.random.default_rng(0).normal(scale=0.005, size=(len(pairs), 3))
-                start[pairs[:, 1]] += jitter
-            start, _ = self._minimize(soft_context, soft_restraint, start, reference,
-                                      self.soft_iterations)
+            start, _ = self._minimize(soft_context, soft_restraint, separate_overlaps(reference),
+                                      reference, self.soft_iterations)
             out, energy = self._minimize(self.context, self._restraint, start, reference,
                                          self.max_iterations)
             info["soft_stage"] = True

@@ -4,10 +4,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from .allatom import _AllAtomModel
-from .relax import amber14
+from .relax import (BONDED_FORCES, amber14, check_relaxation_input, restraint_force,
+                    separate_overlaps)
 
 __all__ = ["HeavyAtomRelaxer", "REPULSION_RADII"]
 
@@ -16,15 +16,6 @@ __all__ = ["HeavyAtomRelaxer", "REPULSION_RADII"]
 #: protein (hydrogen-bonded N-O pairs are 2.8-3.0 A apart), longer than every heavy-atom clash.
 REPULSION_RADII = {"C": 1.5, "N": 1.35, "O": 1.3, "S": 1.7}
 _DEFAULT_RADIUS = 1.5
-
-#: Bonded force types copied from Amber14: getter, setter, counter, atoms per term.
-_BONDED = {"HarmonicBondForce": ("getBondParameters", "setBondParameters", "getNumBonds",
-                                 "addBond", 2),
-           "HarmonicAngleForce": ("getAngleParameters", "setAngleParameters", "getNumAngles",
-                                  "addAngle", 3),
-           "PeriodicTorsionForce": ("getTorsionParameters", "setTorsionParameters",
-                                    "getNumTorsions", "addTorsion", 4)}
-
 
 def _plain(value):
     """A parameter in OpenMM's default units (nm, kJ/mol, rad), as a plain number."""
@@ -90,26 +81,7 @@ class HeavyAtomRelaxer:
         system = openmm.System()
         for k in heavy:
             system.addParticle(full.getParticleMass(int(k)))
-        # bonded terms among heavy atoms, re-indexed; kept per type as (force, atoms, parameters)
-        self._bonded = []
-        for force in full.getForces():
-            name = type(force).__name__
-            if name not in _BONDED:
-                continue
-            getter, _, counter, adder, n_atoms = _BONDED[name]
-            copy = getattr(openmm, name)()
-            get, add = getattr(force, getter), getattr(copy, adder)
-            terms = [get(t) for t in range(getattr(force, counter)())]
-            ids = index[np.array([t[:n_atoms] for t in terms], dtype=np.int64).reshape(
-                -1, n_atoms)]
-            keep = np.flatnonzero(np.all(ids >= 0, axis=1))
-            atoms, params = ids[keep], []
-            for t, row in zip(keep, atoms.tolist()):
-                p = tuple(row) + tuple(_plain(v) for v in terms[t][n_atoms:])
-                add(*p)
-                params.append(p)
-            system.addForce(copy)
-            self._bonded.append((copy, atoms.reshape(-1, n_atoms), params, name))
+        self._bonded = self._copy_bonded_terms(full, index, system)
         bond_atoms = next(a for _, a, _, name in self._bonded if name == "HarmonicBondForce")
         self._bonds = bond_atoms
         self._bond_ref = np.linalg.norm(model.coords[heavy[bond_atoms[:, 0]]] -
@@ -118,26 +90,10 @@ class HeavyAtomRelaxer:
                     for a in model.topology.atoms()]
         self._radius_nm = np.array([REPULSION_RADII.get(elements[k], _DEFAULT_RADIUS) / 10.0
                                     for k in heavy])
-        repulsion = openmm.CustomNonbondedForce("on1*on2*k_repulsion*step(s-r)*(s-r)^2; "
-                                                "s=radius1+radius2")
-        repulsion.addGlobalParameter("k_repulsion", self.repulsion_k)
-        repulsion.addPerParticleParameter("radius")
-        repulsion.addPerParticleParameter("on")
-        for radius in self._radius_nm:
-            repulsion.addParticle([float(radius), 1.0])
-        repulsion.createExclusionsFromBonds([(int(i), int(j)) for i, j in bond_atoms], 3)
-        repulsion.setNonbondedMethod(openmm.CustomNonbondedForce.CutoffNonPeriodic)
-        repulsion.setCutoffDistance(2.0 * float(self._radius_nm.max()))
-        system.addForce(repulsion)
-        self._repulsion = repulsion
-        restraint = openmm.CustomExternalForce("0.5*k_restraint*((x-x0)^2+(y-y0)^2+(z-z0)^2)")
-        restraint.addGlobalParameter("k_restraint", self.restraint_k)
-        for name in ("x0", "y0", "z0"):
-            restraint.addPerParticleParameter(name)
-        for k in range(len(heavy)):
-            restraint.addParticle(k, (0.0, 0.0, 0.0))
-        system.addForce(restraint)
-        self._restraint = restraint
+        self._repulsion = self._repulsion_force(bond_atoms)
+        system.addForce(self._repulsion)
+        self._restraint = restraint_force(self.restraint_k, range(len(heavy)))
+        system.addForce(self._restraint)
         self.context = openmm.Context(system, openmm.VerletIntegrator(0.001),
                                       openmm.Platform.getPlatformByName("CPU"),
                                       {"Threads": str(int(threads))})
@@ -158,6 +114,50 @@ class HeavyAtomRelaxer:
             elif model.is_heavy[i] and not model.is_heavy[j]:
                 parent[j] = i
         self._parent = parent
+
+    @staticmethod
+    def _copy_bonded_terms(full, index, system):
+        """Amber's bonded terms among heavy atoms, re-indexed by ``index`` (all-atom -> heavy, -1
+        for hydrogens) into new forces of ``system``: [(force, atoms (T, k), parameters, name)]."""
+        import openmm
+
+        bonded = []
+        for force in full.getForces():
+            name = type(force).__name__
+            if name not in BONDED_FORCES:
+                continue
+            getter, _, counter, adder, n_atoms = BONDED_FORCES[name]
+            copy = getattr(openmm, name)()
+            get, add = getattr(force, getter), getattr(copy, adder)
+            terms = [get(t) for t in range(getattr(force, counter)())]
+            ids = index[np.array([t[:n_atoms] for t in terms], dtype=np.int64).reshape(
+                -1, n_atoms)]
+            keep = np.flatnonzero(np.all(ids >= 0, axis=1))
+            atoms, params = ids[keep], []
+            for t, row in zip(keep, atoms.tolist()):
+                p = tuple(row) + tuple(_plain(v) for v in terms[t][n_atoms:])
+                add(*p)
+                params.append(p)
+            system.addForce(copy)
+            bonded.append((copy, atoms.reshape(-1, n_atoms), params, name))
+        return bonded
+
+    def _repulsion_force(self, bond_atoms):
+        """``k (s - r)^2`` for r < s = sum of the radii, between atoms more than three bonds apart;
+        per-particle switch ``on`` for inactive atoms."""
+        import openmm
+
+        repulsion = openmm.CustomNonbondedForce("on1*on2*k_repulsion*step(s-r)*(s-r)^2; "
+                                                "s=radius1+radius2")
+        repulsion.addGlobalParameter("k_repulsion", self.repulsion_k)
+        repulsion.addPerParticleParameter("radius")
+        repulsion.addPerParticleParameter("on")
+        for radius in self._radius_nm:
+            repulsion.addParticle([float(radius), 1.0])
+        repulsion.createExclusionsFromBonds([(int(i), int(j)) for i, j in bond_atoms], 3)
+        repulsion.setNonbondedMethod(openmm.CustomNonbondedForce.CutoffNonPeriodic)
+        repulsion.setCutoffDistance(2.0 * float(self._radius_nm.max()))
+        return repulsion
 
     # -- switches -----------------------------------------------------------------------------
     def _terms_off(self, atoms):
@@ -183,7 +183,7 @@ class HeavyAtomRelaxer:
         for slot, (force, atoms, params, name) in enumerate(self._bonded):
             off = self._terms_off(atoms) if atoms.size else np.zeros(0, dtype=bool)
             flips = np.flatnonzero(off != self._term_off[slot])
-            setter = _BONDED[name][1]
+            setter = BONDED_FORCES[name][1]
             for t in flips:
                 p = list(params[t])
                 if off[t]:
@@ -206,45 +206,19 @@ class HeavyAtomRelaxer:
 
     # -- minimisation -------------------------------------------------------------------------
     def __call__(self, xyz, inactive=None):
-        """Relax ``xyz`` (Angstrom, all atoms of the model).
-
-        Parameters
-        ----------
-        xyz : array (n_atoms, 3)
-        inactive : array (n_atoms,) bool, optional
-            Atoms without any interaction for this call (absent residues); they keep their
-            positions.
-
-        Returns
-        -------
-        relaxed : array (n_atoms, 3)
-        info : dict
-            ``energy_after`` (kJ/mol, with the restraints), ``soft_stage`` (always False: the
-            repulsion is finite) and ``disulfides_off``.
-        """
+        """Relax ``xyz`` (Angstrom, all atoms of the model): the parameters, result and errors of
+        :meth:`Relaxer.__call__ <estimators.decoys.relax.Relaxer.__call__>`; ``info["soft_stage"]``
+        is always False (the repulsion is finite, so there is no soft stage)."""
         import openmm
 
-        xyz = np.asarray(xyz, dtype=np.float64)
-        n = self.model.n_atoms
-        if xyz.shape != (n, 3) or not np.all(np.isfinite(xyz)):
-            raise ValueError(f"relaxation needs finite coordinates of shape ({n}, 3)")
-        if inactive is not None:
-            inactive = np.asarray(inactive, dtype=bool)
-            if inactive.shape != (n,):
-                raise ValueError(f"inactive must have shape ({n},)")
+        xyz, inactive = check_relaxation_input(xyz, inactive, self.model.n_atoms)
         heavy_in = xyz[self._heavy]
         self._set_state(heavy_in, None if inactive is None else inactive[self._heavy].copy())
         reference = heavy_in / 10.0
         for k in range(len(self._heavy)):
             self._restraint.setParticleParameters(k, k, tuple(reference[k]))
         self._restraint.updateParametersInContext(self.context)
-        # atoms at the same place have no direction of repulsion: separate them slightly
-        start = reference.copy()
-        pairs = cKDTree(start).query_pairs(1e-3, output_type="ndarray")
-        if pairs.size:
-            start[pairs[:, 1]] += np.random.default_rng(0).normal(scale=0.005,
-                                                                  size=(len(pairs), 3))
-        self.context.setPositions(start)
+        self.context.setPositions(separate_overlaps(reference))
         try:
             openmm.LocalEnergyMinimizer.minimize(self.context, self.tolerance, self.max_iterations)
         except openmm.OpenMMException as error:
