@@ -19,6 +19,8 @@
 # per-target Spearman and Pearson are each at least the Amber run's minus 0.03 (two seeds of one
 # recipe have differed by 0.04). Otherwise the shipped recipe keeps --relaxation amber and the
 # corpus command's default goes back to it.
+# The fit saves its state after every epoch in CORPUS/checkpoints (a run stopped midway goes on
+# from its last epoch when started again, with the same result).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_corpus_args.sh "$@"
@@ -44,4 +46,5 @@ done
 "$PY" benchmarks/qa_casp13.py --architectures 6dcnn-2 --epochs 8 --patience 3 \
     --corpus "$ROOT/torsion" "$ROOT/heavy_s0" "$ROOT/heavy_s1" --corpus-only --seed 1 --jobs 1 \
     --no-append --json benchmarks/results/qa_casp13_corpus_only_6dcnn2_heavy_seed1.json \
-    --predictions benchmarks/results/qa_casp13_corpus_only_6dcnn2_heavy_seed1_predictions.npz
+    --predictions benchmarks/results/qa_casp13_corpus_only_6dcnn2_heavy_seed1_predictions.npz \
+    --checkpoint-dir "$ROOT/checkpoints"
