@@ -49,6 +49,7 @@ like their parent.  Hydrogens are never scored (the reader drops them).
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -172,6 +173,7 @@ def _row_norms(d):
 #: Reference pairs of the last few references: the labels of many models of one native share them.
 _PAIR_CACHE = {}
 _PAIR_CACHE_SIZE = 4
+_PAIR_CACHE_LOCK = threading.Lock()
 
 
 def _reference_pairs(ref_coords, ref_atom_res, ref_res_num, ref_res_chain, inclusion_radius,
@@ -183,7 +185,8 @@ def _reference_pairs(ref_coords, ref_atom_res, ref_res_num, ref_res_chain, inclu
         digest.update(np.ascontiguousarray(array).data)
         digest.update(repr(array.shape).encode())
     key = (digest.hexdigest(), float(inclusion_radius), bool(inter_chain))
-    hit = _PAIR_CACHE.pop(key, None)
+    with _PAIR_CACHE_LOCK:
+        hit = _PAIR_CACHE.get(key)
     if hit is None:
         pairs = cKDTree(ref_coords).query_pairs(inclusion_radius, output_type="ndarray")
         if pairs.size == 0:
@@ -196,9 +199,11 @@ def _reference_pairs(ref_coords, ref_atom_res, ref_res_num, ref_res_chain, inclu
         hit = (a, b, ra, rb, _row_norms(ref_coords[a] - ref_coords[b]))
         for array in hit:
             array.flags.writeable = False
-    _PAIR_CACHE[key] = hit
-    while len(_PAIR_CACHE) > _PAIR_CACHE_SIZE:
-        _PAIR_CACHE.pop(next(iter(_PAIR_CACHE)))
+    with _PAIR_CACHE_LOCK:                  # most recently used last; the oldest goes first
+        _PAIR_CACHE.pop(key, None)
+        _PAIR_CACHE[key] = hit
+        while len(_PAIR_CACHE) > _PAIR_CACHE_SIZE:
+            _PAIR_CACHE.pop(next(iter(_PAIR_CACHE)))
     return hit
 
 
