@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -110,7 +111,6 @@ def paired(sample, n_natives):
     kinds.DecoyGenerator.relaxer = property(
         lambda self: self.__dict__.setdefault("_paired", PairedRelaxer(self, rows)))
     try:
-        import tempfile
         with tempfile.TemporaryDirectory() as out, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             build_corpus(chosen, out, n_per_native=params["n_per_native"], seed=params["seed"],

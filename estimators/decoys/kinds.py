@@ -119,7 +119,7 @@ class DecoyGenerator:
     native : Structure
         The reference (as read by :func:`estimators.structures.read_structure`).
     relax : bool
-        Relax each decoy with :class:`Relaxer` (default True).
+        Relax each decoy (default True), with the relaxer that ``relax_options`` names.
     relax_options : dict, optional
         ``method`` (``"amber"``, the default, or ``"heavy"``; see
         :func:`~estimators.decoys.relax.make_relaxer`) and the keyword arguments of its relaxer

@@ -63,6 +63,53 @@ def separate_overlaps(xyz):
     return start
 
 
+_UNIT_FACTORS = {}                          # unit -> factor to OpenMM's default units
+
+
+def plain_value(value):
+    """A force-field parameter as a plain number in OpenMM's default units (nm, kJ/mol, rad,
+    elementary charge), which its setters take as they are: converting unit-carrying values on
+    every switch of a term costs more than the switch itself."""
+    from openmm import unit
+    if not unit.is_quantity(value):
+        return value
+    factor = _UNIT_FACTORS.get(value.unit)
+    if factor is None:
+        factor = _UNIT_FACTORS[value.unit] = unit.Quantity(1.0, value.unit).value_in_unit_system(
+            unit.md_unit_system)
+    return value._value * factor
+
+
+def terms_off(atoms, inactive, broken_pairs=()):
+    """Which terms (rows of ``atoms``, (T, k)) to switch off: those with an ``inactive`` atom and
+    those holding both atoms of one of ``broken_pairs`` (disulfides pulled apart)."""
+    off = np.any(inactive[atoms], axis=1) if atoms.size else np.zeros(0, dtype=bool)
+    for i, j in broken_pairs:
+        off |= np.any(atoms == i, axis=1) & np.any(atoms == j, axis=1)
+    return off
+
+
+def switch_terms(force, setter, params, off, previous, context):
+    """Give the terms of ``force`` whose state differs from ``previous`` (bool array, or None for
+    all on) their state in ``off``: a force constant (the last parameter) of 0, or their own
+    ``params`` again; the context is updated when any changed."""
+    changed = np.flatnonzero(off != (previous if previous is not None else False))
+    for t in changed:
+        p = list(params[t])
+        if off[t]:
+            p[-1] = 0.0
+        getattr(force, setter)(int(t), *p)
+    if changed.size:
+        force.updateParametersInContext(context)
+
+
+def largest_bond_deviation(xyz, bonds, reference, rows):
+    """Largest |length - reference| (A) over the bonds (pairs of rows of ``xyz``) selected by
+    ``rows``; 0 when none is."""
+    lengths = np.linalg.norm(xyz[bonds[rows, 0]] - xyz[bonds[rows, 1]], axis=1)
+    return float(np.max(np.abs(lengths - reference[rows]))) if lengths.size else 0.0
+
+
 @functools.lru_cache(maxsize=1)
 def amber14():
     """OpenMM's ``amber14-all.xml`` force field, read once per process (both relaxations build
@@ -161,25 +208,11 @@ class Relaxer:
         """Per bonded force type: (atoms of each term (T, k), original parameters); for the
         non-bonded force: exceptions' atoms and parameters, particles' parameters.
 
-        Parameters are stored as plain numbers in OpenMM's default units (nm, kJ/mol, rad,
-        elementary charge), which its setters take as they are: converting unit-carrying values
-        on every switch costs more than the switch itself."""
+        Parameters are stored as plain numbers (:func:`plain_value`)."""
         import openmm
-        from openmm import unit
-
-        factors = {}                        # unit -> factor to OpenMM's default units
-
-        def to_default(value):
-            if not unit.is_quantity(value):
-                return value
-            factor = factors.get(value.unit)
-            if factor is None:
-                factor = factors[value.unit] = unit.Quantity(1.0, value.unit).value_in_unit_system(
-                    unit.md_unit_system)
-            return value._value * factor
 
         def plain(values):
-            return tuple(to_default(v) for v in values)
+            return tuple(plain_value(v) for v in values)
 
         table = {}
         for force in system.getForces():
@@ -199,14 +232,6 @@ class Relaxer:
                                       for t in range(force.getNumParticles())]
         return table
 
-    def _term_state(self, name, atoms):
-        """Terms to switch off: those with an inactive atom, and those across a broken disulfide."""
-        off = np.any(self._inactive[atoms], axis=1) if atoms.size else np.zeros(0, dtype=bool)
-        if name in self._GETTERS and len(self._ss_pairs) and not np.all(self._ss_state):
-            for i, j in self._ss_pairs[~self._ss_state]:
-                off |= np.any(atoms == i, axis=1) & np.any(atoms == j, axis=1)
-        return off
-
     def _apply_switches(self, context, previous):
         """Set the parameters of the terms whose state differs from ``previous`` (dict name -> bool
         array of terms off, or None for all on) in ``context``; returns the new states."""
@@ -220,21 +245,13 @@ class Relaxer:
             if name in self._GETTERS and name not in seen:
                 seen.add(name)
                 atoms, params = self._terms[name]
-                off = self._term_state(name, atoms)
-                old = previous.get(name) if previous else None
-                changed = np.flatnonzero(off != (old if old is not None else False))
-                setter = self._GETTERS[name][1]
-                for t in changed:
-                    p = list(params[t])
-                    if off[t]:
-                        p[-1] = 0.0                         # force constant last
-                    getattr(force, setter)(int(t), *p)
-                if changed.size:
-                    force.updateParametersInContext(context)
+                off = terms_off(atoms, self._inactive, self._ss_pairs[~self._ss_state])
+                switch_terms(force, self._GETTERS[name][1], params, off,
+                             previous.get(name) if previous else None, context)
                 states[name] = off
             elif isinstance(force, openmm.NonbondedForce):
                 atoms, params = self._terms["exceptions"]
-                off = np.any(self._inactive[atoms], axis=1) if atoms.size else np.zeros(0, bool)
+                off = terms_off(atoms, self._inactive)
                 old = previous.get("exceptions") if previous else None
                 changed_e = np.flatnonzero(off != (old if old is not None else False))
                 for t in changed_e:
@@ -333,9 +350,7 @@ class Relaxer:
     def bond_deviation(self, xyz):
         """Largest deviation (A) of a covalent bond length from the native all-atom model
         (disulfides switched off and bonds of inactive atoms for the current decoy excluded)."""
-        rows = self._bond_checked
-        lengths = np.linalg.norm(xyz[self._bonds[rows, 0]] - xyz[self._bonds[rows, 1]], axis=1)
-        return float(np.max(np.abs(lengths - self._bond_ref[rows]))) if lengths.size else 0.0
+        return largest_bond_deviation(xyz, self._bonds, self._bond_ref, self._bond_checked)
 
     def _set_state(self, xyz, inactive):
         """Disulfides on (SG-SG <= cutoff in ``xyz``) or off, and the inactive atoms."""
@@ -370,10 +385,10 @@ class Relaxer:
             ``energy_after`` (kJ/mol, full force field with restraints), ``soft_stage`` (whether
             the two-stage fallback was needed) and ``disulfides_off``.
         """
-        check_relaxation_input(xyz, inactive, self.model.n_atoms)
-        reference = np.asarray(xyz, dtype=np.float64) / 10.0
+        xyz, _ = check_relaxation_input(xyz, inactive, self.model.n_atoms)
+        reference = xyz / 10.0
         info = {"soft_stage": False}
-        self._set_state(np.asarray(xyz), inactive)
+        self._set_state(xyz, inactive)
         info["disulfides_off"] = int((~self._ss_state).sum())
         try:
             out, energy = self._minimize(self.context, self._restraint, reference, reference,
@@ -396,6 +411,6 @@ class Relaxer:
                     f"{self.bond_deviation(out * 10.0):.2f} A")
         out = out * 10.0
         if inactive is not None:
-            out[self._inactive] = np.asarray(xyz)[self._inactive]
+            out[self._inactive] = xyz[self._inactive]
         info["energy_after"] = energy
         return out, info

@@ -6,8 +6,8 @@ import math
 import numpy as np
 
 from .allatom import _AllAtomModel
-from .relax import (BONDED_FORCES, amber14, check_relaxation_input, restraint_force,
-                    separate_overlaps)
+from .relax import (BONDED_FORCES, amber14, check_relaxation_input, largest_bond_deviation,
+                    plain_value, restraint_force, separate_overlaps, switch_terms, terms_off)
 
 __all__ = ["HeavyAtomRelaxer", "REPULSION_RADII"]
 
@@ -16,20 +16,6 @@ __all__ = ["HeavyAtomRelaxer", "REPULSION_RADII"]
 #: protein (hydrogen-bonded N-O pairs are 2.8-3.0 A apart), longer than every heavy-atom clash.
 REPULSION_RADII = {"C": 1.5, "N": 1.35, "O": 1.3, "S": 1.7}
 _DEFAULT_RADIUS = 1.5
-
-def _plain(value):
-    """A parameter in OpenMM's default units (nm, kJ/mol, rad), as a plain number."""
-    from openmm import unit
-    if not unit.is_quantity(value):
-        return value
-    factor = _FACTORS.get(value.unit)
-    if factor is None:
-        factor = _FACTORS[value.unit] = unit.Quantity(1.0, value.unit).value_in_unit_system(
-            unit.md_unit_system)
-    return value._value * factor if factor != 1.0 else value._value
-
-
-_FACTORS = {}
 
 
 class HeavyAtomRelaxer:
@@ -105,6 +91,7 @@ class HeavyAtomRelaxer:
         self._inactive = np.zeros(len(heavy), dtype=bool)
         self._ss_on = np.ones(len(self._ss_pairs), dtype=bool)
         self._term_off = [np.zeros(len(a), dtype=bool) for _, a, _, _ in self._bonded]
+        self._bond_checked = np.ones(len(bond_atoms), dtype=bool)
         # hydrogens follow the heavy atom they are bonded to
         parent = np.arange(model.n_atoms)
         for bond in model.topology.bonds():
@@ -135,7 +122,7 @@ class HeavyAtomRelaxer:
             keep = np.flatnonzero(np.all(ids >= 0, axis=1))
             atoms, params = ids[keep], []
             for t, row in zip(keep, atoms.tolist()):
-                p = tuple(row) + tuple(_plain(v) for v in terms[t][n_atoms:])
+                p = tuple(row) + tuple(plain_value(v) for v in terms[t][n_atoms:])
                 add(*p)
                 params.append(p)
             system.addForce(copy)
@@ -160,14 +147,9 @@ class HeavyAtomRelaxer:
         return repulsion
 
     # -- switches -----------------------------------------------------------------------------
-    def _terms_off(self, atoms):
-        """Terms with an inactive atom or across a broken disulfide."""
-        off = np.any(self._inactive[atoms], axis=1)
-        for i, j in self._ss_pairs[~self._ss_on]:
-            off |= np.any(atoms == i, axis=1) & np.any(atoms == j, axis=1)
-        return off
-
     def _set_state(self, heavy_xyz, inactive):
+        """Disulfides on (SG-SG <= cutoff in ``heavy_xyz``) or off, and the inactive heavy atoms
+        (None: none), set in the context's terms that changed since the last decoy."""
         if len(self._ss_pairs):
             d = np.linalg.norm(heavy_xyz[self._ss_pairs[:, 0]] - heavy_xyz[self._ss_pairs[:, 1]],
                                axis=1)
@@ -180,29 +162,20 @@ class HeavyAtomRelaxer:
                                                            0.0 if inactive[k] else 1.0])
         if changed.size:
             self._repulsion.updateParametersInContext(self.context)
+        broken = self._ss_pairs[~self._ss_on]
         for slot, (force, atoms, params, name) in enumerate(self._bonded):
-            off = self._terms_off(atoms) if atoms.size else np.zeros(0, dtype=bool)
-            flips = np.flatnonzero(off != self._term_off[slot])
-            setter = BONDED_FORCES[name][1]
-            for t in flips:
-                p = list(params[t])
-                if off[t]:
-                    p[-1] = 0.0                                 # force constant last
-                getattr(force, setter)(int(t), *p)
-            if flips.size:
-                force.updateParametersInContext(self.context)
+            off = terms_off(atoms, inactive, broken)
+            switch_terms(force, BONDED_FORCES[name][1], params, off, self._term_off[slot],
+                         self.context)
             self._term_off[slot] = off
+        checked = ~np.any(inactive[self._bonds], axis=1)
+        checked[self._ss_bond_rows] &= self._ss_on
+        self._bond_checked = checked
 
     def bond_deviation(self, heavy_xyz):
         """Largest deviation (A) of a covalent bond between heavy atoms from the native's, over
         the bonds switched on for the current decoy."""
-        rows = ~np.any(self._inactive[self._bonds], axis=1)
-        rows[self._ss_bond_rows] &= self._ss_on
-        if not rows.any():
-            return 0.0
-        lengths = np.linalg.norm(heavy_xyz[self._bonds[rows, 0]] - heavy_xyz[self._bonds[rows, 1]],
-                                 axis=1)
-        return float(np.max(np.abs(lengths - self._bond_ref[rows])))
+        return largest_bond_deviation(heavy_xyz, self._bonds, self._bond_ref, self._bond_checked)
 
     # -- minimisation -------------------------------------------------------------------------
     def __call__(self, xyz, inactive=None):
@@ -213,7 +186,7 @@ class HeavyAtomRelaxer:
 
         xyz, inactive = check_relaxation_input(xyz, inactive, self.model.n_atoms)
         heavy_in = xyz[self._heavy]
-        self._set_state(heavy_in, None if inactive is None else inactive[self._heavy].copy())
+        self._set_state(heavy_in, None if inactive is None else inactive[self._heavy])
         reference = heavy_in / 10.0
         for k in range(len(self._heavy)):
             self._restraint.setParticleParameters(k, k, tuple(reference[k]))
