@@ -32,9 +32,10 @@ class HeavyAtomRelaxer:
     model moves with the heavy atom it is bonded to.
 
     Against :class:`~estimators.decoys.relax.Relaxer` (Amber14 with hydrogens, the same
-    restraints): about a fifth of the atom pairs and no electrostatics, so one minimisation costs
-    several times less; the repulsion is finite, so overlapping atoms need no soft first stage
-    (atoms at the same place are separated by a small fixed jitter).
+    restraints): no hydrogens, no electrostatics and a repulsion that ends at 3.4 A, so one
+    minimisation costs less (4.2x less CPU on 48 decoys relaxed both ways, ``benchmarks/RESULTS.md``,
+    "Decoy corpus at scale"); the repulsion is finite, so overlapping atoms need no soft first
+    stage (atoms at the same place are separated by a small fixed jitter).
 
     Disulfides pulled apart by a perturbation (SG-SG beyond ``disulfide_cutoff`` A in the unrelaxed
     decoy) have their bonded terms switched off for that decoy, and atoms given as ``inactive``
