@@ -25,6 +25,33 @@ build_bench_corpora() {
   done
 }
 
+# build_heavy_corpora: $ROOT/torsion (832 torsion-walk decoys of the first 104 natives of natives/,
+# Amber relaxation, as in the shipped recipe) and $ROOT/heavy_s0, heavy_s1 (10 decoys of every
+# native of natives/ and natives_extra/ with the kinds of CORPUS/main, seeds 0 and 1, relaxed on
+# heavy atoms, the corpus command's default): 11,392 decoys, the size and mixture of the Amber
+# corpus of the shipped recipe; $SHARDS shards in parallel; resumable.
+build_heavy_corpora() {
+  local k pids=() pid
+  for k in $(seq 1 "$SHARDS"); do
+    _heavy_shard "$k/$SHARDS" &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" || { echo "a corpus shard failed (see its errors above)" >&2; return 1; }
+  done
+}
+_heavy_shard() {
+  local seed
+  "$PY" -m estimators.decoys.corpus "$DATA/natives" --limit 104 --out "$ROOT/torsion" \
+      --n-per-native 8 --seed 0 --kinds auto=1 --relaxation amber --relax-iterations 300 \
+      --shard "$1" || return 1
+  for seed in 0 1; do
+    "$PY" -m estimators.decoys.corpus "$DATA/natives" "$DATA/natives_extra" \
+        --out "$ROOT/heavy_s$seed" --n-per-native 10 --seed "$seed" --relax-iterations 300 \
+        --kinds "$MAIN_KINDS" --shard "$1" || return 1
+  done
+}
+
 # bench_fits STEM NAME ARG...: on the local bench (CORPUS/main1k and extra1k, natives split with
 # seed 0, 40 held out), for seeds 0 and 1 one 6DCNN-2 (at most 8 epochs, patience 3) trained and
 # scored by benchmarks/local_accuracy.py with ARG... (e.g. --set NAME=VALUE), each writing

@@ -24,25 +24,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_corpus_args.sh "$@"
-NATIVES="$DATA/natives $DATA/natives_extra"
-build_shard() {
-  local shard="$1/$SHARDS" seed
-  "$PY" -m estimators.decoys.corpus "$DATA/natives" --limit 104 --out "$ROOT/torsion" \
-      --n-per-native 8 --seed 0 --kinds auto=1 --relaxation amber --relax-iterations 300 \
-      --shard "$shard" || return 1
-  for seed in 0 1; do
-    "$PY" -m estimators.decoys.corpus $NATIVES --out "$ROOT/heavy_s$seed" --n-per-native 10 \
-        --seed "$seed" --relax-iterations 300 --kinds "$MAIN_KINDS" --shard "$shard" || return 1
-  done
-}
-pids=()
-for k in $(seq 1 "$SHARDS"); do
-  build_shard "$k" &
-  pids+=($!)
-done
-for pid in "${pids[@]}"; do
-  wait "$pid" || { echo "a corpus shard failed (see its errors above)" >&2; exit 1; }
-done
+build_heavy_corpora
 "$PY" benchmarks/qa_casp13.py --architectures 6dcnn-2 --epochs 8 --patience 3 \
     --corpus "$ROOT/torsion" "$ROOT/heavy_s0" "$ROOT/heavy_s1" --corpus-only --seed 1 --jobs 1 \
     --no-append --json benchmarks/results/qa_casp13_corpus_only_6dcnn2_heavy_seed1.json \

@@ -22,6 +22,11 @@
 # and with its refinement ("6DCNN-2 (seed S)" and "6DCNN-2 (seed S), refined"), joined in
 # loto_refine.json.  GLOBAL_REFINE=1 with it adds global_refinement=True
 # (estimators.global_refinement; the same row of refined scores holds both).
+#
+# CORPORA=heavy trains on CORPUS_ROOT/torsion, heavy_s0 and heavy_s1 (scripts/_corpus_args.sh,
+# build_heavy_corpora: the recipe's 11,392 decoys relaxed on heavy atoms, an hour to build on two
+# cores instead of the Amber corpora's two) instead of torsion, main and main_s1; the files are
+# then named loto[_refine]_heavy_seed<S>_<target>.npz and joined in loto[_refine]_heavy.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=${1:-../corpus}
@@ -29,7 +34,6 @@ OUT=${2:-benchmarks/results/loto}
 shift $(( $# > 2 ? 2 : $# )) || true
 SEEDS=${*:-0}
 PY=${PY:-.venv/bin/python}
-CORPORA="$ROOT/torsion $ROOT/main $ROOT/main_s1"
 STEM=loto
 REFINE_ARGS=()
 if [ "${REFINE:-0}" = 1 ]; then
@@ -37,6 +41,11 @@ if [ "${REFINE:-0}" = 1 ]; then
   REFINE_ARGS=(--local-refinement)
   if [ "${GLOBAL_REFINE:-0}" = 1 ]; then REFINE_ARGS+=(--global-refinement); fi
 fi
+case "${CORPORA:-amber}" in
+  amber) CORPORA="$ROOT/torsion $ROOT/main $ROOT/main_s1" ;;
+  heavy) CORPORA="$ROOT/torsion $ROOT/heavy_s0 $ROOT/heavy_s1"; STEM=${STEM}_heavy ;;
+  *) echo "CORPORA must be amber or heavy, not '$CORPORA'" >&2; exit 2 ;;
+esac
 mkdir -p "$OUT"
 run_fold() {
   local seed=$1 target=$2 f="$OUT/${STEM}_seed$1_$2.npz"
