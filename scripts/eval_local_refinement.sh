@@ -47,15 +47,16 @@
 #    scored without and with it: does the refinement fitted on decoys carry over to server
 #    models?
 # 4b. (Added before any fold of step 4 finished; no fold result existed.)  The Amber corpora of
-#    step 4 (CORPUS/main and main_s1) take about two hours of both cores to build, and a machine
-#    lasts one sitting: a sitting cannot build them and train four folds.  Step 4 therefore runs
-#    on the corpora of scripts/eval_heavy_training.sh (CORPUS/torsion, heavy_s0 and heavy_s1: the
-#    same 11,392 decoys by native, kind and seed, relaxed on heavy atoms; an hour to build):
+#    step 4 (CORPUS/main and main_s1) take about two hours of both cores to build, the four folds
+#    about two more, and a machine that does not keep the corpora must build them again before
+#    the folds.  Step 4 therefore runs on the corpora of scripts/eval_heavy_training.sh
+#    (CORPUS/torsion, heavy_s0 and heavy_s1: the same 11,392 decoys by native, kind and seed,
+#    relaxed on heavy atoms; an hour to build):
 #    `CORPORA=heavy REFINE=1 JOBS=2 bash scripts/loto_pretrained.sh CORPUS benchmarks/results/loto 0`,
-#    files loto_refine_heavy_seed0_<target>.npz, two folds per sitting if need be (the corpora
-#    are rebuilt by the same command on each machine).  Every other setting and the decision
-#    rule of step 4 are unchanged: raw and refined scores come from the same networks, so the
-#    rule compares like with like whichever relaxation built the decoys.  Reported, deciding
+#    files loto_refine_heavy_seed0_<target>.npz, two folds at a time if need be (TARGETS=...;
+#    the corpora rebuilt by the same command on each machine).  Every other setting and the
+#    decision rule of step 4 are unchanged: raw and refined scores come from the same networks, so
+#    the rule compares like with like whichever relaxation built the decoys.  Reported, deciding
 #    nothing: the raw per-target Pearson and Spearman of these folds beside those of the
 #    Amber-corpus folds of seed 0 (benchmarks/results/loto/loto.json), i.e. what leave-one-target-
 #    out says of the heavy-atom corpora for the shipped recipe.
