@@ -89,11 +89,16 @@ def terms_off(atoms, inactive, broken_pairs=()):
     return off
 
 
+def changed_rows(state, previous):
+    """Indices where the bool array ``state`` differs from ``previous`` (None: all False)."""
+    return np.flatnonzero(state != (previous if previous is not None else False))
+
+
 def switch_terms(force, setter, params, off, previous, context):
     """Give the terms of ``force`` whose state differs from ``previous`` (bool array, or None for
     all on) their state in ``off``: a force constant (the last parameter) of 0, or their own
     ``params`` again; the context is updated when any changed."""
-    changed = np.flatnonzero(off != (previous if previous is not None else False))
+    changed = changed_rows(off, previous)
     for t in changed:
         p = list(params[t])
         if off[t]:
@@ -240,29 +245,28 @@ class Relaxer:
         system = context.getSystem()
         states = {}
         seen = set()
+        broken = self._ss_pairs[~self._ss_state]
         for force in system.getForces():
             name = type(force).__name__
             if name in self._GETTERS and name not in seen:
                 seen.add(name)
                 atoms, params = self._terms[name]
-                off = terms_off(atoms, self._inactive, self._ss_pairs[~self._ss_state])
+                off = terms_off(atoms, self._inactive, broken)
                 switch_terms(force, self._GETTERS[name][1], params, off,
                              previous.get(name) if previous else None, context)
                 states[name] = off
             elif isinstance(force, openmm.NonbondedForce):
                 atoms, params = self._terms["exceptions"]
                 off = terms_off(atoms, self._inactive)
-                old = previous.get("exceptions") if previous else None
-                changed_e = np.flatnonzero(off != (old if old is not None else False))
+                changed_e = changed_rows(off, previous.get("exceptions") if previous else None)
                 for t in changed_e:
                     i, j, q, sigma, eps = params[t]
                     if off[t]:
                         q, eps = 0.0, 0.0
                     force.setExceptionParameters(int(t), i, j, q, sigma, eps)
                 particles = self._terms["particles"]
-                old_p = previous.get("particles") if previous else None
-                changed_p = np.flatnonzero(self._inactive != (old_p if old_p is not None
-                                                              else False))
+                changed_p = changed_rows(self._inactive,
+                                         previous.get("particles") if previous else None)
                 for k in changed_p:
                     q, sigma, eps = particles[k]
                     if self._inactive[k]:
@@ -272,9 +276,7 @@ class Relaxer:
                     force.updateParametersInContext(context)
                 states["exceptions"], states["particles"] = off, self._inactive.copy()
             elif isinstance(force, openmm.CustomNonbondedForce):         # soft stage
-                old_p = previous.get("soft") if previous else None
-                changed_p = np.flatnonzero(self._inactive != (old_p if old_p is not None
-                                                              else False))
+                changed_p = changed_rows(self._inactive, previous.get("soft") if previous else None)
                 for k in changed_p:
                     radius, _ = force.getParticleParameters(int(k))
                     force.setParticleParameters(int(k), [radius, 0.0 if self._inactive[k] else 1.0])

@@ -6,8 +6,9 @@ import math
 import numpy as np
 
 from .allatom import _AllAtomModel
-from .relax import (BONDED_FORCES, amber14, check_relaxation_input, largest_bond_deviation,
-                    plain_value, restraint_force, separate_overlaps, switch_terms, terms_off)
+from .relax import (BONDED_FORCES, amber14, changed_rows, check_relaxation_input,
+                    largest_bond_deviation, plain_value, restraint_force, separate_overlaps,
+                    switch_terms, terms_off)
 
 __all__ = ["HeavyAtomRelaxer", "REPULSION_RADII"]
 
@@ -156,7 +157,7 @@ class HeavyAtomRelaxer:
                                axis=1)
             self._ss_on = d <= self.disulfide_cutoff
         inactive = np.zeros(len(self._heavy), dtype=bool) if inactive is None else inactive
-        changed = np.flatnonzero(inactive != self._inactive)
+        changed = changed_rows(inactive, self._inactive)
         self._inactive = inactive
         for k in changed:
             self._repulsion.setParticleParameters(int(k), [float(self._radius_nm[k]),
