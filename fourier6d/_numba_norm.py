@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from ._numba_kernels import AVAILABLE, numba, run_over
+from ._numba_vector_width import prefer_256_bit_vectors
 
 __all__ = ["AVAILABLE", "applicable", "forward", "backward"]
 
@@ -45,6 +46,7 @@ if AVAILABLE:
 
     @_jit
     def _forward_rows(r0, r1, x, pw, eps, y, scale):
+        prefer_256_bit_vectors()
         M, P, Q, C = x.shape
         s2 = np.empty(C)
         for m in range(r0, r1):
@@ -68,6 +70,7 @@ if AVAILABLE:
 
     @_jit
     def _backward_rows(r0, r1, g, y, scale, pw, out):
+        prefer_256_bit_vectors()
         M, P, Q, C = g.shape
         gy = np.empty(C)
         for m in range(r0, r1):

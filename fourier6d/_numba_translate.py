@@ -9,6 +9,7 @@ generator's output.  Used by :mod:`fourier6d._numba_zmessage` for the degrees in
 import numpy as np
 
 from ._numba_kernels import AVAILABLE, numba
+from ._numba_vector_width import prefer_256_bit_vectors
 
 KERNELS = {}
 
@@ -21,6 +22,7 @@ if AVAILABLE:
         """out[i] = sum over the edges e of row i (``ptr``; edge ``order[k]`` unless
         ``ordered``) of w[e] T(t_e) src[other[e]], i0 <= i < i1, L = 1; T_z^T where ``flip[e]``
         differs from ``transpose``.  src: blocks (n, P, n_chunk, Q, 16) flattened."""
+        prefer_256_bit_vectors()
         N, P, Qo, C = out.shape
         B = P * n_chunk
         acc = np.empty(B * 64, dtype=out.dtype)
@@ -96,6 +98,7 @@ if AVAILABLE:
         """out[i] = sum over the edges e of row i (``ptr``; edge ``order[k]`` unless
         ``ordered``) of w[e] T(t_e) src[other[e]], i0 <= i < i1, L = 2; T_z^T where ``flip[e]``
         differs from ``transpose``.  src: blocks (n, P, n_chunk, Q, 16) flattened."""
+        prefer_256_bit_vectors()
         N, P, Qo, C = out.shape
         B = P * n_chunk
         acc = np.empty(B * 144, dtype=out.dtype)
@@ -227,6 +230,7 @@ if AVAILABLE:
         """out[i] = sum over the edges e of row i (``ptr``; edge ``order[k]`` unless
         ``ordered``) of w[e] T(t_e) src[other[e]], i0 <= i < i1, L = 3; T_z^T where ``flip[e]``
         differs from ``transpose``.  src: blocks (n, P, n_chunk, Q, 16) flattened."""
+        prefer_256_bit_vectors()
         N, P, Qo, C = out.shape
         B = P * n_chunk
         acc = np.empty(B * 256, dtype=out.dtype)
@@ -445,6 +449,7 @@ if AVAILABLE:
         """out[i] = sum over the edges e of row i (``ptr``; edge ``order[k]`` unless
         ``ordered``) of w[e] T(t_e) src[other[e]], i0 <= i < i1, L = 4; T_z^T where ``flip[e]``
         differs from ``transpose``.  src: blocks (n, P, n_chunk, Q, 16) flattened."""
+        prefer_256_bit_vectors()
         N, P, Qo, C = out.shape
         B = P * n_chunk
         acc = np.empty(B * 400, dtype=out.dtype)

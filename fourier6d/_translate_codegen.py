@@ -12,9 +12,10 @@ m >= 0 and m < 0 sectors (its other entries are zero) and T_z the z-translation,
 order m couples (l, m) only with (l', m).  The loops of the row kernels
 (:func:`fourier6d._numba_zmessage._translate_range`) are unrolled over the coefficients,
 so that each coefficient of a lane lives in a register through the five steps and only the
-loop over 16 lanes remains: LLVM vectorises it (one 512-bit or two 256-bit registers per
-coefficient), the sources' values are read once and the receiver's sum is read and written
-once per edge, against a pass over memory per step in the row kernels.
+loop over 16 lanes remains: LLVM vectorises it (two 256-bit registers per coefficient: the
+kernels ask for 256-bit vectors, :mod:`fourier6d._numba_vector_width`), the sources' values
+are read once and the receiver's sum is read and written once per edge, against a pass over
+memory per step in the row kernels.
 
 The data are blocks of 16 lanes: ``src`` (n, P, n_chunk, Q, 16) flattened (channels padded
 to a multiple of 16), the lanes of one block the channels ``16 c .. 16 c + 15`` of one radius.
@@ -116,6 +117,7 @@ def kernel_source(lmax, name=None):
         "    ``ordered``) of w[e] T(t_e) src[other[e]], i0 <= i < i1, L = "
         f'{L}; T_z^T where ``flip[e]``',
         '    differs from ``transpose``.  src: blocks (n, P, n_chunk, Q, 16) flattened."""',
+        "    prefer_256_bit_vectors()",
         "    N, P, Qo, C = out.shape",
         "    B = P * n_chunk",
         f"    acc = np.empty(B * {block}, dtype=out.dtype)",
@@ -184,6 +186,7 @@ generator's output.  Used by :mod:`fourier6d._numba_zmessage` for the degrees in
 import numpy as np
 
 from ._numba_kernels import AVAILABLE, numba
+from ._numba_vector_width import prefer_256_bit_vectors
 
 KERNELS = {}
 
