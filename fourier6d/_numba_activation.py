@@ -22,7 +22,6 @@ import numpy as np
 
 from . import _numba_norm
 from ._numba_kernels import AVAILABLE, numba, run_over, sum_partials
-from ._numba_vector_width import prefer_256_bit_vectors
 
 __all__ = ["AVAILABLE", "applicable", "forward", "backward"]
 
@@ -85,7 +84,6 @@ if AVAILABLE:
 
     @_jit
     def _forward_rows(r0, r1, x, b, z, pw, eps, C, out):
-        prefer_256_bit_vectors()
         P, QC = b.shape
         y = np.empty((P, QC))
         t, inv, gain = np.empty(QC), np.empty(QC), np.empty(QC)
@@ -100,7 +98,6 @@ if AVAILABLE:
     def _backward_rows(r0, r1, g, x, b, z, pw, eps, C, grad_x, acc_b, acc_z):
         """grad_x rows; acc_b += sum of grad_x rows, acc_z += sum of the z cotangents (float64);
         rows flat (P, Q C)."""
-        prefer_256_bit_vectors()
         P, QC = b.shape
         y = np.empty((P, QC))
         gy = np.empty((P, QC))

@@ -45,7 +45,6 @@ import numpy as np
 
 from ._numba_kernels import (AVAILABLE, numba, run_over, default_threads, sum_partials,
                              _run_ranges, _split)
-from ._numba_vector_width import prefer_256_bit_vectors
 
 __all__ = ["AVAILABLE", "applicable", "embed_forward", "grad_embedding", "uses_lanes"]
 
@@ -78,7 +77,6 @@ if AVAILABLE:
     @_jit
     def _forward_rows(n0, n1, basis, types, emb, out):
         """out[n] = sum_k basis[n, k, :, None] * emb[types[n, k], None, :] for n0 <= n < n1."""
-        prefer_256_bit_vectors()
         N, K, PQ = basis.shape
         C = emb.shape[1]
         acc = np.empty((C, PQ), dtype=out.dtype)        # out[n] transposed: q in the lanes
@@ -129,7 +127,6 @@ if AVAILABLE:
         padded with zero columns to chunks of ``lanes`` = 16 channels (an argument: a literal
         trip count is unrolled, not vectorised), five coefficients per step (module docstring;
         :data:`BLOCK` must divide P Q: :func:`uses_lanes`)."""
-        prefer_256_bit_vectors()
         N, K, PQ = basis.shape
         C = out.shape[2]
         nb = PQ // 5
@@ -169,7 +166,6 @@ if AVAILABLE:
         the caller) has chunks of ``lanes`` = 16 columns, C of them used; two atoms per pass over
         the cotangent block, five coefficients per step (:data:`BLOCK` must divide P Q:
         :func:`uses_lanes`)."""
-        prefer_256_bit_vectors()
         N, K, PQ = basis.shape
         C = gf.shape[2]
         nb = PQ // 5

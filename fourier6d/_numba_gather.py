@@ -18,7 +18,6 @@ from __future__ import annotations
 import numpy as np
 
 from ._numba_kernels import AVAILABLE, numba, run_over
-from ._numba_vector_width import prefer_256_bit_vectors
 
 __all__ = ["AVAILABLE", "applicable", "scatter_add"]
 
@@ -40,7 +39,6 @@ if AVAILABLE:
     @_jit
     def _scatter_range(r0, r1, target, rows, values):
         """target[rows[e]] += values[e] for the e with r0 <= rows[e] < r1."""
-        prefer_256_bit_vectors()
         M = values.shape[1]
         for e in range(rows.shape[0]):
             r = rows[e]

@@ -28,7 +28,6 @@ from __future__ import annotations
 import numpy as np
 
 from ._numba_kernels import AVAILABLE, numba, run_over
-from ._numba_vector_width import prefer_256_bit_vectors
 from .harmonics import lmax_of
 
 __all__ = ["AVAILABLE", "applicable", "rotate_forward", "rotate_vjp_D"]
@@ -52,7 +51,6 @@ if AVAILABLE:
         loop over the C channels alone costs about twice as much per value, measured, in
         loop overhead); the result is copied back into the (P, Q, C) layout.
         """
-        prefer_256_bit_vectors()
         E, P, Q, C = G.shape
         PC = P * C
         Gt = np.empty((Q, PC), dtype=G.dtype)          # private to this range
@@ -87,7 +85,6 @@ if AVAILABLE:
     def _block_outer(e0, e1, g, G, lmax, out):
         """out[e, s+a, s+b] = sum_(p, c) g[e, p, s+a, c] G[e, p, s+b, c]; zero between degrees;
         e0 <= e < e1."""
-        prefer_256_bit_vectors()
         E, P, Q, C = G.shape
         acc = np.empty((2 * lmax + 1, C), dtype=G.dtype)           # private to this range
         for e in range(e0, e1):

@@ -6,8 +6,9 @@ AVX-512 cores measured here (``rocketlake``), 512 bits on AMD Zen 4 (``znver4``)
 translation kernels keep every coefficient of a block of 16 lanes in registers through a chain
 of products; on Zen 4, which executes a 512-bit operation as two 256-bit halves, their 512-bit
 code ran 1.24-1.26x slower than the same source compiled for 256-bit vectors, and a 6DCNN-2
-training iteration about 1.1x slower (benchmarks/RESULTS.md, "Message passing", "Vector width per
-kernel").  Setting the width for the whole process (``NUMBA_CPU_FEATURES``) would
+training iteration about 1.06x slower (benchmarks/RESULTS.md, "Message passing", "Vector width
+per kernel"); the normalization kernels gain too, other kernels measured the same or slower and
+do not call it.  Setting the width for the whole process (``NUMBA_CPU_FEATURES``) would
 change every other Numba function of the user's process; the function attribute
 ``"prefer-vector-width"="256"``, which LLVM reads per function, changes only the kernel that
 calls :func:`prefer_256_bit_vectors` (a no-op at run time: it emits no instruction).

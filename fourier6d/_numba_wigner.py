@@ -27,7 +27,6 @@ import numpy as np
 
 from ._backend import cached_table
 from ._numba_kernels import AVAILABLE, BLOCK, numba, run_over
-from ._numba_vector_width import prefer_256_bit_vectors
 
 __all__ = ["AVAILABLE", "applicable", "wigner_d"]
 
@@ -138,7 +137,6 @@ if AVAILABLE:
     @_jit
     def _wigner_range(e0, e1, alpha, beta, gamma, J, lmax, out):
         """out[e] = D(alpha[e], beta[e], gamma[e]) (zero between degrees), e0 <= e < e1."""
-        prefer_256_bit_vectors()
         Q = (lmax + 1) * (lmax + 1)
         trig, A, B, C, Dt = _lane_scratch(lmax, out)
         for b0 in range(e0, e1, BLOCK):

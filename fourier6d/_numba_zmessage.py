@@ -39,7 +39,6 @@ from __future__ import annotations
 import numpy as np
 
 from ._numba_kernels import AVAILABLE, BLOCK, numba, _run_ranges, _split, default_threads
-from ._numba_vector_width import prefer_256_bit_vectors
 
 __all__ = ["AVAILABLE", "applicable", "applicable_frames", "frames", "forward", "vjp"]
 
@@ -110,7 +109,6 @@ if AVAILABLE:
                       rot, roty, zcos, zsin, tz, general, ucos, usin):
         """Geometry of edges e0 <= e < e1 (see :func:`frames`); without ``general`` no
         D(S R) (``rot`` unused) and the unweighted cos/sin(m phi) in ``ucos``, ``usin``."""
-        prefer_256_bit_vectors()
         Q = (lmax + 1) * (lmax + 1)
         P = rho.shape[0]
         L2 = 2 * lmax
@@ -387,7 +385,6 @@ if AVAILABLE:
     def _forward_range(i0, i1, src, row_ptr, esrc, rot, roty, zcos, zsin, tz, toff, lmax, out):
         """out[i] = sum over the edges of receiver i, i0 <= i < i1 (src: (n_src, Q, P C);
         out: (N, P, Q, C))."""
-        prefer_256_bit_vectors()
         N, P, Q, C = out.shape
         PC = src.shape[2]
         Cp = PC // P
@@ -409,7 +406,6 @@ if AVAILABLE:
         T(t) = Z(phi) D_y T_z D_y^T Z(-phi) from the geometry of pair k = ``pair[e]``; T_z^T
         when ``flip[e]`` differs from ``transpose`` (a reverse edge, t = -t_k:
         T(-t) = T(t)^T; or the VJP over sources).  src: (n, Q, P C); out: (rows, P, Q, C)."""
-        prefer_256_bit_vectors()
         N, P, Q, C = out.shape
         PC = src.shape[2]
         Cp = PC // P
@@ -431,7 +427,6 @@ if AVAILABLE:
                    grad):
         """grad[j] = sum over the edges leaving source j of the transposed steps applied to
         the receiver's cotangent, j0 <= j < j1 (gt: (N, Q, P C); grad: (n_src, P, Q, C))."""
-        prefer_256_bit_vectors()
         n_src, P, Q, C = grad.shape
         PC = gt.shape[2]
         Cp = PC // P
