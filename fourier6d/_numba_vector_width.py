@@ -11,7 +11,10 @@ per kernel"); the normalization kernels gain too, other kernels measured the sam
 do not call it.  Setting the width for the whole process (``NUMBA_CPU_FEATURES``) would
 change every other Numba function of the user's process; the function attribute
 ``"prefer-vector-width"="256"``, which LLVM reads per function, changes only the kernel that
-calls :func:`prefer_256_bit_vectors` (a no-op at run time: it emits no instruction).
+calls :func:`prefer_256_bit_vectors` (a no-op at run time: it emits no instruction).  Where the
+process sets Numba's CPU features itself (``NUMBA_CPU_FEATURES``, e.g. ``-prefer-256-bit`` for
+512-bit kernels on an Intel AVX-512 host, docs/tutorial.rst), the hint steps aside and that
+setting holds for these kernels too.
 
 llvmlite has no public call for string attributes; the attribute is added to the function's
 attribute set directly, and if that ever fails (another llvmlite), the kernel keeps the host's
@@ -35,10 +38,11 @@ if AVAILABLE:
     def prefer_256_bit_vectors(typingctx):
         """Mark the calling Numba function for 256-bit vectors (see the module); returns None."""
         def codegen(context, builder, signature, args):
-            try:
-                set.add(builder.function.attributes, ATTRIBUTE)
-            except Exception:  # pragma: no cover - depends on llvmlite's internals
-                pass
+            if numba.config.CPU_FEATURES is None:       # the process leaves the CPU to LLVM
+                try:
+                    set.add(builder.function.attributes, ATTRIBUTE)
+                except Exception:  # pragma: no cover - depends on llvmlite's internals
+                    pass
             return context.get_dummy_value()
         return types.none(), codegen
 else:  # pragma: no cover - depends on the environment

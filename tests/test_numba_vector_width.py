@@ -51,6 +51,15 @@ def test_hint_sets_the_function_attribute_and_emits_no_code():
     np.testing.assert_array_equal(ys[1], 1 + 2 * x)
 
 
+def test_hint_steps_aside_when_the_process_sets_the_cpu_features(monkeypatch):
+    import numba
+    monkeypatch.setattr(numba.config, "CPU_FEATURES", "")
+    k = _kernels(True)
+    x = np.arange(8, dtype=np.float32)
+    k(np.float32(1.0), x, x.copy())
+    assert _numba_vector_width.ATTRIBUTE not in k.inspect_llvm(k.signatures[0])
+
+
 #: The kernels that ask for 256-bit vectors: those measured faster with them on a host whose
 #: default is 512 bits (the others measured the same or slower; benchmarks/RESULTS.md).
 KERNELS = {
