@@ -17,7 +17,7 @@ from fourier6d import _numba_vector_width
 pytestmark = pytest.mark.skipif(not _numba_vector_width.AVAILABLE, reason="numba not available")
 
 
-def _kernels(hint):
+def _axpy(hint):
     import numba
     from fourier6d._numba_vector_width import prefer_256_bit_vectors
 
@@ -38,7 +38,7 @@ def test_hint_sets_the_function_attribute_and_emits_no_code():
     x = np.arange(64, dtype=np.float32)
     ys = []
     for hint in (False, True):
-        k = _kernels(hint)
+        k = _axpy(hint)
         y = np.ones(64, dtype=np.float32)
         k(np.float32(2.0), x, y)
         ys.append(y)
@@ -54,7 +54,7 @@ def test_hint_sets_the_function_attribute_and_emits_no_code():
 def test_hint_steps_aside_when_the_process_sets_the_cpu_features(monkeypatch):
     import numba
     monkeypatch.setattr(numba.config, "CPU_FEATURES", "")
-    k = _kernels(True)
+    k = _axpy(True)
     x = np.arange(8, dtype=np.float32)
     k(np.float32(1.0), x, x.copy())
     assert _numba_vector_width.ATTRIBUTE not in k.inspect_llvm(k.signatures[0])
