@@ -21,6 +21,21 @@
 # corpus command's default goes back to it.
 # The fit saves its state after every epoch in CORPUS/checkpoints (a run stopped midway goes on
 # from its last epoch when started again, with the same result).
+#
+# 2. (Added 2026-12-07, after the rule above was met, while the leave-one-target-out folds of
+#    scripts/eval_local_refinement.sh step 4b ran on these corpora: the folds T0953s1 and T0967
+#    had finished, T0974s1 and T1006 had not started.)  Should the shipped recipe
+#    (scripts/train_pretrained.sh: CORPUS/torsion, main, main_s1, Amber) move to these corpora?
+#    Compared: the raw scores of the four step-4b folds (seed 0, 6DCNN-2, the recipe's settings;
+#    benchmarks/results/loto/loto_refine_heavy_seed0_<target>.npz, row "6DCNN-2 (seed 0)") with
+#    the recipe's own seed-0 folds on the Amber corpora (loto_seed0_<target>.npz), per-target
+#    Pearson and Spearman, mean over the four targets.  Rule, the tolerance of step 1: the recipe
+#    moves to the heavy-atom corpora if both means are at least the Amber folds' minus 0.03;
+#    otherwise it keeps the Amber corpora.  Reported, deciding nothing: local Spearman, bias per
+#    target.  Moving means: the next retraining of the shipped model and the experiments built on
+#    the recipe use CORPUS/torsion, heavy_s0 and heavy_s1 (an hour to build on two cores instead
+#    of about two), so that a machine that keeps no corpus can build one and train on it in one
+#    sitting.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_corpus_args.sh "$@"
