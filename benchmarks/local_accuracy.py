@@ -23,10 +23,10 @@ natives then measures fit, not generalisation).  No CASP13 model is read.
 Reported for the held-out decoys:
 
 * **local Spearman**: Spearman's rho between predicted (the network's raw scores,
-  ``local_smoothing=0`` unless ``--set`` says otherwise) and true per-residue lDDT within each
-  decoy, averaged over decoys (the CASP13 tables' "local Spearman", here skipping decoys with
-  fewer than 10 labelled residues), over all decoys, per kind of error and per bin of the
-  decoy's global lDDT;
+  ``local_smoothing=0`` and ``local_refinement=False`` unless ``--set`` says otherwise) and
+  true per-residue lDDT within each decoy, averaged over decoys (the CASP13 tables' "local
+  Spearman", here skipping decoys with fewer than 10 labelled residues), over all decoys,
+  per kind of error and per bin of the decoy's global lDDT;
 * **per-native Spearman** of the global scores (mean over natives), the ranking that early
   stopping watches;
 * with ``--smoothing``, the same for the network's scores smoothed along the chain
@@ -272,7 +272,8 @@ def main(argv=None):
         train = training_decoys(data, held, args.train_corpus, load_corpus)
         est = SixDQAEstimator(architecture=args.architecture, epochs=args.epochs,
                               patience=args.patience, random_state=args.seed, n_jobs=1,
-                              **{"local_smoothing": 0.0, **args.overrides})
+                              **{"local_smoothing": 0.0, "local_refinement": False,
+                                 **args.overrides})
         est.fit(train.models, list(zip(train.local, train.glob)), groups=train.groups)
         info["n_train"] = len(train)
         info["history"] = [{k: h.get(k) for k in ("epoch", "seconds", "loss", "val_group_spearman")}

@@ -98,7 +98,7 @@ def _cmd_score(args):
     info = {"command": "fourier6d score " + " ".join(args.models),
             "model_file": args.model or "pretrained", "device": args.device,
             "local_smoothing": float(members[0].local_smoothing),
-            "local_refinement": bool(members[0].local_refinement),
+            "local_refinement": members[0].applies_refinements()["local_refinement"],
             "target_length": target_length}
     writer = ResultWriter(args.outdir, inputs, bfactor=args.bfactor, info=info,
                           log=lambda line: say(line, sys.stderr),
@@ -378,8 +378,7 @@ def build_parser():
                         "networks averaged)")
     s.add_argument("--local-smoothing", type=_smoothing_width, default=None, metavar="SIGMA",
                    help="width in residues of the Gaussian that smooths the per-residue scores "
-                        "along the chain; 0 = the network's raw scores (default: the model's "
-                        "setting, 4 for the pretrained model)")
+                        "along the chain; 0 = no smoothing (default: the model's setting)")
     s.add_argument("--format", choices=["default", "casp"], default="default",
                    help="'casp' also writes casp_qa.txt (CASP QA format, QMODE 2) and needs "
                         "--target (choices: %(choices)s; default: %(default)s)")
@@ -435,9 +434,10 @@ def build_parser():
                    help="random seed of initialisation and minibatches (default: %(default)s)")
     t.add_argument("--local-refinement", action=argparse.BooleanOptionalAction, default=None,
                    help="fit the within-model refinement of the per-residue scores "
-                        "(estimators.local_refinement) on the held-out groups, or not; the model "
-                        "file keeps it and score applies it (default: the estimator's default, "
-                        "SixDQAEstimator(local_refinement=...))")
+                        "(estimators.local_refinement) on the held-out groups (an error when "
+                        "none are held out), or not; the model file keeps it and score applies "
+                        "it (default: fitted when groups are held out, as "
+                        "SixDQAEstimator(local_refinement='auto'))")
     t.add_argument("--checkpoint-dir", metavar="DIR",
                    help="save the training state here after every epoch; the same command "
                         "run again after an interruption goes on from the last saved epoch and "

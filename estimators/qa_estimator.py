@@ -90,27 +90,35 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         (0 = plain shuffled minibatches).
     lr_schedule : {'cosine', 'constant'}, default='cosine'
         Learning rate: linear warm-up then cosine decay to 5% of ``learning_rate``, or constant.
-    local_smoothing : float, default=4.0
+    local_smoothing : float, default=0.0
         Width (residues) of the Gaussian that smooths the predicted per-residue lDDT along each
         unbroken stretch of the chain in :meth:`predict`
-        (:func:`estimators.smoothing.smooth_along_chain`); 0 = the network's raw scores.
-        Training is unchanged.  The default was chosen among 1, 2 and 4 by a comparison on
-        decoys fixed before it ran (``scripts/eval_local_smoothing.sh``): 4 ordered the
-        residues of template-based decoys better by 0.03-0.05 (local Spearman) and lowered
-        no kind of decoy; within near-native decoys (global lDDT >= 0.85) it ordered the
-        residues worse by 0.04-0.05.
-    local_refinement : bool, default=False
+        (:func:`estimators.smoothing.smooth_along_chain`); 0 = no smoothing.  Training is
+        unchanged.  Chosen among 1, 2 and 4 by a comparison on decoys fixed before it ran
+        (``scripts/eval_local_smoothing.sh``), 4 was the default until the within-model
+        refinement became one: on the four leave-one-target-out folds of the CASP13 models
+        (``scripts/eval_local_refinement.sh``, step 4) the refined scores ranked the residues
+        better unsmoothed (mean local Spearman 0.304) than smoothed with 4 (0.302), so by the
+        rule fixed before those folds ran the default became 0.
+    local_refinement : {'auto', True, False}, default='auto'
         Fit, after the network, a linear within-model refinement of the per-residue scores from
         the model's CA trace (:mod:`estimators.local_refinement`) on the held-out models
         (``groups`` with ``validation_fraction`` > 0, or ``validation_data``), and apply it in
         :meth:`predict` before the smoothing.  It reorders the residues of each model and keeps
-        the model's mean score.  Setting it to False after fitting gives the network's scores.
-    global_refinement : bool, default=False
+        the model's mean score.  ``'auto'``: fitted when the fit has held-out models and
+        applied when fitted (a fit without groups or validation data has none, and gives the
+        network's scores); True: required (:meth:`fit` raises without held-out models, and
+        :meth:`predict` without fitted weights); False: never.  Setting it to False after
+        fitting gives the network's scores.  The default since it raised the mean local
+        Spearman of the four leave-one-target-out folds from 0.265 to 0.304
+        (``scripts/eval_local_refinement.sh``, step 4; rule fixed before they ran).
+    global_refinement : {'auto', True, False}, default=False
         Fit, after the network, a linear correction of each model's global score from
         descriptors of its CA trace and of the network's scores
         (:mod:`estimators.global_refinement`) on the held-out models, to order the models of
         one group better; :meth:`predict` shifts all per-residue scores of a model by it
-        (after the within-model refinement, before the smoothing).
+        (after the within-model refinement, before the smoothing).  ``'auto'`` and True as
+        for ``local_refinement``.
     calibrate : bool, default=True
         Calibrate the global score on the validation models (least-squares line folded into
         the output layer).
@@ -150,9 +158,10 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
     history_ : list of dict       per-epoch loss / validation metrics
     n_params_ : int               number of trainable parameters
     local_refinement_ : ndarray or None
-        weights of the within-model refinement (``local_refinement=True``), else None
+        weights of the within-model refinement (fitted: ``local_refinement`` True, or 'auto'
+        with held-out models), else None
     global_refinement_ : ndarray or None
-        weights of the global refinement (``global_refinement=True``), else None
+        weights of the global refinement (fitted as ``local_refinement_``), else None
     """
 
     def __init__(self, architecture="6dcnn-1", lmax=None, n_radial=None, sigma=None, r_max=None,
@@ -161,7 +170,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
                  dtype="float32", n_jobs=1, errors="raise", random_state=0, verbose=0,
                  max_nodes=128, atom_fade=None, edge_fade=None, rank_weight=1.0,
                  groups_per_batch=2, lr_schedule="cosine", calibrate=True, frame=None,
-                 within_weight=0.0, local_smoothing=4.0, local_refinement=False,
+                 within_weight=0.0, local_smoothing=0.0, local_refinement="auto",
                  global_refinement=False, checkpoint_dir=None):
         self.architecture = architecture
         self.lmax = lmax
@@ -363,13 +372,14 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         Parameters as in :meth:`fit`.  Returns self.
         """
         self._check_fitted()
-        if not (self.local_refinement or self.global_refinement):
-            raise ValueError("no refinement to fit: set local_refinement=True and/or "
-                             "global_refinement=True first")
+        if not any(self._refinement_switches().values()):
+            raise ValueError("no refinement to fit: set local_refinement and/or "
+                             "global_refinement to True or 'auto' first")
         xp, dtype = self._xp_dtype()
         _, val, _ = self._training_data(models, lddt, groups, validation_data,
                                         get_architecture(self.spec_))
-        self.local_refinement_, self.global_refinement_ = self._fit_refinements(val, xp, dtype)
+        self.local_refinement_, self.global_refinement_ = self._fit_refinements(
+            val, xp, dtype, required=True)
         return self
 
     def _training_data(self, models, lddt, groups, validation_data, spec):
@@ -378,8 +388,8 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         (``GroupShuffleSplit`` with ``random_state``, so the same inputs hold out the same
         groups)."""
         models = [models] if isinstance(models, (str, Path)) else list(models)
-        for name in refinement_sizes():
-            if getattr(self, name) and validation_data is None and (
+        for name, switch in self._refinement_switches().items():
+            if switch is True and validation_data is None and (
                     groups is None or not self.validation_fraction > 0):
                 raise ValueError(f"{name}=True is fitted on held-out models: give groups "
                                  "(with validation_fraction > 0) or validation_data")
@@ -440,14 +450,34 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
             cas.append(ca)
         return scores, cas
 
-    def _fit_refinements(self, val, xp, dtype):
+    def _refinement_switches(self):
+        """``{name: 'auto', True or False}`` of the refinements (:func:`refinement_sizes`),
+        checked."""
+        out = {}
+        for name in refinement_sizes():
+            value = getattr(self, name)
+            if isinstance(value, str):
+                if value != "auto":
+                    raise ValueError(f"{name} must be True, False or 'auto', got {value!r}")
+                out[name] = value
+            else:
+                out[name] = bool(value)
+        return out
+
+    def _fit_refinements(self, val, xp, dtype, required=False):
         """Weights of :mod:`estimators.local_refinement` and :mod:`estimators.global_refinement`
-        fitted on the held-out models (None for those not asked for)."""
-        if not (self.local_refinement or self.global_refinement):
+        fitted on the held-out models (None for those switched off, and for those on 'auto'
+        when there are no held-out models and not ``required``)."""
+        switches = self._refinement_switches()
+        if not any(switches.values()):
             return None, None
         if val is None or not len(val):
-            raise ValueError("the refinements need held-out models, and none were left "
-                             "(fewer than 2 groups?)")
+            forced = [name for name, switch in switches.items()
+                      if switch is True or (required and switch)]
+            if forced:
+                raise ValueError(f"{forced[0]} is fitted on held-out models, and none were "
+                                 "left (fewer than 2 groups?)")
+            return None, None
         scores, cas, truths = [], [], []
         for start in range(0, len(val), PREDICT_CHUNK):
             idx = list(range(start, min(start + PREDICT_CHUNK, len(val))))
@@ -457,9 +487,9 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
             truths += [np.full(len(p), np.nan) if val.local[i] is None
                        else np.asarray(val.local[i], dtype=np.float64)
                        for i, p in zip(idx, s)]
-        local = fit_refinement(scores, cas, truths) if self.local_refinement else None
+        local = fit_refinement(scores, cas, truths) if switches["local_refinement"] else None
         glob = None
-        if self.global_refinement:
+        if switches["global_refinement"]:
             known = [np.nanmean(t) if np.isfinite(t).any() else np.nan for t in truths]
             truth = np.where(np.isfinite(val.glob), val.glob, known)
             glob = fit_global_refinement(scores, cas, truth, val.groups)
@@ -565,14 +595,21 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         """The weights of the within-model and global refinements that :meth:`predict` applies
         (None: not applied)."""
         out = []
-        for name in refinement_sizes():
-            weights = getattr(self, name + "_", None) if getattr(self, name) else None
-            if getattr(self, name) and weights is None:
+        for name, switch in self._refinement_switches().items():
+            weights = getattr(self, name + "_", None) if switch else None
+            if switch is True and weights is None:
                 raise ValueError(f"{name}=True but this estimator has no fitted weights for it "
-                                 f"(fitted with {name}=False, or loaded from a file without "
-                                 "them)")
+                                 f"(fitted without held-out models or with {name}=False, or "
+                                 "loaded from a file without them)")
             out.append(weights)
         return tuple(out)
+
+    def applies_refinements(self):
+        """``{name: bool}``: which refinements (``local_refinement``, ``global_refinement``)
+        :meth:`predict` applies with the current settings and fitted weights."""
+        self._check_fitted()
+        return {name: weights is not None
+                for name, weights in zip(refinement_sizes(), self._refinements())}
 
     def _predict_chunk(self, models):
         spec = self.spec_

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from estimators.cli import main, collect_inputs, lddt_to_distance_error, write_casp_qa
-from estimators.pretrained import pretrained_path
+from estimators.pretrained import load_pretrained, pretrained_path
 from conftest import REPO
 
 EXAMPLE = REPO / "examples" / "T1006_ACOMPMOD_TS1.pdb"
@@ -93,12 +93,18 @@ def test_score_local_smoothing_option(tmp_path):
                          for r in rows]), json.loads((out / "run.json").read_text())
 
     raw, info_raw = residue_scores(tmp_path / "raw", "--local-smoothing", "0")
+    smooth, info_smooth = residue_scores(tmp_path / "smooth", "--local-smoothing", "4")
     default, info = residue_scores(tmp_path / "default")
-    assert info_raw["local_smoothing"] == 0.0 and info["local_smoothing"] == 4.0
-    assert info["local_refinement"] is False              # the shipped model has none
+    assert info_raw["local_smoothing"] == 0.0 and info_smooth["local_smoothing"] == 4.0
+    shipped = load_pretrained()
+    first = getattr(shipped, "estimators_", [shipped])[0]
+    assert info["local_smoothing"] == first.local_smoothing        # the model's own setting
+    assert info["local_refinement"] is first.applies_refinements()["local_refinement"]
     ca = read_structure(str(EXAMPLE)).backbone()[1]
-    # the CSV holds 4 decimals
-    np.testing.assert_allclose(default, smooth_along_chain(raw, ca, 4.0), atol=1e-4)
-    assert np.nanstd(np.diff(default)) < np.nanstd(np.diff(raw))
+    # the CSV holds 4 decimals; the smoothing acts on the (refined) unsmoothed scores
+    np.testing.assert_allclose(smooth, smooth_along_chain(raw, ca, 4.0), atol=1e-4)
+    assert np.nanstd(np.diff(smooth)) < np.nanstd(np.diff(raw))
+    expected = smooth_along_chain(raw, ca, first.local_smoothing) if first.local_smoothing else raw
+    np.testing.assert_allclose(default, expected, atol=1e-4)
     with pytest.raises(SystemExit):
         main(["score", str(EXAMPLE), "-o", str(tmp_path / "bad"), "--local-smoothing", "-2"])

@@ -256,4 +256,4 @@ def test_local_smoothing_smooths_each_models_scores_along_its_chain(casp_small):
     for bad in (-1.0, float("inf")):
         with pytest.raises(ValueError, match="local_smoothing"):
             est.set_params(local_smoothing=bad).predict(models[:1])
-    assert SixDQAEstimator().local_smoothing == 4.0       # the default (see its docstring)
+    assert SixDQAEstimator().local_smoothing == 0.0       # the default (see its docstring)

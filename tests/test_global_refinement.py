@@ -86,7 +86,8 @@ def test_estimator_fits_and_keeps_the_global_refinement(tmp_path):
     models, local = casp_models("T0953s1", 8)
     groups = np.repeat(["a", "b", "c", "d"], 2)
     est = SixDQAEstimator(architecture=TINY, epochs=1, batch_size=4, random_state=0,
-                          local_smoothing=0.0, global_refinement=True, validation_fraction=0.5)
+                          local_smoothing=0.0, local_refinement=False, global_refinement=True,
+                          validation_fraction=0.5)
     est.fit(models, local, groups=groups)
     assert est.global_refinement_.shape == (2 * N_MODEL_DESCRIPTORS,)
     assert est.local_refinement_ is None

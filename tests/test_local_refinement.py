@@ -136,6 +136,50 @@ def test_estimator_fits_refinement_on_held_out_groups(tmp_path):
         SixDQAEstimator.load(bad)
 
 
+def test_auto_refinement_is_fitted_when_groups_are_held_out(tmp_path):
+    # local_refinement='auto' (the default): fitted and applied when the fit holds out groups,
+    # neither without them; True insists on held-out models, False never fits
+    from conftest import casp_models
+    from estimators.qa_estimator import SixDQAEstimator
+    from test_estimator import TINY
+    models, local = casp_models("T0953s1", 8)
+    groups = np.repeat(["a", "b", "c", "d"], 2)
+    kw = dict(architecture=TINY, epochs=1, batch_size=4, random_state=0, validation_fraction=0.5)
+    assert SixDQAEstimator().local_refinement == "auto"
+    auto = SixDQAEstimator(**kw).fit(models, local, groups=groups)
+    forced = SixDQAEstimator(local_refinement=True, **kw).fit(models, local, groups=groups)
+    np.testing.assert_array_equal(auto.local_refinement_, forced.local_refinement_)
+    assert auto.applies_refinements() == {"local_refinement": True, "global_refinement": False}
+    for a, b in zip(auto.predict(models[:2]), forced.predict(models[:2])):
+        np.testing.assert_array_equal(a, b)
+    # no groups: nothing held out, so nothing fitted and the network's scores are given
+    plain = SixDQAEstimator(**kw).fit(models[:4], local[:4])
+    assert plain.local_refinement_ is None
+    assert plain.applies_refinements()["local_refinement"] is False
+    raw = plain.set_params(local_refinement=False).predict(models[:2])
+    for a, b in zip(plain.set_params(local_refinement="auto").predict(models[:2]), raw):
+        np.testing.assert_array_equal(a, b)
+    # one group only: no held-out split either
+    one = SixDQAEstimator(**kw).fit(models[:4], local[:4], groups=["a"] * 4)
+    assert one.local_refinement_ is None
+    with pytest.raises(ValueError, match="held-out models"):
+        SixDQAEstimator(local_refinement=True, **kw).fit(models[:4], local[:4],
+                                                         groups=["a"] * 4)
+    with pytest.raises(ValueError, match="held-out models"):
+        one.fit_refinements(models[:4], local[:4], groups=["a"] * 4)
+    assert SixDQAEstimator(local_refinement=False, **kw).fit(
+        models, local, groups=groups).local_refinement_ is None
+    for bad in ("yes", "Auto"):
+        with pytest.raises(ValueError, match="True, False or 'auto'"):
+            SixDQAEstimator(local_refinement=bad, **kw).fit(models, local, groups=groups)
+    # the setting and the weights travel with the model file
+    loaded = SixDQAEstimator.load(auto.save(tmp_path / "auto.npz"))
+    assert loaded.local_refinement == "auto"
+    np.testing.assert_array_equal(loaded.local_refinement_, auto.local_refinement_)
+    plain_loaded = SixDQAEstimator.load(plain.save(tmp_path / "plain.npz"))
+    assert plain_loaded.applies_refinements()["local_refinement"] is False
+
+
 def test_seed_ensemble_keeps_each_networks_refinement(tmp_path):
     from conftest import casp_models
     from estimators.ensemble import SeedEnsembleQAEstimator
@@ -174,7 +218,7 @@ def test_refinements_fitted_afterwards_equal_those_of_the_fit(tmp_path):
     kw = dict(architecture=TINY, epochs=1, batch_size=4, random_state=3, local_smoothing=0.0,
               validation_fraction=0.5)
     with_it = SixDQAEstimator(local_refinement=True, **kw).fit(models, local, groups=groups)
-    later = SixDQAEstimator(**kw).fit(models, local, groups=groups)
+    later = SixDQAEstimator(local_refinement=False, **kw).fit(models, local, groups=groups)
     assert later.local_refinement_ is None
     with pytest.raises(ValueError, match="no refinement to fit"):
         later.fit_refinements(models, local, groups=groups)
@@ -186,8 +230,8 @@ def test_refinements_fitted_afterwards_equal_those_of_the_fit(tmp_path):
     with pytest.raises(NotFittedError):
         SixDQAEstimator(local_refinement=True).fit_refinements(models, local, groups=groups)
     # an ensemble: each network on the groups its own seed held out
-    ens = SeedEnsembleQAEstimator(SixDQAEstimator(**kw), seeds=(0, 1)).fit(models, local,
-                                                                          groups=groups)
+    ens = SeedEnsembleQAEstimator(SixDQAEstimator(local_refinement=False, **kw),
+                                  seeds=(0, 1)).fit(models, local, groups=groups)
     ens.fit_refinements(models, local, groups=groups, local_refinement=True)
     direct = SeedEnsembleQAEstimator(SixDQAEstimator(local_refinement=True, **kw),
                                      seeds=(0, 1)).fit(models, local, groups=groups)
