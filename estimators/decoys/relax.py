@@ -243,6 +243,7 @@ class Relaxer:
         import openmm
 
         system = context.getSystem()
+        previous = previous or {}
         states = {}
         seen = set()
         broken = self._ss_pairs[~self._ss_state]
@@ -253,20 +254,19 @@ class Relaxer:
                 atoms, params = self._terms[name]
                 off = terms_off(atoms, self._inactive, broken)
                 switch_terms(force, self._GETTERS[name][1], params, off,
-                             previous.get(name) if previous else None, context)
+                             previous.get(name), context)
                 states[name] = off
             elif isinstance(force, openmm.NonbondedForce):
                 atoms, params = self._terms["exceptions"]
                 off = terms_off(atoms, self._inactive)
-                changed_e = changed_rows(off, previous.get("exceptions") if previous else None)
+                changed_e = changed_rows(off, previous.get("exceptions"))
                 for t in changed_e:
                     i, j, q, sigma, eps = params[t]
                     if off[t]:
                         q, eps = 0.0, 0.0
                     force.setExceptionParameters(int(t), i, j, q, sigma, eps)
                 particles = self._terms["particles"]
-                changed_p = changed_rows(self._inactive,
-                                         previous.get("particles") if previous else None)
+                changed_p = changed_rows(self._inactive, previous.get("particles"))
                 for k in changed_p:
                     q, sigma, eps = particles[k]
                     if self._inactive[k]:
@@ -276,7 +276,7 @@ class Relaxer:
                     force.updateParametersInContext(context)
                 states["exceptions"], states["particles"] = off, self._inactive.copy()
             elif isinstance(force, openmm.CustomNonbondedForce):         # soft stage
-                changed_p = changed_rows(self._inactive, previous.get("soft") if previous else None)
+                changed_p = changed_rows(self._inactive, previous.get("soft"))
                 for k in changed_p:
                     radius, _ = force.getParticleParameters(int(k))
                     force.setParticleParameters(int(k), [radius, 0.0 if self._inactive[k] else 1.0])
