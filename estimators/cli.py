@@ -274,8 +274,11 @@ def _cmd_train(args):
         est.fit(models, labels, groups=groups)
     est.save(args.output)
     histories = est.history_ if ensemble else [est.history_]
+    members = est.estimators_ if ensemble else [est]
+    refined = sum(e.applies_refinements()["local_refinement"] for e in members)
     print(f"saved {args.output} ({len(histories)} network(s), {est.n_params_} parameters, "
-          f"{'/'.join(str(len(h)) for h in histories)} epochs)")
+          f"{'/'.join(str(len(h)) for h in histories)} epochs; within-model refinement fitted "
+          f"for {refined} of {len(members)} on held-out groups)")
     return 0
 
 

@@ -240,7 +240,7 @@ def test_refinements_fitted_afterwards_equal_those_of_the_fit(tmp_path):
                                    atol=1e-12)
 
 
-def test_refine_command_fits_the_refinement_of_a_model_file(tmp_path, monkeypatch):
+def test_train_and_refine_commands_fit_the_refinement(tmp_path, monkeypatch, capsys):
     from conftest import casp_models
     import estimators.training_data as training_data
     from estimators.cli import main
@@ -251,10 +251,19 @@ def test_refine_command_fits_the_refinement_of_a_model_file(tmp_path, monkeypatc
     groups = np.repeat(["a", "b", "c", "d"], 2)
     kw = dict(architecture=TINY, epochs=1, batch_size=4, random_state=0, local_smoothing=0.0,
               validation_fraction=0.5)
-    SixDQAEstimator(**kw).fit(models, local, groups=groups).save(tmp_path / "plain.npz")
+    SixDQAEstimator(local_refinement=False, **kw).fit(models, local, groups=groups).save(
+        tmp_path / "plain.npz")
     monkeypatch.setattr(training_data, "training_set",
                         lambda **_: (models, local, [np.nan] * len(models), groups))
     monkeypatch.setattr("estimators.cli._casp13_folder", lambda value: str(tmp_path))
+    # train: the refinement is fitted on the held-out groups by default, and the summary says so
+    assert main(["train", "-o", str(tmp_path / "t.npz"), "--architecture", "baseline",
+                 "--epochs", "1"]) == 0
+    assert "within-model refinement fitted for 1 of 1" in capsys.readouterr().out
+    assert load_model(tmp_path / "t.npz").local_refinement_ is not None
+    assert main(["train", "-o", str(tmp_path / "t0.npz"), "--architecture", "baseline",
+                 "--epochs", "1", "--no-local-refinement"]) == 0
+    assert "fitted for 0 of 1" in capsys.readouterr().out
     assert main(["refine", str(tmp_path / "plain.npz"), "-o", str(tmp_path / "r.npz")]) == 2
     assert main(["refine", str(tmp_path / "plain.npz"), "-o", str(tmp_path / "r.npz"),
                  "--local-refinement"]) == 0
