@@ -18,7 +18,12 @@ score, ``smooth_4`` its Gaussian smoothing along the chain with a width of 4 res
 ``r`` A divided by 10, ``e_i`` the number of residues from ``i`` to the nearer end of its
 unbroken run of the chain (:func:`estimators.smoothing.chain_runs`), ``h_i`` 1 for residues in
 a CA(i)-CA(i+3) step of helical length (4.2-5.8 A) and ``s_i`` 1 for residues in a
-CA(i)-CA(i+2) step of strand length (>= 6.2 A).  The second half of ``x`` lets the weights
+CA(i)-CA(i+2) step of strand length (>= 6.2 A).  The counts and marks are continuous in the
+coordinates, as the network's scores are: each CA pair counts with the smooth cut-off weight
+of :func:`estimators.features.cutoff_envelope`, fading from 1 to 0 over ``COUNT_FADE`` (1 A)
+centred on ``r`` (0.5 at ``r``), and each step with weights that fade over ``MARK_FADE``
+(0.5 A) centred on the ends of its range; a residue's mark is the largest weight of the steps
+that hold it.  The second half of ``x`` lets the weights
 depend on the model's predicted quality.  ``beta`` minimises the squared error of ``p'`` to the
 true per-residue lDDT, both centred over the model's residues (ridge, ``alpha`` times the
 identity, so that weak evidence leaves the network's scores as they are): the refinement
@@ -30,13 +35,18 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
+from .features import cutoff_envelope
 from .smoothing import chain_runs, scores_and_ca, smooth_along_chain
 
-__all__ = ["REFINE_RADII", "N_DESCRIPTORS", "N_WEIGHTS", "ca_neighbour_counts", "ca_step_mark",
-           "residue_descriptors", "refine_design", "fit_refinement", "apply_refinement"]
+__all__ = ["REFINE_RADII", "COUNT_FADE", "MARK_FADE", "N_DESCRIPTORS", "N_WEIGHTS",
+           "ca_neighbour_counts", "ca_step_mark", "residue_descriptors", "refine_design",
+           "fit_refinement", "apply_refinement"]
 
 #: Radii (A) of the CA counts.
 REFINE_RADII = (8.0, 10.0, 12.0, 15.0)
+#: Widths (A) over which a CA pair leaves a count, and a CA step a helix or strand mark.
+COUNT_FADE = 1.0
+MARK_FADE = 0.5
 #: Width (residues) of the smoothed score among the descriptors.
 REFINE_SMOOTHING = 4.0
 #: Descriptors per residue, and weights of the refinement (descriptors and their products with
@@ -53,9 +63,21 @@ def _chain_end_distance(n, runs):
     return out
 
 
-def ca_step_mark(ca, step, lo, hi):
+def _window(d, lo, hi, width):
+    """Weight of distances ``d`` in the range [lo, hi): 1 inside, 0 outside, with the smooth
+    edges of :func:`estimators.features.cutoff_envelope` ``width`` wide centred on ``lo`` and
+    ``hi`` (width 0: the hard range)."""
+    inside = cutoff_envelope(d, hi + width / 2, width)
+    if np.isfinite(lo):
+        inside = inside * (1.0 - cutoff_envelope(d, lo + width / 2, width))
+    return inside
+
+
+def ca_step_mark(ca, step, lo, hi, width=0.0):
     """1 for the residues of every CA(i)-CA(i+step) pair at a distance in [lo, hi), else 0
-    (pairs with a missing CA count as neither).
+    (pairs with a missing CA count as neither); with ``width`` > 0 the pair's weight fades over
+    ``width`` A centred on ``lo`` and ``hi``, and a residue's mark is the largest weight of
+    the pairs that hold it (continuous in the coordinates).
 
     Parameters
     ----------
@@ -64,47 +86,62 @@ def ca_step_mark(ca, step, lo, hi):
     step : int
     lo, hi : float
         Distance range (A).
+    width : float, default=0.0
+        Width (A) of the fade at each end of the range; 0: the hard range.
 
     Returns
     -------
-    ndarray (N,) of 0.0 / 1.0
+    ndarray (N,) of values in [0, 1]
     """
     ca = np.asarray(ca, dtype=np.float64)
     n = len(ca)
     mark = np.zeros(n)
     if n > step:
-        with np.errstate(invalid="ignore"):
-            d = np.linalg.norm(ca[step:] - ca[:-step], axis=1)
-            hits = np.flatnonzero((d >= lo) & (d < hi))
-        for k in hits:
-            mark[k:k + step + 1] = 1.0
+        d = np.linalg.norm(ca[step:] - ca[:-step], axis=1)
+        known = np.isfinite(d)
+        weight = np.zeros(len(d))
+        weight[known] = _window(d[known], lo, hi, width)
+        for k in range(step + 1):
+            mark[k:n - step + k] = np.maximum(mark[k:n - step + k], weight)
     return mark
 
 
-def ca_neighbour_counts(ca, radius, rows=None):
-    """Number of other CA atoms within ``radius`` A of the CA of each residue in ``rows``.
+def ca_neighbour_counts(ca, radius, rows=None, width=0.0):
+    """Number of other CA atoms within ``radius`` A of the CA of each residue in ``rows``; with
+    ``width`` > 0 each atom counts with the weight of
+    :func:`estimators.features.cutoff_envelope`, fading from 1 to 0 over ``width`` A centred on
+    ``radius`` (continuous in the coordinates).
 
     Parameters
     ----------
     ca : (N, 3) array_like
         CA coordinates (NaN rows: no CA; they are never counted).
-    radius : float
+    radius : float or sequence of float
     rows : (N,) bool array, optional
         Residues to count for (default: those with a CA).
+    width : float, default=0.0
+        Width (A) of the fade; 0: the hard count of atoms closer than ``radius``.
 
     Returns
     -------
-    ndarray (N,)
+    ndarray (N,), or (N, len(radius)) for a sequence of radii
         NaN outside ``rows`` and for residues without a CA.
     """
+    radii = np.atleast_1d(np.asarray(radius, dtype=np.float64))
     ca = np.asarray(ca, dtype=np.float64)
     have = np.isfinite(ca).all(axis=1)
     rows = have if rows is None else (np.asarray(rows, dtype=bool) & have)
-    out = np.full(len(ca), np.nan)
+    out = np.full((len(ca), len(radii)), np.nan)
     if rows.any():
-        tree = cKDTree(ca[have])
-        out[rows] = tree.query_ball_point(ca[rows], radius, return_length=True) - 1.0
-    return out
+        reach = float(radii.max()) + width / 2
+        pairs = cKDTree(ca[rows]).sparse_distance_matrix(cKDTree(ca[have]), reach,
+                                                         output_type="ndarray")
+        n_rows = int(np.count_nonzero(rows))
+        for k, r in enumerate(radii):
+            weight = cutoff_envelope(pairs["v"], r + width / 2, width)
+            # the residue itself is a pair at distance 0 (weight 1) in every count
+            out[rows, k] = np.bincount(pairs["i"], weight, minlength=n_rows) - 1.0
+    return out if np.ndim(radius) else out[:, 0]
 
 
 def residue_descriptors(pred, ca):
@@ -130,12 +167,11 @@ def residue_descriptors(pred, ca):
         return out
     out[:, 0] = pred
     out[:, 1] = smooth_along_chain(pred, ca, REFINE_SMOOTHING)
-    for k, radius in enumerate(REFINE_RADII):
-        out[:, 2 + k] = ca_neighbour_counts(ca, radius, ok) / 10.0
     c = 2 + len(REFINE_RADII)
+    out[:, 2:c] = ca_neighbour_counts(ca, REFINE_RADII, ok, COUNT_FADE) / 10.0
     out[:, c] = np.log1p(_chain_end_distance(n, chain_runs(pred, ca)))
-    out[:, c + 1] = ca_step_mark(ca, 3, 4.2, 5.8)
-    out[:, c + 2] = ca_step_mark(ca, 2, 6.2, np.inf)
+    out[:, c + 1] = ca_step_mark(ca, 3, 4.2, 5.8, MARK_FADE)
+    out[:, c + 2] = ca_step_mark(ca, 2, 6.2, np.inf, MARK_FADE)
     out[~ok] = np.nan
     return out
 

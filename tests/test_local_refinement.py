@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from fourier6d import random_rotations
-from estimators.local_refinement import (N_DESCRIPTORS, N_WEIGHTS, REFINE_RADII,
+from estimators.local_refinement import (COUNT_FADE, MARK_FADE, N_DESCRIPTORS, N_WEIGHTS,
+                                         REFINE_RADII, ca_neighbour_counts, ca_step_mark,
                                          apply_refinement, fit_refinement, refine_design,
                                          residue_descriptors)
 
@@ -44,7 +45,10 @@ def test_descriptors_against_direct_computation(rng):
     for k, radius in enumerate(REFINE_RADII):
         for i in np.flatnonzero(ok):
             dist = np.linalg.norm(ca[have] - ca[i], axis=1)
-            assert d[i, 2 + k] == pytest.approx((np.count_nonzero(dist < radius) - 1) / 10.0)
+            # each other CA with the smootherstep weight fading over [r - 0.5, r + 0.5] A
+            x = np.clip((radius + COUNT_FADE / 2 - dist) / COUNT_FADE, 0.0, 1.0)
+            smooth = x ** 3 * (10 - 15 * x + 6 * x ** 2)
+            assert d[i, 2 + k] == pytest.approx((smooth.sum() - 1) / 10.0, abs=1e-12)
     # residues to the nearer end of each unbroken run: runs 0-4, 6-13 (break at the missing
     # score and the 12 A jump), 14-19, 21-25 (missing CA), 26-35
     ends = d[ok, 2 + len(REFINE_RADII)]
@@ -56,6 +60,75 @@ def test_descriptors_against_direct_computation(rng):
     helix, strand = d[:, -2], d[:, -1]
     assert np.all(helix[[0, 1, 2, 3, 10, 16]] == 1) and np.all(helix[27:35] == 0)
     assert np.all(strand[27:35] == 1) and np.all(strand[7:12] == 0)
+
+
+def test_counts_and_marks_fade_continuously(rng):
+    # two CA atoms moved apart through each radius: the hard count jumps, the smooth one fades
+    # (0.5 at the radius, the hard count from half the width on either side), with a slope no
+    # larger than the smootherstep's 15/8 per width
+    for radius in REFINE_RADII:
+        gaps = radius + np.linspace(-1.0, 1.0, 401)
+        pair = [np.array([[0.0, 0.0, 0.0], [g, 0.0, 0.0]]) for g in gaps]
+        hard = np.array([ca_neighbour_counts(c, radius)[0] for c in pair])
+        soft = np.array([ca_neighbour_counts(c, radius, width=COUNT_FADE)[0] for c in pair])
+        np.testing.assert_array_equal(hard, (gaps < radius).astype(float))
+        far = np.abs(gaps - radius) >= COUNT_FADE / 2
+        np.testing.assert_allclose(soft[far], hard[far], atol=1e-12)
+        assert soft[200] == pytest.approx(0.5)
+        assert np.max(np.abs(np.diff(soft))) <= 15 / 8 / COUNT_FADE * 0.005 + 1e-12
+        assert np.all(np.diff(soft) <= 0)
+    # several radii at once, as the descriptors count them
+    pred, ca = _protein(rng)
+    many = ca_neighbour_counts(ca, REFINE_RADII, width=COUNT_FADE)
+    for k, radius in enumerate(REFINE_RADII):
+        np.testing.assert_allclose(many[:, k], ca_neighbour_counts(ca, radius, width=COUNT_FADE),
+                                   atol=1e-12)
+    # one CA(i)-CA(i+3) step stretched through the helix range's upper end (5.8 A)
+    lengths = np.linspace(5.0, 6.5, 301)
+    marks = []
+    for length in lengths:
+        trace = np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 0.0], [2.0, 0.0, 0.0], [length, 0.0, 0.0]])
+        marks.append(ca_step_mark(trace, 3, 4.2, 5.8, MARK_FADE))
+        np.testing.assert_array_equal(ca_step_mark(trace, 3, 4.2, 5.8), float(length < 5.8))
+    marks = np.array(marks)
+    far = np.abs(lengths - 5.8) >= MARK_FADE / 2
+    np.testing.assert_allclose(marks[far], (lengths[far, None] < 5.8) * np.ones((1, 4)),
+                               atol=1e-12)
+    assert marks[160] == pytest.approx(np.full(4, 0.5))     # at 5.8 A
+    assert np.max(np.abs(np.diff(marks, axis=0))) <= 15 / 8 / MARK_FADE * 0.005 + 1e-12
+    # with a NaN CA the steps from or to it count as none; the others still mark it
+    holed = _helix(8)
+    holed[3] = np.nan
+    np.testing.assert_array_equal(ca_step_mark(holed, 3, 4.2, 5.8, MARK_FADE),
+                                  ca_step_mark(holed, 3, 4.2, 5.8))
+    assert ca_step_mark(holed[:4], 3, 4.2, 5.8, MARK_FADE).tolist() == [0.0] * 4
+
+
+def test_refined_scores_are_continuous_in_the_coordinates(rng, monkeypatch):
+    # +-0.001 A of noise moves no refined score by more than 1e-3, with weights of the size
+    # the fits give (about 1 on the scores, 0.01-0.02 on the geometric terms), even where a CA
+    # pair sits on a count's radius: the strand moved along one of its pairs to exactly 10 A
+    import estimators.local_refinement as lr
+    pred, ca = _protein(rng)
+    helix_rows, strand_rows = np.arange(26), np.arange(26, 36)
+    dist = np.linalg.norm(ca[helix_rows, None] - ca[None, strand_rows], axis=2)
+    i, j = np.unravel_index(np.argmin(np.abs(dist - 10.0)), dist.shape)
+    axis = (ca[strand_rows[j]] - ca[helix_rows[i]]) / dist[i, j]
+    ca[strand_rows] += (10.0 - dist[i, j]) * axis
+    assert np.linalg.norm(ca[strand_rows[j]] - ca[helix_rows[i]]) == pytest.approx(10.0)
+    beta = np.concatenate([[-1.0, 0.6, 0.02, 0.02, 0.02, 0.02],
+                           rng.normal(0.0, 0.02, N_WEIGHTS - 6)])
+
+    def largest_change(trials=20):
+        base = apply_refinement(beta, pred, ca)
+        noise = np.random.default_rng(5)
+        return max(np.nanmax(np.abs(apply_refinement(
+            beta, pred, ca + noise.uniform(-1e-3, 1e-3, ca.shape)) - base))
+            for _ in range(trials))
+
+    assert largest_change() <= 1e-3
+    monkeypatch.setattr(lr, "COUNT_FADE", 0.0)       # hard counts: the same test fails
+    assert largest_change() > 1e-3
 
 
 def test_refinement_keeps_the_mean_and_is_rigid_motion_invariant(rng):
