@@ -2,8 +2,9 @@
 
 * Scores are a continuous function of the coordinates (smooth cut-offs).  Targets: +-0.001 A noise
   changes no per-residue score by more than 1e-3, and a rigid motion written through a PDB file (3
-  decimals) changes the global score by less than 1e-4 (with the shipped two-seed 6DCNN-2: 4.3e-4
-  and 8.2e-5; its seed-0 network alone moved the global score by 1.3e-4).
+  decimals) changes the global score by less than 1e-4 (with the shipped two-seed 6DCNN-2 and its
+  within-model refinement: 2.0e-4 and 4.5e-5; the model shipped until 2026-12-07: 4.3e-4 and
+  8.2e-5, its seed-0 network alone moved the global score by 1.3e-4).
 * Physically impossible variants of a model (a second copy of the chain overlaid 0.5 A away; every
   atom pulled 30% toward the centroid) score at least 0.20 below the model itself.
 """
@@ -68,8 +69,9 @@ def test_noise_changes_no_residue_score_by_more_than_1e_3(shipped, example):
         assert np.nanmax(np.abs(o - base)) <= 1e-3
 
 
-# Rounding to 3 decimals moves the global score of the shipped model by up to 8.2e-5 (the four
-# motions: 8e-7 to 8.2e-5); of its networks alone, by 1.3e-4 (seed 0) and 8.5e-5 (seed 1).  Not a
+# Rounding to 3 decimals moves the global score of the shipped model by up to 4.5e-5 (the four
+# motions: 1.3e-5 to 4.5e-5); that of the model shipped until 2026-12-07 by up to 8.2e-5 (8e-7 to
+# 8.2e-5), and of its networks alone by 1.3e-4 (seed 0) and 8.5e-5 (seed 1).  Not a
 # discontinuity (the change is the same in float64, zero without the rounding, and no chain break or
 # frame flips): most residues move the same way, through the origins (CA); the two networks'
 # changes partly cancel in their mean.
