@@ -15,7 +15,12 @@ scores, ``Rg`` the radius of gyration of their CA atoms (2.2 N^0.38 A is that of
 globular chain of N residues), ``c_r`` the mean number of other CA atoms within ``r`` A divided
 by 10, ``h`` and ``s`` the fractions of residues in a CA-trace helix or strand step
 (:func:`estimators.local_refinement.ca_step_mark`) and ``CO`` the relative contact order (mean
-sequence separation over N of the CA pairs within 8 A at least 3 residues apart).  ``gamma`` is
+sequence separation over N of the CA pairs within 8 A at least 3 residues apart).  As in the
+within-model refinement, every count is continuous in the coordinates: a CA atom or pair counts
+with the weight of :func:`estimators.features.cutoff_envelope`, fading over ``COUNT_FADE`` (1 A)
+centred on the radius, the helix and strand marks fade over ``MARK_FADE`` (0.5 A), and ``CO`` is
+the weighted sum of separations divided by ``max(1, total weight)`` (the weighted mean for any
+chain whose contacts weigh 1 or more).  ``gamma`` is
 fitted on models with known global lDDT in groups (models of one native or target) by ridge
 regression of each model's difference from its group's mean: ``(t - mean_g t) - (mean p -
 mean_g mean p)`` on ``z - mean_g z``, so that it learns how models of one protein should be
@@ -28,7 +33,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from .local_refinement import ca_neighbour_counts, ca_step_mark
+from .features import cutoff_envelope
+from .local_refinement import COUNT_FADE, MARK_FADE, ca_neighbour_counts, ca_step_mark
 from .smoothing import scores_and_ca
 
 __all__ = ["N_MODEL_DESCRIPTORS", "model_descriptors", "fit_global_refinement", "global_shift",
@@ -36,6 +42,8 @@ __all__ = ["N_MODEL_DESCRIPTORS", "model_descriptors", "fit_global_refinement", 
 
 #: Descriptors per model; the fitted weights are ``gamma`` then ``z_ref``.
 N_MODEL_DESCRIPTORS = 8
+#: Radius (A) of a contact, for ``c_8`` and ``CO``.
+CONTACT_RADIUS = 8.0
 
 
 def model_descriptors(pred, ca):
@@ -62,17 +70,19 @@ def model_descriptors(pred, ca):
     xyz = ca[ok]
     rg = float(np.sqrt(((xyz - xyz.mean(axis=0)) ** 2).sum(axis=1).mean()))
     index = np.flatnonzero(ok)
-    pairs = cKDTree(xyz).query_pairs(8.0, output_type="ndarray")
-    separation = np.abs(index[pairs[:, 0]] - index[pairs[:, 1]]) if len(pairs) else np.zeros(0)
-    separation = separation[separation >= 3]
-    contact_order = float(separation.mean()) / n if separation.size else 0.0
+    pairs = cKDTree(xyz).query_pairs(CONTACT_RADIUS + COUNT_FADE / 2, output_type="ndarray")
+    separation = np.abs(index[pairs[:, 0]] - index[pairs[:, 1]]).astype(np.float64)
+    distance = np.linalg.norm(xyz[pairs[:, 0]] - xyz[pairs[:, 1]], axis=1)
+    weight = cutoff_envelope(distance, CONTACT_RADIUS + COUNT_FADE / 2, COUNT_FADE)
+    weight[separation < 3] = 0.0
+    contact_order = float(weight @ separation) / max(float(weight.sum()), 1.0) / n
     masked = np.where(ok[:, None], ca, np.nan)
+    counts = ca_neighbour_counts(masked, (CONTACT_RADIUS, 12.0), width=COUNT_FADE)
     return np.array([
         p.mean(), p.std(), rg / (2.2 * n ** 0.38),
-        np.nanmean(ca_neighbour_counts(masked, 8.0)) / 10.0,
-        np.nanmean(ca_neighbour_counts(masked, 12.0)) / 10.0,
-        ca_step_mark(masked, 3, 4.2, 5.8)[ok].mean(),
-        ca_step_mark(masked, 2, 6.2, np.inf)[ok].mean(),
+        *(np.nanmean(counts, axis=0) / 10.0),
+        ca_step_mark(masked, 3, 4.2, 5.8, MARK_FADE)[ok].mean(),
+        ca_step_mark(masked, 2, 6.2, np.inf, MARK_FADE)[ok].mean(),
         contact_order])
 
 

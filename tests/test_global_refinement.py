@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from fourier6d import random_rotations
+from estimators.local_refinement import COUNT_FADE
 from estimators.global_refinement import (N_MODEL_DESCRIPTORS, apply_global_refinement,
                                           fit_global_refinement, global_shift,
                                           model_descriptors)
@@ -29,12 +30,18 @@ def test_descriptors_against_direct_computation(rng):
     d = np.linalg.norm(xyz[:, None] - xyz[None], axis=-1)
     rg = np.sqrt(((xyz - xyz.mean(0)) ** 2).sum(1).mean())
     sep = np.abs(idx[:, None] - idx[None])
-    contacts = (d < 8.0) & (sep >= 3)
+
+    def weight(radius):          # smootherstep over COUNT_FADE centred on the radius
+        x = np.clip((radius + COUNT_FADE / 2 - d) / COUNT_FADE, 0.0, 1.0)
+        return x ** 3 * (6 * x ** 2 - 15 * x + 10)
+
+    contacts = weight(8.0) * (sep >= 3)
     expected = [p.mean(), p.std(), rg / (2.2 * n ** 0.38),
-                ((d < 8.0).sum(1) - 1).mean() / 10, ((d < 12.0).sum(1) - 1).mean() / 10]
+                (weight(8.0).sum(1) - 1).mean() / 10, (weight(12.0).sum(1) - 1).mean() / 10]
     np.testing.assert_allclose(z[:5], expected, rtol=1e-12)
     assert 0 <= z[5] <= 1 and 0 <= z[6] <= 1
-    assert z[7] == pytest.approx(sep[contacts].mean() / n)
+    assert contacts.sum() > 1
+    assert z[7] == pytest.approx((contacts * sep).sum() / contacts.sum() / n, rel=1e-12)
     assert np.isnan(model_descriptors(pred[:2], ca[:2])).all()
 
 
@@ -49,6 +56,31 @@ def test_shift_is_uniform_and_rigid_motion_invariant(rng):
     assert global_shift(weights, pred[:2], ca[:2]) == 0.0
     with pytest.raises(ValueError, match="shape"):
         global_shift(weights[:-1], pred, ca)
+
+
+def test_shift_is_continuous_in_the_coordinates(rng, monkeypatch):
+    # +-0.001 A of noise moves the shift by less than 1e-4 (the bound for the global
+    # score under a rigid move through a PDB file), even with a CA contact at exactly 8 A
+    import estimators.global_refinement as gr
+    pred, ca = _chain(rng)
+    d = np.linalg.norm(ca[:, None] - ca[None], axis=-1)
+    sep = np.abs(np.arange(len(ca))[:, None] - np.arange(len(ca))[None])
+    i, j = np.unravel_index(np.argmin(np.where(sep >= 3, np.abs(d - 8.0), np.inf)), d.shape)
+    i, j = min(i, j), max(i, j)
+    ca[j:] += (8.0 - d[i, j]) * (ca[j] - ca[i]) / d[i, j]
+    assert np.linalg.norm(ca[j] - ca[i]) == pytest.approx(8.0)
+    weights = np.concatenate([[0.0, 0.0, -0.2, 0.5, 0.3, 0.2, 0.2, 0.5],
+                              model_descriptors(pred, ca)])
+
+    def largest_change(trials=20):
+        base = global_shift(weights, pred, ca)
+        noise = np.random.default_rng(5)
+        return max(abs(global_shift(weights, pred, ca + noise.uniform(-1e-3, 1e-3, ca.shape))
+                       - base) for _ in range(trials))
+
+    assert largest_change() < 1e-4
+    monkeypatch.setattr(gr, "COUNT_FADE", 0.0)       # hard counts: the same test fails
+    assert largest_change() > 1e-4
 
 
 def test_fit_recovers_weights_of_exact_data(rng):
