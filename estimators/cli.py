@@ -62,6 +62,11 @@ def write_casp_qa(path, target, entries, author="fourier6d", method="6DCNN (four
     Path(path).write_text("\n".join(lines) + "\n")
 
 
+def _networks(est):
+    """The single networks of a fitted estimator: the members of a seed ensemble, or itself."""
+    return getattr(est, "estimators_", [est])
+
+
 def _cmd_score(args):
     from .batch_scoring import score_inputs
     from .scoring_output import ResultWriter, expand_inputs
@@ -94,7 +99,7 @@ def _cmd_score(args):
             stream_fd = os.open(os.devnull, os.O_WRONLY)
             os.dup2(stream_fd, stream.fileno())
 
-    members = getattr(est, "estimators_", [est])
+    members = _networks(est)
     info = {"command": "fourier6d score " + " ".join(args.models),
             "model_file": args.model or "pretrained", "device": args.device,
             "local_smoothing": float(members[0].local_smoothing),
@@ -274,7 +279,7 @@ def _cmd_train(args):
         est.fit(models, labels, groups=groups)
     est.save(args.output)
     histories = est.history_ if ensemble else [est.history_]
-    members = est.estimators_ if ensemble else [est]
+    members = _networks(est)
     refined = sum(e.applies_refinements()["local_refinement"] for e in members)
     print(f"saved {args.output} ({len(histories)} network(s), {est.n_params_} parameters, "
           f"{'/'.join(str(len(h)) for h in histories)} epochs; within-model refinement fitted "
@@ -296,7 +301,7 @@ def _cmd_refine(args):
         else:
             est.set_params(**switches).fit_refinements(models, labels, groups=groups)
     est.save(args.output)
-    members = getattr(est, "estimators_", [est])
+    members = _networks(est)
     print(f"saved {args.output}: {len(members)} network(s), refinements fitted on the models "
           f"each network's fit held out: {', '.join(k for k, v in switches.items() if v)}")
     return 0

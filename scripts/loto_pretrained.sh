@@ -56,11 +56,7 @@ run_fold() {
       --predictions "$f.part.npz" --json "$OUT/${STEM}_seed${seed}_${target}.json" &&
   mv "$f.part.npz" "$f"
 }
-# JOBS folds at a time, one thread each (the results do not depend on it)
-JOBS=${JOBS:-1}
-if [ "$JOBS" -gt 1 ]; then
-  export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1
-fi
+source scripts/_jobs.sh
 for seed in $SEEDS; do
   for target in ${TARGETS:-T0953s1 T0967 T0974s1 T1006}; do
     [ -s "$OUT/${STEM}_seed${seed}_${target}.npz" ] && continue

@@ -48,10 +48,7 @@ train_seed() {
       --casp13 "$DATA/casp13" --corpus "$ROOT/torsion" "$ROOT/heavy_s0" "$ROOT/heavy_s1" \
       --epochs 8 --patience 3 --seed "$1" --jobs 1 --checkpoint-dir "$ROOT/checkpoints"
 }
-JOBS=${JOBS:-1}
-if [ "$JOBS" -gt 1 ]; then
-  export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1
-fi
+source scripts/_jobs.sh
 pids=()
 for seed in 0 1; do
   [ -s "$ROOT/pretrained_seed$seed.npz" ] && continue
