@@ -12,7 +12,8 @@
 # fold, the training state is saved after every epoch in CORPUS_ROOT/checkpoints, so a fold
 # stopped midway goes on from its last epoch, with the result of an uninterrupted run.  The last
 # step joins the files of all four folds, once they all exist, and prints the table (VoroMQA and
-# ResNetQA beside), with the mean over the seeds when there are several.  Settings are those of
+# ResNetQA beside), with the mean over the seeds when there are several, into OUT_DIR/loto.json
+# for one seed and OUT_DIR/loto_seeds<S1>-<S2>....json for several (e.g. loto_seeds0-1.json).  Settings are those of
 # the recipe, fixed before any fold is run.  The fold files hold the networks' raw per-residue
 # scores (--local-smoothing 0); the join adds the rows smoothed along the chain as the estimator
 # does by default (--smooth-local, estimators.smoothing).
@@ -26,7 +27,7 @@
 # CORPORA=heavy trains on CORPUS_ROOT/torsion, heavy_s0 and heavy_s1 (scripts/_corpus_args.sh,
 # build_heavy_corpora: the recipe's 11,392 decoys relaxed on heavy atoms, an hour to build on two
 # cores instead of the Amber corpora's two) instead of torsion, main and main_s1; the files are
-# then named loto[_refine]_heavy_seed<S>_<target>.npz and joined in loto[_refine]_heavy.json.
+# then named loto[_refine]_heavy_seed<S>_<target>.npz and joined in loto[_refine]_heavy[_seeds...].json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=${1:-../corpus}
@@ -83,6 +84,8 @@ for seed in $SEEDS; do
     files+=("$f")
   done
 done
+joined=""
+if [ "$(echo $SEEDS | wc -w)" -gt 1 ]; then joined=_seeds$(echo $SEEDS | tr ' ' '-'); fi
 means=()
 for suffix in "" ${REFINE_ARGS[@]:+", refined"}; do
   names=()
@@ -93,4 +96,4 @@ sigma=$("$PY" -c "from estimators import SixDQAEstimator; print(SixDQAEstimator(
 smooth=()
 if [ "$sigma" != "0.0" ]; then smooth=(--smooth-local "$sigma"); fi
 "$PY" benchmarks/qa_casp13.py --architectures --include "${files[@]}" "${means[@]}" \
-    "${smooth[@]}" --figures '' --no-append --json "$OUT/$STEM.json"
+    "${smooth[@]}" --figures '' --no-append --json "$OUT/$STEM$joined.json"
