@@ -444,8 +444,8 @@ def build_parser():
                    help="fit the within-model refinement of the per-residue scores "
                         "(estimators.local_refinement) on the held-out groups (an error when "
                         "none are held out), or not; the model file keeps it and score applies "
-                        "it (default: fitted when groups are held out, as "
-                        "SixDQAEstimator(local_refinement='auto'))")
+                        "it (default: not fitted, as SixDQAEstimator(local_refinement=False); "
+                        "--local-refinement requires held-out groups)")
     t.add_argument("--checkpoint-dir", metavar="DIR",
                    help="save the training state here after every epoch; the same command "
                         "run again after an interruption goes on from the last saved epoch and "

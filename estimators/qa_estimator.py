@@ -100,7 +100,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         (``scripts/eval_local_refinement.sh``, step 4) the refined scores ranked the residues
         better unsmoothed (mean local Spearman 0.304) than smoothed with 4 (0.302), so by the
         rule fixed before those folds ran the default became 0.
-    local_refinement : {'auto', True, False}, default='auto'
+    local_refinement : {'auto', True, False}, default=False
         Fit, after the network, a linear within-model refinement of the per-residue scores from
         the model's CA trace (:mod:`estimators.local_refinement`) on the held-out models
         (``groups`` with ``validation_fraction`` > 0, or ``validation_data``), and apply it in
@@ -109,9 +109,12 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
         applied when fitted (a fit without groups or validation data has none, and gives the
         network's scores); True: required (:meth:`fit` raises without held-out models, and
         :meth:`predict` without fitted weights); False: never.  Setting it to False after
-        fitting gives the network's scores.  The default since it raised the mean local
-        Spearman of the four leave-one-target-out folds from 0.265 to 0.304
-        (``scripts/eval_local_refinement.sh``, step 4; rule fixed before they ran).
+        fitting gives the network's scores (model files keep the weights).  ``'auto'`` was the
+        default from 2026-12-07, when it raised the mean local Spearman of the four
+        leave-one-target-out folds of one network from 0.265 to 0.304
+        (``scripts/eval_local_refinement.sh``, step 4); on the mean of two networks, the form
+        the shipped model takes, it did not pass the same rule (step 5), so it is off by
+        default.
     global_refinement : {'auto', True, False}, default=False
         Fit, after the network, a linear correction of each model's global score from
         descriptors of its CA trace and of the network's scores
@@ -170,7 +173,7 @@ class SixDQAEstimator(RegressorMixin, BaseEstimator):
                  dtype="float32", n_jobs=1, errors="raise", random_state=0, verbose=0,
                  max_nodes=128, atom_fade=None, edge_fade=None, rank_weight=1.0,
                  groups_per_batch=2, lr_schedule="cosine", calibrate=True, frame=None,
-                 within_weight=0.0, local_smoothing=0.0, local_refinement="auto",
+                 within_weight=0.0, local_smoothing=0.0, local_refinement=False,
                  global_refinement=False, checkpoint_dir=None):
         self.architecture = architecture
         self.lmax = lmax

@@ -125,7 +125,7 @@ def test_train_passes_patience_and_epochs_to_the_estimator(tmp_path, monkeypatch
     monkeypatch.setattr(SixDQAEstimator, "fit", fit)
     # the command reports the exception as a one-line error and a non-zero status
     assert main(["train", "-o", str(tmp_path / "m.npz"), "--epochs", "7", "--patience", "2"]) != 0
-    assert seen == {"patience": 2, "epochs": 7, "local_refinement": "auto",
+    assert seen == {"patience": 2, "epochs": 7, "local_refinement": False,
                     "checkpoint_dir": None}
     assert main(["train", "-o", str(tmp_path / "m.npz"), "--checkpoint-dir", "ck"]) != 0
     assert seen["checkpoint_dir"] == "ck"

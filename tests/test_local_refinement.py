@@ -210,7 +210,7 @@ def test_estimator_fits_refinement_on_held_out_groups(tmp_path):
 
 
 def test_auto_refinement_is_fitted_when_groups_are_held_out(tmp_path):
-    # local_refinement='auto' (the default): fitted and applied when the fit holds out groups,
+    # local_refinement='auto': fitted and applied when the fit holds out groups,
     # neither without them; True insists on held-out models, False never fits
     from conftest import casp_models
     from estimators.qa_estimator import SixDQAEstimator
@@ -218,22 +218,23 @@ def test_auto_refinement_is_fitted_when_groups_are_held_out(tmp_path):
     models, local = casp_models("T0953s1", 8)
     groups = np.repeat(["a", "b", "c", "d"], 2)
     kw = dict(architecture=TINY, epochs=1, batch_size=4, random_state=0, validation_fraction=0.5)
-    assert SixDQAEstimator().local_refinement == "auto"
-    auto = SixDQAEstimator(**kw).fit(models, local, groups=groups)
+    assert SixDQAEstimator().local_refinement is False
+    auto = SixDQAEstimator(local_refinement="auto", **kw).fit(models, local, groups=groups)
     forced = SixDQAEstimator(local_refinement=True, **kw).fit(models, local, groups=groups)
     np.testing.assert_array_equal(auto.local_refinement_, forced.local_refinement_)
     assert auto.applies_refinements() == {"local_refinement": True, "global_refinement": False}
     for a, b in zip(auto.predict(models[:2]), forced.predict(models[:2])):
         np.testing.assert_array_equal(a, b)
     # no groups: nothing held out, so nothing fitted and the network's scores are given
-    plain = SixDQAEstimator(**kw).fit(models[:4], local[:4])
+    plain = SixDQAEstimator(local_refinement="auto", **kw).fit(models[:4], local[:4])
     assert plain.local_refinement_ is None
     assert plain.applies_refinements()["local_refinement"] is False
     raw = plain.set_params(local_refinement=False).predict(models[:2])
     for a, b in zip(plain.set_params(local_refinement="auto").predict(models[:2]), raw):
         np.testing.assert_array_equal(a, b)
     # one group only: no held-out split either
-    one = SixDQAEstimator(**kw).fit(models[:4], local[:4], groups=["a"] * 4)
+    one = SixDQAEstimator(local_refinement="auto", **kw).fit(models[:4], local[:4],
+                                                          groups=["a"] * 4)
     assert one.local_refinement_ is None
     with pytest.raises(ValueError, match="held-out models"):
         SixDQAEstimator(local_refinement=True, **kw).fit(models[:4], local[:4],
@@ -329,14 +330,16 @@ def test_train_and_refine_commands_fit_the_refinement(tmp_path, monkeypatch, cap
     monkeypatch.setattr(training_data, "training_set",
                         lambda **_: (models, local, [np.nan] * len(models), groups))
     monkeypatch.setattr("estimators.cli._casp13_folder", lambda value: str(tmp_path))
-    # train: the refinement is fitted on the held-out groups by default, and the summary says so
+    # train: the refinement is fitted on the held-out groups when asked for (not by default),
+    # and the summary says so
     assert main(["train", "-o", str(tmp_path / "t.npz"), "--architecture", "baseline",
-                 "--epochs", "1"]) == 0
+                 "--epochs", "1", "--local-refinement"]) == 0
     assert "within-model refinement fitted for 1 of 1" in capsys.readouterr().out
     assert load_model(tmp_path / "t.npz").local_refinement_ is not None
     assert main(["train", "-o", str(tmp_path / "t0.npz"), "--architecture", "baseline",
-                 "--epochs", "1", "--no-local-refinement"]) == 0
+                 "--epochs", "1"]) == 0
     assert "fitted for 0 of 1" in capsys.readouterr().out
+    assert load_model(tmp_path / "t0.npz").local_refinement_ is None
     assert main(["refine", str(tmp_path / "plain.npz"), "-o", str(tmp_path / "r.npz")]) == 2
     assert main(["refine", str(tmp_path / "plain.npz"), "-o", str(tmp_path / "r.npz"),
                  "--local-refinement"]) == 0
