@@ -2,8 +2,10 @@
 
 * Scores are a continuous function of the coordinates (smooth cut-offs).  Targets: +-0.001 A noise
   changes no per-residue score by more than 1e-3, and a rigid motion written through a PDB file (3
-  decimals) changes the global score by less than 1e-4 (with the shipped two-seed 6DCNN-2 and its
-  within-model refinement: 2.0e-4 and 4.5e-5; the model shipped until 2026-12-07: 4.3e-4 and
+  decimals) changes the global score by less than 1e-4 (with the shipped two-seed 6DCNN-2: 2.0e-4,
+  measured with its within-model refinement applied before it was switched off, and 4.5e-5, which
+  the refinement does not change since it keeps each model's mean; the model shipped until
+  2026-12-07: 4.3e-4 and
   8.2e-5, its seed-0 network alone moved the global score by 1.3e-4).
 * Physically impossible variants of a model (a second copy of the chain overlaid 0.5 A away; every
   atom pulled 30% toward the centroid) score at least 0.20 below the model itself.
