@@ -138,6 +138,12 @@ def parse_args(argv=None):
                          "(estimators.local_refinement), and that with the global shift "
                          "(estimators.global_refinement); before --smooth-local, which smooths "
                          "them too")
+    ap.add_argument("--offset-across-targets", action="store_true",
+                    help="add, for each network, a row of its scores shifted by the constant "
+                         "fitted on the other targets' models (estimators.score_offset: minus "
+                         "the mean over those targets of the mean predicted minus true global "
+                         "lDDT), clipped to [0, 1]; the json also gives the offset fitted on all "
+                         "targets ('score_offsets')")
     ap.add_argument("--corpus-per-native", type=int, default=None,
                     help="use at most this many decoys of each corpus native (memory/time bound)")
     ap.add_argument("--casp13", default=None, help="casp13 data folder (default: shared/data/casp13)")
@@ -263,6 +269,39 @@ def refined_across_targets(methods, structures, groups, true_local, true_global)
                                (", refined on the other targets, with global shift", shifted)):
             out[name + suffix] = {"global": _global_of(scores), "local": scores}
     return out
+
+
+def offset_across_targets(methods, groups, true_global):
+    """For every network of ``methods`` (not VoroMQA nor ResNetQA), its per-residue scores
+    shifted for each target by :func:`estimators.score_offset.fit_score_offset` of the network's
+    global scores of the other targets' models, clipped to [0, 1] (row ``name + ", offset on the
+    other targets"``; the global score is the mean of the per-residue scores, as before).
+    Applied to leave-one-target-out predictions, every target's scores come from a network and
+    an offset fitted without it.
+
+    Returns ``(rows, offsets)``: ``offsets[name]`` holds the offset fitted for each held-out
+    target (``"per_held_out_target"``) and the one fitted on all targets (``"all_targets"``),
+    the value a model trained on all of them would carry."""
+    from estimators.score_offset import apply_score_offset, fit_score_offset
+    groups = np.asarray(groups)
+    rows, offsets = {}, {}
+    for name, m in methods.items():
+        if name in ("VoroMQA", "ResNetQA"):
+            continue
+        shifted = [None] * len(m["local"])
+        per_target = {}
+        for target in dict.fromkeys(groups.tolist()):
+            others = groups != target
+            delta = fit_score_offset(m["global"][others], true_global[others], groups[others])
+            per_target[target] = delta
+            for i in np.flatnonzero(groups == target):
+                if m["local"][i] is not None:
+                    shifted[i] = apply_score_offset(m["local"][i], delta)
+        rows[name + ", offset on the other targets"] = {"global": _global_of(shifted),
+                                                         "local": shifted}
+        offsets[name] = {"per_held_out_target": per_target,
+                         "all_targets": fit_score_offset(m["global"], true_global, groups)}
+    return rows, offsets
 
 
 def _global_of(local):
@@ -642,6 +681,14 @@ def main(argv=None):
     if args.refine_across_targets:
         methods.update(refined_across_targets(methods, structures, groups, true_local,
                                               true_global))
+    score_offsets = {}
+    if args.offset_across_targets:
+        rows, score_offsets = offset_across_targets(methods, groups, true_global)
+        methods.update(rows)
+        for name, o in score_offsets.items():
+            log(f"score offset of {name}: {o['all_targets']:+.4f} fitted on all targets; "
+                + ", ".join(f"{t} {d:+.4f}" for t, d in o["per_held_out_target"].items())
+                + " fitted without each target")
     if args.smooth_local is not None:
         methods.update(smoothed_methods(methods, structures, args.smooth_local))
     if args.predictions:
@@ -691,7 +738,7 @@ def main(argv=None):
             "date": datetime.datetime.now().strftime("%Y-%m-%dT%H:%M"), "settings": settings,
             "n_corpus": n_corpus, "corpus_kinds": corpus_kinds, "metrics": rows,
             "per_target": per_target_rows, "local_per_target": local_rows,
-            "bias_by_quality": bias_rows,
+            "bias_by_quality": bias_rows, "score_offsets": score_offsets,
             "folds": fold_info, "seconds": total}), indent=1))
         log(f"wrote {args.json}")
 

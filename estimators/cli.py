@@ -104,6 +104,7 @@ def _cmd_score(args):
             "model_file": args.model or "pretrained", "device": args.device,
             "local_smoothing": float(members[0].local_smoothing),
             "local_refinement": members[0].applies_refinements()["local_refinement"],
+            "score_offset": float(getattr(est, "score_offset", 0.0)),
             "target_length": target_length}
     writer = ResultWriter(args.outdir, inputs, bfactor=args.bfactor, info=info,
                           log=lambda line: say(line, sys.stderr),
@@ -312,10 +313,16 @@ def _cmd_combine(args):
     from .pretrained import load_model
     if os.path.abspath(args.output) in {os.path.abspath(f) for f in args.models}:
         raise _UsageError(f"-o {args.output}: would overwrite one of the model files combined")
+    from .score_offset import check_score_offset
+    try:
+        offset = check_score_offset(args.score_offset, "--score-offset")
+    except ValueError as error:
+        raise _UsageError(str(error)) from None
     est = SeedEnsembleQAEstimator.from_estimators([load_model(f) for f in args.models])
-    est.save(args.output)
+    est.set_params(score_offset=offset).save(args.output)
     print(f"saved {args.output} ({len(est.estimators_)} networks, seeds "
-          f"{', '.join(map(str, est.seeds))}, {est.n_params_} parameters)")
+          f"{', '.join(map(str, est.seeds))}, {est.n_params_} parameters"
+          + (f", score offset {offset:+.4f}" if offset else "") + ")")
     return 0
 
 
@@ -483,6 +490,10 @@ def build_parser():
                         "all with different seeds)")
     c.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="model file to write (.npz; required)")
+    c.add_argument("--score-offset", type=float, default=0.0, metavar="DELTA",
+                   help="added to every per-residue score of the mean, clipped to [0, 1] "
+                        "(estimators.score_offset: a calibration fitted on predictions of "
+                        "models the networks did not see; default 0)")
     c.set_defaults(func=_cmd_combine)
     e = sub.add_parser("evaluate", help="metrics of a scores.csv against true lDDT labels",
                        description="Match the models of a scores.csv to their labels by their "

@@ -43,6 +43,12 @@ class SeedEnsembleQAEstimator(RegressorMixin, BaseEstimator):
     device, errors, verbose : optional
         When set, replace those of every network (at fit and predict), e.g.
         ``set_params(errors="warn")`` on a loaded ensemble; None keeps the networks' own.
+    score_offset : float, default=0.0
+        Added to every per-residue score of the mean of the networks, then clipped to [0, 1]
+        (:mod:`estimators.score_offset`): a calibration of the level of the scores, fitted
+        outside :meth:`fit` on predictions of models the networks did not see (the shipped
+        model's: on the leave-one-target-out predictions of the CASP13 server models).
+        :meth:`fit` leaves it as it is; it is saved in the model file.
 
     Attributes
     ----------
@@ -59,13 +65,14 @@ class SeedEnsembleQAEstimator(RegressorMixin, BaseEstimator):
     """
 
     def __init__(self, estimator=None, seeds=(0, 1), n_jobs=1, device=None, errors=None,
-                 verbose=None):
+                 verbose=None, score_offset=0.0):
         self.estimator = estimator
         self.seeds = seeds
         self.n_jobs = n_jobs
         self.device = device
         self.errors = errors
         self.verbose = verbose
+        self.score_offset = score_offset
 
     def _overrides(self):
         return {k: getattr(self, k) for k in ("device", "errors", "verbose")
@@ -178,10 +185,13 @@ class SeedEnsembleQAEstimator(RegressorMixin, BaseEstimator):
 
         Inputs as in :meth:`SixDQAEstimator.predict`; each model is featurized once (with the
         first network's settings, e.g. its ``errors`` policy).  ``None`` for inputs that failed
-        under ``errors='warn'``; NaN where a residue has no prediction.
+        under ``errors='warn'``; NaN where a residue has no prediction.  With a
+        ``score_offset``, the mean plus the offset, clipped to [0, 1].
         """
         from .features import ProteinFeatures
         from .qa_estimator import PREDICT_CHUNK
+        from .score_offset import apply_score_offset, check_score_offset
+        offset = check_score_offset(self.score_offset)
         members = self._members()
         first = members[0]
         if isinstance(models, (str, Path)) or not hasattr(models, "__len__"):
@@ -196,7 +206,8 @@ class SeedEnsembleQAEstimator(RegressorMixin, BaseEstimator):
             ok = [f for f in feats if isinstance(f, ProteinFeatures)]
             preds = [e.predict(ok) for e in members] if ok else []
             # per model, the mean over the networks (NaN where they give none)
-            means = iter([np.mean(np.stack(per_model), axis=0) for per_model in zip(*preds)])
+            means = iter([apply_score_offset(np.mean(np.stack(per_model), axis=0), offset)
+                          for per_model in zip(*preds)])
             out += [next(means) if isinstance(f, ProteinFeatures) else None for f in feats]
         return out
 
@@ -225,8 +236,10 @@ class SeedEnsembleQAEstimator(RegressorMixin, BaseEstimator):
         path."""
         from .model_file import write_model_files
         self._check_fitted()
+        from .score_offset import check_score_offset
         return write_model_files(path, [e._file_contents() for e in self.estimators_],
-                                 ensemble={"seeds": self._checked_seeds()})
+                                 ensemble={"seeds": self._checked_seeds(),
+                                           "score_offset": check_score_offset(self.score_offset)})
 
     @classmethod
     def from_estimators(cls, estimators):
@@ -289,7 +302,8 @@ class SeedEnsembleQAEstimator(RegressorMixin, BaseEstimator):
         seeds = (meta.get("ensemble") or {}).get("seeds")
         if not (isinstance(seeds, list) and len(seeds) == len(members)):
             seeds = [m.random_state for m in members]
-        est = cls(estimator=clone(members[0]), seeds=tuple(seeds))
+        est = cls(estimator=clone(members[0]), seeds=tuple(seeds),
+                  score_offset=(meta.get("ensemble") or {}).get("score_offset", 0.0))
         est._set_fitted(members)
         est.metadata_ = meta
         return est

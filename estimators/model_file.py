@@ -385,9 +385,26 @@ def read_model_networks(path):
                 networks.append(_read_weights(zf, members, shapes, prefix, spec, path))
     for m in [meta] if nets is None else nets:
         _check_refinement(m, path)
+    _check_ensemble(meta, path)
     if len(networks) == 1:
         return [(networks[0], meta)], meta
     return [(params, dict(m, spec=spec)) for params, m in zip(networks, meta["networks"])], meta
+
+
+def _check_ensemble(meta, path):
+    """The ensemble's description, when the file has one: a dict whose ``score_offset``, if
+    given, is a finite number in [-1, 1] (:mod:`estimators.score_offset`)."""
+    from .score_offset import check_score_offset
+    ensemble = meta.get("ensemble")
+    if ensemble is None:
+        return
+    if not isinstance(ensemble, dict):
+        _fail(path, "invalid 'ensemble' entry (a description of the ensemble)")
+    if "score_offset" in ensemble:
+        try:
+            check_score_offset(ensemble["score_offset"])
+        except ValueError as error:
+            _fail(path, f"invalid 'ensemble' entry: {error}")
 
 
 def refinement_sizes():

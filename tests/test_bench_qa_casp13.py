@@ -151,3 +151,22 @@ def test_leave_one_target_out_keeps_raw_and_refined_rows(monkeypatch):
         ensemble, by_seed = variants[variant]
         assert sorted(by_seed) == [0, 1]
         np.testing.assert_allclose(ensemble["global"], value)
+
+
+def test_offset_across_targets_fits_each_target_without_it():
+    # three targets, one model each with a known bias: each target is shifted by minus the mean
+    # bias of the other two; the offset on all targets is minus the mean of all three
+    groups = np.array(["T1", "T2", "T3", "T3"])
+    true_global = np.array([0.5, 0.5, 0.5, 0.5])
+    local = [np.full(4, 0.6), np.full(4, 0.7), np.full(4, 0.5), None]
+    glob = np.array([0.6, 0.7, 0.5, np.nan])
+    methods = {"VoroMQA": {"global": glob, "local": local}, "net": {"global": glob, "local": local}}
+    rows, offsets = qa.offset_across_targets(methods, groups, true_global)
+    assert list(rows) == ["net, offset on the other targets"]
+    per = offsets["net"]["per_held_out_target"]
+    assert per == {"T1": pytest.approx(-0.1), "T2": pytest.approx(-0.05),
+                   "T3": pytest.approx(-0.15)}
+    assert offsets["net"]["all_targets"] == pytest.approx(-0.1)
+    got = rows["net, offset on the other targets"]
+    np.testing.assert_allclose(got["global"][:3], [0.5, 0.65, 0.35])
+    assert got["local"][3] is None and np.isnan(got["global"][3])

@@ -235,3 +235,47 @@ def test_checkpoint_dir_gives_each_seed_its_file_and_stays_out_of_model_files(ca
     _, meta = read_model_file(path)
     assert "checkpoint_dir" not in meta["estimator_params"]
     assert SixDQAEstimator.load(path).checkpoint_dir is None
+
+
+def test_score_offset_shifts_the_mean_and_travels_in_the_model_file(casp_small, fitted,
+                                                                     tmp_path, capsys):
+    # the offset is added to the mean of the networks and clipped to [0, 1]; it is a parameter
+    # (fit leaves it), saved in the file, read back, given by 'fourier6d combine --score-offset',
+    # and a bad stored value is a one-line error naming the file
+    from estimators.cli import main
+    models, _ = casp_small
+    plain = fitted.predict(models[4:])
+    shifted = clone(fitted).set_params(score_offset=-0.2)
+    shifted._set_fitted(fitted.estimators_)
+    for a, b in zip(plain, shifted.predict(models[4:])):
+        np.testing.assert_allclose(b, np.clip(a - 0.2, 0.0, 1.0), atol=1e-6)
+    back = load_model(shifted.save(tmp_path / "off.npz"))
+    assert back.score_offset == pytest.approx(-0.2)
+    for a, b in zip(shifted.predict(models[4:]), back.predict(models[4:])):
+        np.testing.assert_array_equal(a, b)
+    assert load_model(fitted.save(tmp_path / "plain.npz")).score_offset == 0.0
+    with pytest.raises(ValueError, match="score_offset"):
+        clone(fitted).set_params(score_offset=np.nan)._set_fitted(
+            fitted.estimators_).predict(models[4:5])
+    paths = [str(e.save(tmp_path / f"s{e.random_state}.npz")) for e in fitted.estimators_]
+    out = tmp_path / "comb.npz"
+    assert main(["combine", "-o", str(out), "--score-offset", "-0.2", *paths]) == 0
+    assert "score offset -0.2000" in capsys.readouterr().out
+    assert load_model(out).score_offset == pytest.approx(-0.2)
+    assert main(["combine", "-o", str(tmp_path / "z.npz"), "--score-offset", "3", *paths]) == 2
+    assert "--score-offset must be a finite number" in capsys.readouterr().err
+    # a stored offset out of range: refused by name
+    import io
+    import zipfile
+    with zipfile.ZipFile(out) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    meta = json.loads(str(np.load(out)["metadata"][()]))
+    meta["ensemble"]["score_offset"] = 7
+    buf = io.BytesIO()
+    np.save(buf, np.array(json.dumps(meta)))
+    members["metadata.npy"] = buf.getvalue()
+    with zipfile.ZipFile(tmp_path / "badoff.npz", "w") as zf:
+        for n, data in members.items():
+            zf.writestr(n, data)
+    with pytest.raises(ModelFileError, match=r"badoff\.npz.*score_offset"):
+        load_model(tmp_path / "badoff.npz")
