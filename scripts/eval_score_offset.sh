@@ -70,7 +70,7 @@ print(f"|bias| per target without the offset {np.round(bias_raw, 3).tolist()} (m
       f"{np.round(bias_off, 3).tolist()} (mean {bias_off.mean():.3f}); rule met: {met}")
 if met:
     model = SeedEnsembleQAEstimator.load(pretrained_path())
-    if len(model.estimators_) != len(raw and row.split(" + ")):
+    if len(model.estimators_) != len(row.split(" + ")):
         sys.exit(f"the shipped model has {len(model.estimators_)} networks, the row {row!r} "
                  "another number: not written")
     model.set_params(score_offset=round(offset, 4)).save(pretrained_path())
