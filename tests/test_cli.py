@@ -100,6 +100,7 @@ def test_score_local_smoothing_option(tmp_path):
     first = getattr(shipped, "estimators_", [shipped])[0]
     assert info["local_smoothing"] == first.local_smoothing        # the model's own setting
     assert info["local_refinement"] is first.applies_refinements()["local_refinement"]
+    assert info["score_offset"] == getattr(shipped, "score_offset", 0.0)
     ca = read_structure(str(EXAMPLE)).backbone()[1]
     # the CSV holds 4 decimals; the smoothing acts on the (refined) unsmoothed scores
     np.testing.assert_allclose(smooth, smooth_along_chain(raw, ca, 4.0), atol=1e-4)

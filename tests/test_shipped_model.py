@@ -7,6 +7,9 @@
   the refinement does not change since it keeps each model's mean; the model shipped until
   2026-12-07: 4.3e-4 and
   8.2e-5, its seed-0 network alone moved the global score by 1.3e-4).
+* The shipped mean carries the score offset of scripts/eval_score_offset.sh (-0.0893, fitted on
+  the leave-one-target-out predictions of its recipe): its scores are the networks' mean shifted
+  by it and clipped to [0, 1].
 * Physically impossible variants of a model (a second copy of the chain overlaid 0.5 A away; every
   atom pulled 30% toward the centroid) score at least 0.20 below the model itself.
 """
@@ -154,3 +157,10 @@ def test_score_does_not_depend_on_the_form_of_the_file(shipped, tmp_path):
     with pytest.warns(StructureWarning, match=r"bare.pdb: \d+ of 79 residue\(s\) lack side-chain atoms"):
         (bare_scores,) = shipped.predict([str(tmp_path / "bare.pdb")])
     assert np.isfinite(bare_scores).all() and bare_scores.mean() < scores[0].mean()
+
+
+def test_scores_are_the_networks_mean_shifted_by_the_offset(shipped, example):
+    assert shipped.score_offset == pytest.approx(-0.0893)
+    members = [e.predict([example])[0] for e in shipped.estimators_]
+    expect = np.clip(np.mean(members, axis=0) - 0.0893, 0.0, 1.0)
+    np.testing.assert_allclose(shipped.predict([example])[0], expect, rtol=0, atol=1e-6)
