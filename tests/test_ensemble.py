@@ -28,6 +28,23 @@ def _template(**kw):
                                        learning_rate=3e-3), **kw))
 
 
+def _with_metadata(path, out, edit):
+    """Copy the model file ``path`` to ``out`` with its JSON metadata changed by ``edit``."""
+    import io
+    import zipfile
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    meta = json.loads(str(np.load(path)["metadata"][()]))
+    edit(meta)
+    buf = io.BytesIO()
+    np.save(buf, np.array(json.dumps(meta)))
+    members["metadata.npy"] = buf.getvalue()
+    with zipfile.ZipFile(out, "w") as zf:
+        for n, data in members.items():
+            zf.writestr(n, data)
+    return out
+
+
 @pytest.fixture(scope="module")
 def fitted(casp_small):
     models, local = casp_small
@@ -86,18 +103,8 @@ def test_model_file_of_several_networks_is_checked(fitted, tmp_path):
     bad = write_model_files(tmp_path / "bad.npz", [contents[0], (cut, contents[1][1])])
     with pytest.raises(ModelFileError, match=r"bad\.npz.*missing weight.*net1__"):
         read_model_networks(bad)
-    import zipfile
-    with zipfile.ZipFile(path) as zf:
-        members = {n: zf.read(n) for n in zf.namelist()}
-    meta = json.loads(str(np.load(path)["metadata"][()]))
-    meta["networks"] = [meta["networks"][0]]                 # 1 description, 2 sets of weights
-    import io
-    buf = io.BytesIO()
-    np.save(buf, np.array(json.dumps(meta)))
-    members["metadata.npy"] = buf.getvalue()
-    with zipfile.ZipFile(tmp_path / "nets.npz", "w") as zf:
-        for n, data in members.items():
-            zf.writestr(n, data)
+    _with_metadata(path, tmp_path / "nets.npz",                # 1 description, 2 sets of weights
+                   lambda meta: meta.update(networks=[meta["networks"][0]]))
     with pytest.raises(ModelFileError, match="networks"):
         read_model_networks(tmp_path / "nets.npz")
     spec2 = dict(contents[1][1], spec=dict(contents[1][1]["spec"], lmax=3))
@@ -265,17 +272,7 @@ def test_score_offset_shifts_the_mean_and_travels_in_the_model_file(casp_small, 
     assert main(["combine", "-o", str(tmp_path / "z.npz"), "--score-offset", "3", *paths]) == 2
     assert "--score-offset must be a finite number" in capsys.readouterr().err
     # a stored offset out of range: refused by name
-    import io
-    import zipfile
-    with zipfile.ZipFile(out) as zf:
-        members = {n: zf.read(n) for n in zf.namelist()}
-    meta = json.loads(str(np.load(out)["metadata"][()]))
-    meta["ensemble"]["score_offset"] = 7
-    buf = io.BytesIO()
-    np.save(buf, np.array(json.dumps(meta)))
-    members["metadata.npy"] = buf.getvalue()
-    with zipfile.ZipFile(tmp_path / "badoff.npz", "w") as zf:
-        for n, data in members.items():
-            zf.writestr(n, data)
+    _with_metadata(out, tmp_path / "badoff.npz",
+                   lambda meta: meta["ensemble"].update(score_offset=7))
     with pytest.raises(ModelFileError, match=r"badoff\.npz.*score_offset"):
         load_model(tmp_path / "badoff.npz")
