@@ -49,12 +49,16 @@ if AVAILABLE:
         Per edge the coefficients are first copied into a (Q, P C) scratch, so that one
         Wigner entry multiplies a contiguous row of P C values (80 at P = 5, C = 16; a
         loop over the C channels alone costs about twice as much per value, measured, in
-        loop overhead); the result is copied back into the (P, Q, C) layout.
+        loop overhead); the result is copied back into the (P, Q, C) layout.  The rows are
+        padded with zeros to a multiple of 8 values, so that the products run as whole
+        vectors without a scalar remainder (P C = 75: 2,525 nodes at L = 4, float32, one
+        thread, 8.1 -> 5.9 ms); every value is the same sum as without the padding.
         """
         E, P, Q, C = G.shape
         PC = P * C
-        Gt = np.empty((Q, PC), dtype=G.dtype)          # private to this range
-        Ot = np.empty((Q, PC), dtype=G.dtype)
+        W = ((PC + 7) // 8) * 8
+        Gt = np.zeros((Q, W), dtype=G.dtype)           # private to this range; the padding
+        Ot = np.zeros((Q, W), dtype=G.dtype)           # columns stay zero
         for e in range(e0, e1):
             for p in range(P):
                 for q in range(Q):
@@ -67,12 +71,12 @@ if AVAILABLE:
                 n = 2 * l + 1
                 for a in range(n):
                     orow = Ot[s + a]
-                    for m in range(PC):
+                    for m in range(W):
                         orow[m] = 0.0
                     for b in range(n):
                         d = D[e, s + b, s + a] if transpose else D[e, s + a, s + b]
                         grow = Gt[s + b]
-                        for m in range(PC):
+                        for m in range(W):
                             orow[m] += d * grow[m]
             for p in range(P):
                 for q in range(Q):
