@@ -48,24 +48,29 @@ train_seed() {
       --casp13 "$DATA/casp13" --corpus "$ROOT/torsion" "$ROOT/heavy_s0" "$ROOT/heavy_s1" \
       --epochs 8 --patience 3 --seed "$1" --jobs 1 --checkpoint-dir "$ROOT/checkpoints"
 }
+#    SEEDS="0 1 2" trains and combines three networks (the seeds of the shipped model: 0 and 1).
 source scripts/_jobs.sh
-pids=()
-for seed in 0 1; do
+SEEDS=${SEEDS:-0 1}
+for seed in $SEEDS; do
   [ -s "$ROOT/pretrained_seed$seed.npz" ] && continue
   if [ "$JOBS" -gt 1 ]; then
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
     train_seed "$seed" &
-    pids+=($!)
   else
     train_seed "$seed"
   fi
 done
-for pid in "${pids[@]}"; do
-  wait "$pid"
+wait
+files=()
+for seed in $SEEDS; do
+  f="$ROOT/pretrained_seed$seed.npz"
+  if [ ! -s "$f" ]; then echo "the network of seed $seed did not finish (see its errors above)" >&2; exit 1; fi
+  files+=("$f")
 done
-.venv/bin/fourier6d combine -o estimators/data/pretrained.npz "$ROOT/pretrained_seed0.npz" \
-    "$ROOT/pretrained_seed1.npz"
+.venv/bin/fourier6d combine -o estimators/data/pretrained.npz "${files[@]}"
 # 5. the score offset (estimators.score_offset): fitted on the leave-one-target-out predictions
 #    of the recipe's networks on the CASP13 server models (benchmarks/results/loto, from
 #    scripts/loto_pretrained.sh) and written into the model file by the rule of
-#    scripts/eval_score_offset.sh (-0.0893 for the mean of seeds 0 and 1).
-bash scripts/eval_score_offset.sh "$ROOT"
+#    scripts/eval_score_offset.sh (-0.0893 for the mean of seeds 0 and 1), from the fold files
+#    of the same seeds.
+SEEDS="$SEEDS" bash scripts/eval_score_offset.sh "$ROOT"
