@@ -9,7 +9,9 @@
 # applied to - before the correction itself is computed, not the size of its effect).
 # Every setting and the decision rule are fixed here:
 #
-#   bash scripts/eval_score_offset.sh [CORPUS_ROOT]
+#   bash scripts/eval_score_offset.sh            # SEEDS="0 1 2": the fold files of those seeds
+#
+# (no corpus is read: only the committed fold files and the CASP13 labels)
 #
 # 1. The committed leave-one-target-out predictions of seeds 0 and 1 (the eight fold files of
 #    loto_refine_heavy_seed<S>_<target>.npz; raw per-residue scores, as the shipped model gives

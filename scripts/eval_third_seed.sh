@@ -14,7 +14,7 @@
 #    resumable like every fold (a fold whose file exists is skipped; a fold stopped midway goes
 #    on from its last epoch).
 # 2. The join of the three seeds: benchmarks/results/loto/loto_refine_heavy_seeds0-1-2.json
-#    (row "mean of 6DCNN-2 (seed 0), 6DCNN-2 (seed 1), 6DCNN-2 (seed 2)").
+#    (row "mean of 6DCNN-2 (seed 0) + 6DCNN-2 (seed 1) + 6DCNN-2 (seed 2)").
 #
 # Decision rule (fixed with this script): the shipped model becomes the mean of three networks
 # (seeds 0, 1 and 2, scripts/train_pretrained.sh with SEEDS="0 1 2") if the mean of the three

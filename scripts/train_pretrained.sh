@@ -73,4 +73,4 @@ done
 #    scripts/loto_pretrained.sh) and written into the model file by the rule of
 #    scripts/eval_score_offset.sh (-0.0893 for the mean of seeds 0 and 1), from the fold files
 #    of the same seeds.
-SEEDS="$SEEDS" bash scripts/eval_score_offset.sh "$ROOT"
+SEEDS="$SEEDS" bash scripts/eval_score_offset.sh
